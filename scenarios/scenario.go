@@ -1,0 +1,82 @@
+package scenarios
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// Stepping modes.
+const (
+	SteppingLockstep = "lockstep"
+)
+
+// Missing-action policies.
+const (
+	MissingDefault = "default" // apply the world's default action
+	MissingRepeat  = "repeat"  // repeat the agent's last applied action (default action at first)
+	MissingAbort   = "abort"   // abort the run
+)
+
+// Runtimes.
+const (
+	RuntimeNATS    = "nats"    // the process speaks NATS itself
+	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
+)
+
+// Restart policies.
+const (
+	RestartNever     = "never"
+	RestartOnFailure = "on-failure"
+	RestartAlways    = "always"
+)
+
+// Scenario is a loaded, validated scenario file.
+type Scenario struct {
+	// Path is the file it was loaded from; Source its bytes as read.
+	Path   string
+	Source []byte
+
+	Name           string        // scenario "NAME" label
+	Seed           uint64        // seed = ...; default 1
+	Stepping       string        // stepping = "lockstep" (default)
+	Ticks          uint64        // ticks = N; 0 means until the world is done
+	ActionDeadline time.Duration // action_deadline = "2s" (default 5s)
+	MissingAction  string        // missing_action = "default" | "repeat" | "abort" (default "default")
+	ReadyTimeout   time.Duration // ready_timeout = "30s" (default 30s): how long agents may take to say hello
+
+	World  World
+	Agents []Agent // in file order
+}
+
+// World is the scenario's world block.
+type World struct {
+	Kind   string // world "KIND" label
+	Config any    // the kind's decoded settings (the pointer Kind.NewConfig returned)
+	Impl   world.Kind
+}
+
+// Agent is one agent block. Count instances are made from it (see Seats).
+type Agent struct {
+	Name    string   // agent "NAME" label; also the group name of its seats
+	Count   int      // count = N (default 1)
+	Runtime string   // runtime = "nats" | "builtin"
+	Command string   // command = "..." (program path or name; for builtin: the reference agent's name)
+	Args    []string // args = [...]
+	Env     []string // env = ["NAME", ...]: host variables passed through (allow-list)
+	Restart string   // restart = "never" (default) | "on-failure" | "always"
+}
+
+// IDs returns the agent ids this block makes: NAME when Count is 1,
+// NAME-1 .. NAME-N otherwise.
+func (a Agent) IDs() []world.AgentID {
+	if a.Count <= 1 {
+		return []world.AgentID{world.AgentID(a.Name)}
+	}
+	ids := make([]world.AgentID, a.Count)
+	for i := range ids {
+		ids[i] = world.AgentID(a.Name + "-" + strconv.Itoa(i+1))
+	}
+	return ids
+}

@@ -1,0 +1,63 @@
+package world
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Kind is a type of world a scenario can name in its world block.
+type Kind struct {
+	// Name is the label used in scenario files: world "NAME" { ... }.
+	Name string
+	// Doc is one line describing the kind (shown by validate and in docs).
+	Doc string
+	// NewConfig returns a pointer to a fresh settings struct with its defaults
+	// set. Its fields carry `hcl:"name,optional"` style tags: the scenarios
+	// package decodes the world block's body into it (so unknown and mistyped
+	// settings are reported with their position). world itself never imports HCL.
+	NewConfig func() any
+	// New builds a world from a decoded config and the run's seats, sorted by
+	// id. It must not start goroutines or touch files. An error here is a
+	// scenario error: it should say which setting is wrong and how to fix it.
+	New func(config any, seats []Seat) (World, error)
+}
+
+var (
+	kindsMu sync.RWMutex
+	kinds   = map[string]Kind{}
+)
+
+// Register makes a world kind available to scenarios. It panics on a
+// duplicate or incomplete kind (a programming error, found at init).
+func Register(k Kind) {
+	if k.Name == "" || k.NewConfig == nil || k.New == nil {
+		panic("world: Register of incomplete kind " + k.Name)
+	}
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	if _, dup := kinds[k.Name]; dup {
+		panic(fmt.Sprintf("world: kind %q registered twice", k.Name))
+	}
+	kinds[k.Name] = k
+}
+
+// LookupKind returns the registered kind of that name.
+func LookupKind(name string) (Kind, bool) {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	k, ok := kinds[name]
+	return k, ok
+}
+
+// KindNames lists the registered kinds, sorted.
+func KindNames() []string {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	names := make([]string, 0, len(kinds))
+	for n := range kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
