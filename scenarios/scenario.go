@@ -32,6 +32,16 @@ const (
 	RestartAlways    = "always"
 )
 
+// Defaults for settings a scenario file leaves out.
+const (
+	DefaultSeed           uint64        = 1
+	DefaultActionDeadline time.Duration = 5 * time.Second
+	DefaultReadyTimeout   time.Duration = 30 * time.Second
+)
+
+// MaxAgentCount is the largest count one agent block may ask for.
+const MaxAgentCount = 10000
+
 // Scenario is a loaded, validated scenario file.
 type Scenario struct {
 	// Path is the file it was loaded from; Source its bytes as read.

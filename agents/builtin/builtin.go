@@ -1,14 +1,29 @@
 // Package builtin holds the reference agents the terrarium binary runs when
 // it re-executes itself (the "builtin" runtime): the tournament strategies and
 // the test doubles. Programs register at init; Main runs the one the host asked for.
+//
+// Main never returns when agents.EnvBuiltin is set: it runs the program and
+// exits the process, 0 when the run ended (stop, world end, or SIGTERM/SIGINT
+// from the supervisor), 1 with a message on stderr otherwise. When the variable
+// is not set it returns at once and does nothing.
 package builtin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
 )
 
@@ -54,4 +69,92 @@ func Names() []string {
 // Respond makes a program that answers every observation with h's action.
 func Respond(h sdk.Handler) Program {
 	return func(ctx context.Context, a *sdk.Agent) error { return a.Run(ctx, h) }
+}
+
+// Main runs the builtin program named by agents.EnvBuiltin and exits the
+// process (0 on a clean end, 1 on error, with the message on stderr) if that
+// variable is set; otherwise it returns at once. cmd/terrarium's main and the
+// TestMain of packages that run the host call it first thing, so the builtin
+// runtime can re-execute os.Executable().
+func Main() {
+	name, ok := os.LookupEnv(agents.EnvBuiltin)
+	if !ok {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err := runProgram(ctx, name, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "builtin %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runProgram connects, runs the program and closes. A signal (ctx done) is a
+// clean end.
+func runProgram(ctx context.Context, name string, stderr io.Writer) error {
+	p, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown program %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:   "builtin." + name,
+		Output: stderr,
+		Level:  hclog.Info,
+		Color:  hclog.ColorOff,
+	})
+	a, err := sdk.Connect(ctx, sdk.WithLogger(log))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before the run began
+		}
+		return err
+	}
+	err = p(ctx, a)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil
+	}
+	return errors.Join(err, a.Close())
+}
+
+// CopyExecutable copies os.Executable() to dst (mode 0755, atomically: a
+// temporary file in dst's directory renamed over dst), so agents run from
+// inside the run directory. It returns dst.
+func CopyExecutable(dst string) (string, error) {
+	src, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("copy executable to %s: %w", dst, err)
+	}
+	fail := func(err error) (string, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("copy executable %s to %s: %w", src, dst, err)
+	}
+	if _, err := io.Copy(tmp, in); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("copy executable %s to %s: %w", src, dst, err)
+	}
+	return dst, nil
 }

@@ -1,0 +1,79 @@
+package agents
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestLineWriter(t *testing.T) {
+	type line struct {
+		text    string
+		dropped int
+	}
+	tests := []struct {
+		name   string
+		max    int
+		writes []string
+		want   []line
+	}{
+		{"one line", 10, []string{"abc\n"}, []line{{"abc", 0}}},
+		{"split across writes", 10, []string{"ab", "c\nde", "f\n"}, []line{{"abc", 0}, {"def", 0}}},
+		{"several in one write", 10, []string{"a\nb\nc\n"}, []line{{"a", 0}, {"b", 0}, {"c", 0}}},
+		{"empty lines", 10, []string{"\n\n"}, []line{{"", 0}, {"", 0}}},
+		{"crlf", 10, []string{"a\r\n"}, []line{{"a", 0}}},
+		{"last line without newline", 10, []string{"a\nb"}, []line{{"a", 0}, {"b", 0}}},
+		{"exactly max", 3, []string{"abc\n"}, []line{{"abc", 0}}},
+		{"truncated", 3, []string{"abcdef\n", "gh\n"}, []line{{"abc", 3}, {"gh", 0}}},
+		{"truncated across writes", 3, []string{"ab", "cd", "ef", "\nx\n"}, []line{{"abc", 3}, {"x", 0}}},
+		{"truncated last line", 2, []string{"abcd"}, []line{{"ab", 2}}},
+		{"nothing", 10, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []line
+			w := newLineWriter(tt.max, func(b []byte, dropped int) {
+				got = append(got, line{string(b), dropped})
+			})
+			for _, s := range tt.writes {
+				n, err := w.Write([]byte(s))
+				if n != len(s) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", s, n, err)
+				}
+			}
+			w.Close()
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("lines = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildEnv(t *testing.T) {
+	host := []string{"PATH=/usr/bin", "HOME=/root", "SECRET=x", "LANG=C", "LANG=C.UTF-8", "NOEQUALS", "=weird"}
+	tests := []struct {
+		name  string
+		allow []string
+		vars  map[string]string
+		want  []string
+	}{
+		{"nothing", nil, nil, []string{}},
+		{"allow-listed only", []string{"PATH", "LANG", "MISSING"}, nil, []string{"LANG=C.UTF-8", "PATH=/usr/bin"}},
+		{"vars sorted", nil, map[string]string{EnvRun: "r", EnvAgentID: "a"}, []string{EnvAgentID + "=a", EnvRun + "=r"}},
+		{"vars win", []string{"HOME"}, map[string]string{"HOME": "/work"}, []string{"HOME=/work"}},
+		{"empty value kept", nil, map[string]string{EnvSeed: ""}, []string{EnvSeed + "="}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := BuildEnv(host, tt.allow, tt.vars)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("BuildEnv = %q, want %q", got, tt.want)
+			}
+			for _, kv := range got {
+				if strings.HasPrefix(kv, "SECRET=") {
+					t.Errorf("host secret leaked: %q", kv)
+				}
+			}
+		})
+	}
+}

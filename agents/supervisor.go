@@ -1,0 +1,415 @@
+package agents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for Config.
+const (
+	DefaultStopGrace = 3 * time.Second
+	DefaultWaitDelay = 1 * time.Second
+)
+
+// ErrShutdown is returned by Start once Shutdown has been called.
+var ErrShutdown = errors.New("supervisor is shut down")
+
+// Spec says how to run one agent process.
+type Spec struct {
+	ID      string   // agent id
+	Path    string   // program to exec, resolved with LookPath(Path, Dir, PATH of Env)
+	Args    []string // arguments (without the program name)
+	Env     []string // the COMPLETE environment for the child (KEY=VALUE); see BuildEnv
+	Dir     string   // working directory (the agent's private workspace; must exist)
+	LogPath string   // file the child's stdout/stderr lines go to (created, appended); "" for none
+}
+
+// Config configures a Supervisor.
+type Config struct {
+	// Logger is the root logger; per-agent loggers are Named("agent").With("agent", id).
+	// nil means no logging.
+	Logger hclog.Logger
+	// StopGrace is how long Terminate waits after SIGTERM to the process group
+	// before it sends SIGKILL (default DefaultStopGrace).
+	StopGrace time.Duration
+	// WaitDelay bounds how long, after a process has exited, its output pipes
+	// may stay open (held by a grandchild that left its process group) before
+	// they are closed (exec.Cmd.WaitDelay; default DefaultWaitDelay).
+	WaitDelay time.Duration
+}
+
+// Supervisor starts agent processes and owns them until they are dead.
+type Supervisor struct {
+	log       hclog.Logger
+	grace     time.Duration
+	waitDelay time.Duration
+
+	mu       sync.Mutex
+	shutdown bool
+	procs    map[*Process]struct{}
+	wg       sync.WaitGroup // one per process: its wait goroutine
+}
+
+// NewSupervisor returns a supervisor with no processes.
+func NewSupervisor(cfg Config) *Supervisor {
+	s := &Supervisor{
+		log:       cfg.Logger,
+		grace:     cfg.StopGrace,
+		waitDelay: cfg.WaitDelay,
+		procs:     map[*Process]struct{}{},
+	}
+	if s.log == nil {
+		s.log = hclog.NewNullLogger()
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultStopGrace
+	}
+	if s.waitDelay <= 0 {
+		s.waitDelay = DefaultWaitDelay
+	}
+	return s
+}
+
+// Process is one running (or finished) agent process.
+type Process struct {
+	id    string
+	pid   int
+	cmd   *exec.Cmd
+	log   hclog.Logger
+	grace time.Duration
+
+	stdout, stderr *lineWriter
+	logFile        *os.File     // nil when Spec.LogPath is ""
+	fileLog        hclog.Logger // writes to logFile (null logger without one)
+
+	done chan struct{}
+	exit ExitStatus // written before done is closed
+
+	mu     sync.Mutex
+	exited bool // the leader has exited: its group may no longer be signalled
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	// Code is the exit code, or -1 when the process was killed by a signal.
+	Code int
+	// Signal names the signal that killed the process ("SIGKILL"), or "".
+	Signal string
+	// Err is a problem other than the exit status, for example
+	// exec.ErrWaitDelay when a grandchild held the output pipes past WaitDelay
+	// (output after that was lost).
+	Err error
+}
+
+// Clean reports whether the process exited with status 0.
+func (e ExitStatus) Clean() bool { return e.Code == 0 && e.Signal == "" }
+
+// String describes the status: "exit 0", "exit 3", "signal SIGKILL".
+func (e ExitStatus) String() string {
+	s := fmt.Sprintf("exit %d", e.Code)
+	if e.Signal != "" {
+		s = "signal " + e.Signal
+	}
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// Start runs spec as a new process in its own process group. The error names
+// the agent and says what is wrong (missing or non-executable program,
+// missing working directory, log file not writable).
+func (s *Supervisor) Start(spec Spec) (*Process, error) {
+	if spec.ID == "" {
+		return nil, errors.New("start agent: empty agent id")
+	}
+	fail := func(err error) (*Process, error) { return nil, fmt.Errorf("agent %q: %w", spec.ID, err) }
+	if spec.Dir == "" {
+		return fail(errors.New("no working directory given"))
+	}
+	if fi, err := os.Stat(spec.Dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fail(fmt.Errorf("working directory %s does not exist", spec.Dir))
+		}
+		return fail(fmt.Errorf("working directory: %w", err))
+	} else if !fi.IsDir() {
+		return fail(fmt.Errorf("working directory %s is not a directory", spec.Dir))
+	}
+	path, err := LookPath(spec.Path, spec.Dir, envValue(spec.Env, "PATH"))
+	if err != nil {
+		return fail(err)
+	}
+
+	p := &Process{
+		id:      spec.ID,
+		log:     s.log.Named("agent").With("agent", spec.ID),
+		grace:   s.grace,
+		done:    make(chan struct{}),
+		fileLog: hclog.NewNullLogger(),
+	}
+	if spec.LogPath != "" {
+		if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+			return fail(fmt.Errorf("log file: %w", err))
+		}
+		f, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fail(fmt.Errorf("log file: %w", err))
+		}
+		p.logFile = f
+		p.fileLog = hclog.New(&hclog.LoggerOptions{
+			Name:       spec.ID,
+			Output:     f,
+			Level:      hclog.Info,
+			Color:      hclog.ColorOff,
+			TimeFormat: "2006-01-02T15:04:05.000Z07:00",
+		})
+	}
+	p.stdout = newLineWriter(MaxLineBytes, p.emitter("stdout"))
+	p.stderr = newLineWriter(MaxLineBytes, p.emitter("stderr"))
+
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   append([]string{spec.Path}, spec.Args...),
+		Env:    append(make([]string, 0, len(spec.Env)), spec.Env...), // never nil: nil means the host's
+		Dir:    spec.Dir,
+		Stdout: p.stdout, // not *os.File: exec copies in its own goroutine, bounded by WaitDelay
+		Stderr: p.stderr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+		WaitDelay: s.waitDelay,
+	}
+	p.cmd = cmd
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		p.closeLog()
+		return fail(ErrShutdown)
+	}
+	if err := forkFromFreshThread(cmd); err != nil {
+		p.closeLog()
+		return fail(fmt.Errorf("start %s: %w", path, err))
+	}
+	p.pid = cmd.Process.Pid
+	s.procs[p] = struct{}{}
+	s.wg.Add(1)
+	go s.wait(p)
+	p.log.Info("started", "pid", p.pid, "path", path)
+	p.fileLog.Named("supervisor").Info("started", "pid", p.pid, "path", path, "args", strings.Join(spec.Args, " "))
+	return p, nil
+}
+
+// forkFromFreshThread starts cmd from a new goroutine. A new goroutine is never
+// locked to an OS thread, and Go ends only locked threads, so the thread that
+// forks lives as long as the host: Pdeathsig then fires only on host death.
+func forkFromFreshThread(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Start() }()
+	return <-errc
+}
+
+// wait owns p after a successful start: it kills the rest of the group when
+// the leader exits, reaps it, flushes its output and closes Done.
+func (s *Supervisor) wait(p *Process) {
+	defer s.wg.Done()
+
+	// Block until the leader has exited, without reaping it: while it is a
+	// zombie its pid (= the group id) cannot be reused, so killing the group is
+	// safe.
+	var info unix.Siginfo
+	var err error
+	for {
+		err = unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	p.mu.Lock()
+	p.exited = true
+	if err != nil {
+		// Cannot happen for our own unreaped child; without the zombie
+		// holding the group id, signalling the group would not be safe.
+		p.log.Warn("waitid failed; not killing the rest of the group", "error", err)
+	} else if err := syscall.Kill(-p.pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		p.log.Warn("kill process group after exit", "pgid", p.pid, "error", err)
+	}
+	p.mu.Unlock()
+
+	err = p.cmd.Wait() // reaps; waits for the output goroutines (at most WaitDelay)
+	p.stdout.Close()
+	p.stderr.Close()
+	p.exit = exitStatus(p.cmd.ProcessState, err)
+
+	lvl := hclog.Info
+	if !p.exit.Clean() {
+		lvl = hclog.Warn
+	}
+	p.log.Log(lvl, "exited", "status", p.exit.String())
+	p.fileLog.Named("supervisor").Log(lvl, "exited", "status", p.exit.String())
+	p.closeLog()
+
+	s.mu.Lock()
+	delete(s.procs, p)
+	s.mu.Unlock()
+	close(p.done)
+}
+
+func exitStatus(ps *os.ProcessState, err error) ExitStatus {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		err = nil // the status says it all
+	}
+	if ps == nil {
+		return ExitStatus{Code: -1, Err: err}
+	}
+	st := ExitStatus{Code: ps.ExitCode(), Err: err}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		st.Code = -1
+		st.Signal = unix.SignalName(ws.Signal())
+		if st.Signal == "" {
+			st.Signal = ws.Signal().String()
+		}
+	}
+	return st
+}
+
+func (p *Process) closeLog() {
+	if p.logFile != nil {
+		if err := p.logFile.Close(); err != nil {
+			p.log.Warn("close log file", "error", err)
+		}
+	}
+}
+
+func (p *Process) emitter(stream string) func(line []byte, dropped int) {
+	return func(line []byte, dropped int) {
+		msg := string(line)
+		if dropped > 0 {
+			p.fileLog.Info(msg, "stream", stream, "truncated_bytes", dropped)
+			p.log.Debug(msg, "stream", stream, "truncated_bytes", dropped)
+			return
+		}
+		p.fileLog.Info(msg, "stream", stream)
+		p.log.Debug(msg, "stream", stream)
+	}
+}
+
+// ID is the agent id of the process.
+func (p *Process) ID() string { return p.id }
+
+// Pid is the process id, which is also its process group id.
+func (p *Process) Pid() int { return p.pid }
+
+// Done is closed when the process has exited, has been reaped, and its output
+// is fully written.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ErrRunning is ExitStatus.Err when Exit is called before Done is closed.
+var ErrRunning = errors.New("process is still running")
+
+// Exit is how the process ended. It is valid once Done is closed; before,
+// it is {Code: -1, Err: ErrRunning}.
+func (p *Process) Exit() ExitStatus {
+	select {
+	case <-p.done:
+		return p.exit
+	default:
+		return ExitStatus{Code: -1, Err: ErrRunning}
+	}
+}
+
+// signal sends sig to the process group unless the leader has exited.
+func (p *Process) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return nil
+	}
+	if err := syscall.Kill(-p.pid, sig); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("signal agent %s group %d with %s: %w", p.id, p.pid, unix.SignalName(sig), err)
+	}
+	return nil
+}
+
+// Terminate sends SIGTERM to the process group, then SIGKILL after StopGrace
+// or when ctx is done, and waits for Done. It is safe to call twice,
+// concurrently, or after the process has exited.
+func (p *Process) Terminate(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	p.log.Debug("terminating", "grace", p.grace)
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	t := time.NewTimer(p.grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+		p.log.Warn("still running after SIGTERM, sending SIGKILL", "grace", p.grace)
+	case <-ctx.Done():
+		p.log.Warn("terminate cancelled, sending SIGKILL", "error", ctx.Err())
+	}
+	if err := p.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// Shutdown terminates every process still running (SIGTERM to its group,
+// StopGrace, SIGKILL; at once when ctx is done) and waits for all of them.
+// Further Starts fail with ErrShutdown. It is idempotent.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	procs := make([]*Process, 0, len(s.procs))
+	for p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.Terminate(ctx)
+		}()
+	}
+	wg.Wait()
+	s.wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown agents: %w", err)
+	}
+	return nil
+}
+
+// envValue returns the value of the last KEY= entry in env.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/events"
+)
+
+// The test binary doubles as the terrarium CLI (TERRARIUM_TEST_CLI=1) and as
+// the builtin runtime's agent binary.
+func TestMain(m *testing.M) {
+	builtin.Main()
+	if os.Getenv("TERRARIUM_TEST_CLI") == "1" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// cli starts the CLI as a real child process.
+func cli(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "TERRARIUM_TEST_CLI=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd, &stdout, &stderr
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	t.Fatalf("run cli: %v", err)
+	return -1
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main(nil, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "Usage:") {
+		t.Errorf("no args: code %d, stderr %q", code, errb.String())
+	}
+	out.Reset()
+	if code := Main([]string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "terrarium ") {
+		t.Errorf("version: code %d, out %q", code, out.String())
+	}
+	errb.Reset()
+	if code := Main([]string{"frobnicate"}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: code %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := Main([]string{"run", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--out") && !strings.Contains(errb.String(), "-out") {
+		t.Errorf("run -h: code %d, stderr %q", code, errb.String())
+	}
+	if code := Main([]string{"run", "--log-level", "loud", "x.hcl"}, &out, &errb); code != exitUsage {
+		t.Errorf("bad log level: code %d", code)
+	}
+}
+
+func TestValidateReportsEveryMistake(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broken.hcl")
+	src := `scenario "broken" {
+  seed = "many"
+  missing_action = "shrug"
+}
+world "repeated_game" {
+  game = "prisoners_dilemma"
+  rounds = 10
+}
+agent "a" {
+  runtime = "builtin"
+}
+agent "a" {
+  runtime = "builtin"
+  command = "cooperator"
+  colour = "red"
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main([]string{"validate", path}, &out, &errb)
+	if code != exitUsage {
+		t.Fatalf("validate: code %d, want 2; stderr:\n%s", code, errb.String())
+	}
+	msg := errb.String()
+	for _, want := range []string{"broken.hcl:2:", "broken.hcl:3:", "broken.hcl:9:", "broken.hcl:12:", "broken.hcl:15:"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, msg)
+		}
+	}
+	// run refuses the same file with exit 2 and starts nothing.
+	runDir := filepath.Join(dir, "run")
+	errb.Reset()
+	if code := Main([]string{"run", "--out", runDir, path}, &out, &errb); code != exitUsage {
+		t.Errorf("run broken scenario: code %d, want 2", code)
+	}
+	if _, err := os.Stat(runDir); !os.IsNotExist(err) {
+		t.Errorf("run directory created for a broken scenario: %v", err)
+	}
+}
+
+func TestValidateShippedScenarios(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "scenarios", "*.hcl"))
+	if len(files) == 0 {
+		t.Fatal("no shipped scenarios found")
+	}
+	var out, errb bytes.Buffer
+	if code := Main(append([]string{"validate"}, files...), &out, &errb); code != 0 {
+		t.Fatalf("validate shipped scenarios: code %d\n%s", code, errb.String())
+	}
+}
+
+func TestInterruptSavesPartialResults(t *testing.T) {
+	dir := t.TempDir()
+	scenario := filepath.Join(dir, "long.hcl")
+	if err := os.WriteFile(scenario, []byte(`
+scenario "long" { ticks = 1000000 }
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 1000000
+}
+agent "tft" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+agent "alt" {
+  runtime = "builtin"
+  command = "alternator"
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	cmd, stdout, stderr := cli(t, "run", "--out", runDir, scenario)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// Wait until some ticks are closed, by reading the event log.
+	evPath := filepath.Join(runDir, "events.jsonl")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(evPath)
+		if bytes.Count(b, []byte(`"kind":"tick.closed"`)) >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ticks after a minute; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT) // a second signal does no harm
+	code := exitCode(t, cmd.Wait())
+	if code != exitInterrupted {
+		t.Fatalf("exit code %d, want 130; stderr:\n%s\nstdout:\n%s", code, stderr.String(), stdout.String())
+	}
+	var res struct {
+		Status string `json:"status"`
+		Ticks  int    `json:"ticks"`
+	}
+	b, err := os.ReadFile(filepath.Join(runDir, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "interrupted" || res.Ticks < 10 {
+		t.Errorf("result.json: %+v, want interrupted after >= 10 ticks", res)
+	}
+	recs, err := events.ReadFile(evPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	if last := recs[len(recs)-1]; last.Kind != events.RunFinished {
+		t.Errorf("last event %s, want run.finished", last.Kind)
+	}
+	for _, r := range recs {
+		if r.Kind != events.AgentSpawned {
+			continue
+		}
+		var d struct{ Pid int }
+		_ = json.Unmarshal(r.Data, &d)
+		if st, err := os.ReadFile("/proc/" + strconv.Itoa(d.Pid) + "/stat"); err == nil && !strings.Contains(string(st), ") Z") {
+			t.Errorf("agent %s (pid %d) outlived the host", r.Agent, d.Pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(runDir, "metrics.csv")); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,230 @@
+// Package events is the run's single event writer. Every event gets a schema
+// version, a sequence number, the time, its kind, tick and agent, and a hash
+// chaining it to the previous event; it is appended to events.jsonl and
+// published on the bus under sim.<run>.events.<kind>.
+//
+// Emit may be called from any goroutine: events are totally ordered by Seq,
+// and the file holds them in that order. The file is the record of truth: a
+// failed publish is counted and logged, never fatal. Close flushes and syncs
+// the file; a second Close does nothing; Emit after Close is dropped.
+package events
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// SchemaVersion is the version of the event record (Record.V). Bump it when a
+// field changes meaning or goes away; adding a field or a kind does not.
+const SchemaVersion = 1
+
+// Event kinds emitted by the host (the loop's are in package world).
+const (
+	RunStarted   = "run.started"
+	RunFinished  = "run.finished"
+	AgentSpawned = "agent.spawned"
+	AgentReady   = "agent.ready"
+	AgentExited  = "agent.exited"
+	AgentStopped = "agent.stopped"
+	Violation    = "violation"
+	BadMessage   = "message.rejected"
+)
+
+// Record is one event as stored and published.
+type Record struct {
+	V     int             `json:"v"`
+	Seq   uint64          `json:"seq"`
+	Time  time.Time       `json:"time"`
+	Run   string          `json:"run"`
+	Kind  string          `json:"kind"`
+	Tick  world.Tick      `json:"tick"`
+	Agent world.AgentID   `json:"agent,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+	// Prev is the previous record's Hash ("" for the first); Hash is the hex
+	// SHA-256 of this record's JSON encoding with Hash empty.
+	Prev string `json:"prev"`
+	Hash string `json:"hash,omitempty"`
+}
+
+// Publisher is where records go besides the file (a *nats.Conn).
+type Publisher interface {
+	Publish(subject string, data []byte) error
+}
+
+// Writer is the run's event writer.
+type Writer struct {
+	run     string
+	log     hclog.Logger
+	subject func(kind string) string
+	now     func() time.Time
+
+	mu        sync.Mutex
+	f         *os.File
+	w         *bufio.Writer
+	pub       Publisher
+	seq       uint64
+	prev      string
+	closed    bool
+	pubErrors int
+	err       error // first write error
+}
+
+// Create opens path (which must not exist) for a run's events.
+func Create(path, run string, subject func(kind string) string, log hclog.Logger) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create event log: %w", err)
+	}
+	return &Writer{run: run, log: log, subject: subject, now: time.Now, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+// SetPublisher starts publishing every later event on p (nil stops).
+func (w *Writer) SetPublisher(p Publisher) {
+	w.mu.Lock()
+	w.pub = p
+	w.mu.Unlock()
+}
+
+// Emit records one event. data is marshalled to JSON (nil for none).
+func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[string]any) {
+	var raw json.RawMessage
+	if len(data) > 0 {
+		b, err := json.Marshal(data)
+		if err != nil {
+			b, _ = json.Marshal(map[string]any{"marshal_error": err.Error()})
+		}
+		raw = b
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.seq++
+	rec := Record{V: SchemaVersion, Seq: w.seq, Time: w.now().UTC(), Run: w.run, Kind: kind, Tick: t, Agent: agent, Data: raw, Prev: w.prev}
+	line, err := Seal(&rec)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	w.prev = rec.Hash
+	line = append(line, '\n')
+	if _, err := w.w.Write(line); err != nil {
+		w.fail(err)
+	}
+	// Flush every event: a crash loses nothing written so far (issue: kill -9).
+	if err := w.w.Flush(); err != nil {
+		w.fail(err)
+	}
+	if w.pub != nil {
+		if err := w.pub.Publish(w.subject(kind), line[:len(line)-1]); err != nil {
+			w.pubErrors++
+			if w.pubErrors == 1 || w.pubErrors%1000 == 0 {
+				w.log.Warn("publish event", "kind", kind, "failures", w.pubErrors, "error", err)
+			}
+		}
+	}
+}
+
+func (w *Writer) fail(err error) {
+	if w.err == nil {
+		w.err = fmt.Errorf("write event log: %w", err)
+		w.log.Error("event log write failed", "error", err)
+	}
+}
+
+// Seq returns the sequence number of the last event written.
+func (w *Writer) Seq() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq
+}
+
+// Close flushes and syncs the file. It returns the first write error.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if err := w.w.Flush(); err != nil {
+		w.fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.fail(err)
+	}
+	if err := w.f.Close(); err != nil {
+		w.fail(err)
+	}
+	return w.err
+}
+
+// Seal fills rec.Hash and returns the record's JSON line (without newline).
+func Seal(rec *Record) ([]byte, error) {
+	rec.Hash = ""
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", rec.Kind, err)
+	}
+	sum := sha256.Sum256(b)
+	rec.Hash = hex.EncodeToString(sum[:])
+	return json.Marshal(rec)
+}
+
+// Verify checks a sequence of records: consecutive Seq from 1, each Prev the
+// previous Hash, each Hash correct. It returns the first problem.
+func Verify(recs []Record) error {
+	prev := ""
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			return fmt.Errorf("event %d: seq %d, want %d", i+1, r.Seq, i+1)
+		}
+		if r.Prev != prev {
+			return fmt.Errorf("event %d: broken chain (prev %q, want %q)", r.Seq, r.Prev, prev)
+		}
+		want := r.Hash
+		c := r
+		if _, err := Seal(&c); err != nil {
+			return err
+		}
+		if c.Hash != want {
+			return fmt.Errorf("event %d: hash mismatch", r.Seq)
+		}
+		prev = want
+	}
+	return nil
+}
+
+// ReadFile reads an events.jsonl file.
+func ReadFile(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer f.Close()
+	var recs []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		var r Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return recs, fmt.Errorf("read events %s:%d: %w", path, n, err)
+		}
+		recs = append(recs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return recs, fmt.Errorf("read events %s: %w", path, err)
+	}
+	return recs, nil
+}

@@ -1,0 +1,208 @@
+package terrarium
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+
+	// The built-in world kinds and reference agents register themselves.
+	_ "github.com/terrarium-sim/terrarium/agents/builtin"
+	_ "github.com/terrarium-sim/terrarium/world/game"
+)
+
+// Run statuses (Result.Status).
+const (
+	StatusFinished    = "finished"    // the world ended or the tick limit was reached
+	StatusInterrupted = "interrupted" // the context was cancelled (Ctrl-C, SIGTERM, Close)
+	StatusAborted     = "aborted"     // the missing-action policy "abort" ended the run
+	StatusFailed      = "failed"      // the run could not start or go on
+)
+
+// Config configures one run.
+type Config struct {
+	// Scenario is the loaded scenario (scenarios.Load). Required.
+	Scenario *scenarios.Scenario
+	// Logger is the root logger; the host derives named loggers from it.
+	// Default: a logger that discards everything.
+	Logger hclog.Logger
+	// Dir is the run directory. Default: RunsDir/RunID. It must not exist or be empty.
+	Dir string
+	// RunsDir is where run directories are made when Dir is empty (default "runs").
+	RunsDir string
+	// RunID names the run; it must match [A-Za-z0-9_-]+. Default:
+	// <scenario>-<UTC time>-<random>.
+	RunID string
+	// Progress, if set, is called after every tick from the loop's goroutine.
+	// It must return quickly.
+	Progress func(Progress)
+	// Executable is the binary the builtin runtime re-executes; default
+	// os.Executable(). It is copied into the run directory.
+	Executable string
+	// HostEnv is where allow-listed variables are taken from (default os.Environ()).
+	HostEnv []string
+	// Env holds extra variables given to every agent (after the scenario's
+	// allow-list; the TERRARIUM_* variables cannot be overridden).
+	Env map[string]string
+	// StopGrace is how long agents get to exit after the stop message before
+	// their process groups are terminated (default 2s); the same again passes
+	// between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+}
+
+// Progress is reported after every tick.
+type Progress struct {
+	Tick    world.Tick
+	Ticks   world.Tick // the scenario's tick limit, 0 if the world decides
+	Elapsed time.Duration
+	Metrics map[string]float64
+}
+
+// Result is what a run produced; it is also written to result.json.
+type Result struct {
+	V          int           `json:"v"`
+	Run        string        `json:"run"`
+	Scenario   string        `json:"scenario"`
+	Status     string        `json:"status"`
+	Error      string        `json:"error,omitempty"`
+	Seed       uint64        `json:"seed"`
+	Ticks      world.Tick    `json:"ticks"`
+	StateHash  string        `json:"state_hash"`
+	Started    time.Time     `json:"started"`
+	Finished   time.Time     `json:"finished"`
+	DurationMS int64         `json:"duration_ms"`
+	TickTime   TickTime      `json:"tick_time"`
+	Agents     []AgentResult `json:"agents"`
+	World      any           `json:"world"`
+
+	// Dir is the run directory; Table the world's summary table, if it has one.
+	Dir   string       `json:"-"`
+	Table *world.Table `json:"-"`
+}
+
+// TickTime summarises the wall time of ticks (not deterministic).
+type TickTime struct {
+	MedianUS int64 `json:"median_us"`
+	P95US    int64 `json:"p95_us"`
+	MaxUS    int64 `json:"max_us"`
+}
+
+// AgentResult is one agent's outcome.
+type AgentResult struct {
+	ID       string `json:"id"`
+	Group    string `json:"group"`
+	Pid      int    `json:"pid,omitempty"`
+	Status   string `json:"status"` // "stopped" (exited after the end), "exited" (during the run), "killed", "not_started"
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	world.AgentStats
+}
+
+// Host runs one scenario. Make it with New, call Run once, then Close.
+type Host struct {
+	cfg Config
+	log hclog.Logger
+	sc  *scenarios.Scenario
+
+	runMu   sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	closeOnce sync.Once
+}
+
+// New checks cfg and prepares a host. It starts nothing.
+func New(cfg Config) (*Host, error) {
+	if cfg.Scenario == nil {
+		return nil, errors.New("new host: no scenario")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.RunsDir == "" {
+		cfg.RunsDir = "runs"
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = NewRunID(cfg.Scenario.Name, time.Now())
+	}
+	if !world.IDPattern.MatchString(cfg.RunID) {
+		return nil, fmt.Errorf("new host: run id %q must match %s", cfg.RunID, world.IDPattern)
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = filepath.Join(cfg.RunsDir, cfg.RunID)
+	}
+	if cfg.HostEnv == nil {
+		cfg.HostEnv = os.Environ()
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 2 * time.Second
+	}
+	return &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}, nil
+}
+
+// NewRunID makes a run id from a scenario name and a time: name-YYYYMMDDTHHMMSS-xxxx.
+func NewRunID(scenario string, t time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return scenario + "-" + t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// RunID returns the run's id.
+func (h *Host) RunID() string { return h.cfg.RunID }
+
+// Dir returns the run directory.
+func (h *Host) Dir() string { return h.cfg.Dir }
+
+// Close stops a running Run and waits until it returned. Safe to call any
+// number of times, from any goroutine, before, during or after Run.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		h.runMu.Lock()
+		started, cancel := h.started, h.cancel
+		if !started {
+			h.started = true // a later Run refuses to start
+			close(h.done)
+		}
+		h.runMu.Unlock()
+		if started && cancel != nil {
+			cancel()
+		}
+	})
+	<-h.done
+	return nil
+}
+
+// Run runs the scenario to its end. It returns the result (also written to
+// result.json) and, unless the run finished, an error saying why: it wraps
+// ctx.Err() when interrupted and world.ErrAborted when aborted.
+func (h *Host) Run(ctx context.Context) (*Result, error) {
+	h.runMu.Lock()
+	if h.started {
+		h.runMu.Unlock()
+		return nil, errors.New("run: host already ran or was closed")
+	}
+	h.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	h.runMu.Unlock()
+	defer close(h.done)
+	defer cancel()
+
+	r := &run{h: h, log: h.log, res: &Result{
+		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed, Dir: h.cfg.Dir,
+		Started: time.Now().UTC(),
+	}}
+	err := r.execute(ctx)
+	return r.res, err
+}

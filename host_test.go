@@ -1,0 +1,424 @@
+package terrarium_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// raceEnv stops race-built agents from sleeping a second at exit, which
+// would make them outlive the stop grace period.
+var raceEnv = map[string]string{"GORACE": "atexit_sleep_ms=0"}
+
+func TestMain(m *testing.M) {
+	builtin.Main() // this test binary is also the builtin runtime's agent binary
+	os.Exit(m.Run())
+}
+
+// testLogger prints only when the test fails.
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: tWriter{t}})
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// writeScenario writes src to a temp file and loads it.
+func writeScenario(t *testing.T, src string) *scenarios.Scenario {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "scenario.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return loadScenario(t, path)
+}
+
+func loadScenario(t *testing.T, path string) *scenarios.Scenario {
+	t.Helper()
+	sc, diags := scenarios.Load(path)
+	if diags.HasErrors() {
+		t.Fatalf("load %s: %s", path, diags.Error())
+	}
+	return sc
+}
+
+// runScenario runs sc to its end in a fresh run directory and checks that no
+// agent process outlived the run.
+func runScenario(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []events.Record, error) {
+	t.Helper()
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(t.TempDir(), "run"), Env: raceEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, runErr := h.Run(ctx)
+	if res == nil {
+		t.Fatalf("Run returned no result (error %v)", runErr)
+	}
+	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Verify(recs); err != nil {
+		t.Fatalf("event chain: %v", err)
+	}
+	assertNoAgentsLeft(t, recs)
+	return res, recs, runErr
+}
+
+// assertNoAgentsLeft checks that every spawned agent pid is gone.
+func assertNoAgentsLeft(t *testing.T, recs []events.Record) {
+	t.Helper()
+	for _, r := range recs {
+		if r.Kind != events.AgentSpawned {
+			continue
+		}
+		var d struct{ Pid int }
+		if err := json.Unmarshal(r.Data, &d); err != nil || d.Pid <= 0 {
+			t.Fatalf("agent.spawned without pid: %s", r.Data)
+		}
+		if alive(d.Pid) {
+			t.Errorf("agent %s (pid %d) still running after the run", r.Agent, d.Pid)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func kinds(recs []events.Record, kind string) []events.Record {
+	var out []events.Record
+	for _, r := range recs {
+		if r.Kind == kind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func agentResult(t *testing.T, res *terrarium.Result, id string) terrarium.AgentResult {
+	t.Helper()
+	for _, a := range res.Agents {
+		if a.ID == id {
+			return a
+		}
+	}
+	t.Fatalf("no agent %s in result", id)
+	return terrarium.AgentResult{}
+}
+
+// scores reads the per-group totals from result.json as written on disk.
+func scores(t *testing.T, res *terrarium.Result) map[string]float64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(res.Dir, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disk struct {
+		Status string
+		World  struct {
+			Standings []struct {
+				Group string  `json:"group"`
+				Score float64 `json:"score"`
+				Rank  int     `json:"rank"`
+			} `json:"standings"`
+		} `json:"world"`
+	}
+	if err := json.Unmarshal(b, &disk); err != nil {
+		t.Fatalf("result.json: %v", err)
+	}
+	out := map[string]float64{}
+	for _, r := range disk.World.Standings {
+		out[r.Group] = r.Score
+	}
+	return out
+}
+
+func TestMissingCommandStartsNothing(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "missing" { ticks = 3 }
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 3
+}
+agent "ok" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+agent "ghost" {
+  runtime = "nats"
+  command = "/nonexistent/ghost-agent"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err == nil || !strings.Contains(err.Error(), "ghost") {
+		t.Fatalf("Run error = %v, want one naming agent ghost", err)
+	}
+	if res.Status != terrarium.StatusFailed {
+		t.Errorf("status %q, want failed", res.Status)
+	}
+	if n := len(kinds(recs, events.AgentSpawned)); n != 0 {
+		t.Errorf("%d agents spawned, want none (the run must not start half-way)", n)
+	}
+	if len(kinds(recs, events.RunFinished)) != 1 {
+		t.Errorf("no run.finished event")
+	}
+}
+
+func TestSilentAgentTimesOutAndPolicyApplies(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "silent" {
+  ticks           = 6
+  action_deadline = "300ms"
+  missing_action  = "default"
+}
+world "repeated_game" {
+  game         = "prisoners_dilemma"
+  rounds       = 6
+  default_move = "D"
+}
+agent "silent" {
+  runtime = "builtin"
+  command = "test_silent_at_3"
+}
+agent "defector" {
+  runtime = "builtin"
+  command = "defector"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ticks != 6 || res.Status != terrarium.StatusFinished {
+		t.Fatalf("ticks %d status %s, want 6 finished", res.Ticks, res.Status)
+	}
+	missing := kinds(recs, world.EventActionMissing)
+	if len(missing) != 1 || missing[0].Agent != "silent" || missing[0].Tick != 3 {
+		t.Fatalf("action.missing events %+v, want one for silent at tick 3", missing)
+	}
+	// tick 3 applied the default move D for silent, recorded as policy-filled.
+	var closed3 struct {
+		Actions []struct {
+			Agent  string          `json:"agent"`
+			Filled string          `json:"filled"`
+			Data   json.RawMessage `json:"data"`
+		} `json:"actions"`
+	}
+	for _, r := range kinds(recs, world.EventTickClosed) {
+		if r.Tick == 3 {
+			if err := json.Unmarshal(r.Data, &closed3); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	found := false
+	for _, a := range closed3.Actions {
+		if a.Agent == "silent" {
+			found = true
+			if a.Filled != "default" || !strings.Contains(string(a.Data), `"D"`) {
+				t.Errorf("tick 3 action of silent = %+v, want default-filled D", a)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("tick.closed 3 does not record silent's action")
+	}
+	// silent: C,C,D(default),C,C,C vs always D: 0+0+1+0+0+0 = 1; defector 5*5+1 = 26.
+	got := scores(t, res)
+	if got["silent"] != 1 || got["defector"] != 26 {
+		t.Errorf("scores %v, want silent 1, defector 26", got)
+	}
+	if st := agentResult(t, res, "silent"); st.Missing != 1 || st.Actions != 5 {
+		t.Errorf("silent stats %+v, want 5 actions 1 missing", st.AgentStats)
+	}
+}
+
+func TestAgentExitAtTick7(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "quit" {
+  ticks           = 10
+  action_deadline = "2s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 10
+}
+agent "quitter" {
+  runtime = "builtin"
+  command = "test_exit_at_7"
+}
+agent "cooperator" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ticks != 10 || res.Status != terrarium.StatusFinished {
+		t.Fatalf("ticks %d status %s, want 10 finished", res.Ticks, res.Status)
+	}
+	q := agentResult(t, res, "quitter")
+	if q.Status != "exited" || q.ExitCode != 3 {
+		t.Errorf("quitter result %+v, want exited with code 3", q)
+	}
+	if q.Actions != 6 {
+		t.Errorf("quitter applied actions %d, want 6 (ticks 1-6)", q.Actions)
+	}
+	var exited []events.Record
+	for _, r := range kinds(recs, events.AgentExited) {
+		if r.Agent == "quitter" {
+			exited = append(exited, r)
+		}
+	}
+	if len(exited) != 1 || !strings.Contains(string(exited[0].Data), `"during_run":true`) {
+		t.Fatalf("agent.exited for quitter: %+v", exited)
+	}
+	// Every later tick.closed has no action of quitter.
+	for _, r := range kinds(recs, world.EventTickClosed) {
+		if r.Tick >= 7 && strings.Contains(string(r.Data), `"agent":"quitter"`) {
+			t.Errorf("tick %d applied an action of quitter after it exited: %s", r.Tick, r.Data)
+		}
+	}
+}
+
+func TestStaleAndDuplicateActionsRejected(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "dup" {
+  ticks           = 10
+  action_deadline = "2s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 10
+}
+agent "stale" {
+  runtime = "builtin"
+  command = "test_stale"
+}
+agent "double" {
+  runtime = "builtin"
+  command = "test_double"
+}
+`)
+	res, _, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both cooperate in every applied action; double's second action (all D)
+	// and stale's repeat of tick t-1 must never be applied: 10 rounds of (C,C).
+	got := scores(t, res)
+	if got["stale"] != 30 || got["double"] != 30 {
+		t.Errorf("scores %v, want 30 and 30 (no rejected action applied)", got)
+	}
+	s := agentResult(t, res, "stale")
+	if s.Late != 9 || s.Actions != 10 {
+		t.Errorf("stale stats %+v, want 9 late (ticks 2-10), 10 applied", s.AgentStats)
+	}
+	d := agentResult(t, res, "double")
+	// The second action arrives either while the tick is open (duplicate) or
+	// just after it closed (late): both are rejections, never applied. The one
+	// for the last tick may arrive after the loop has ended, uncounted.
+	if n := d.Rejected + d.Late; n < 9 || n > 10 || d.Actions != 10 {
+		t.Errorf("double stats %+v, want 9 or 10 rejected or late, 10 applied", d.AgentStats)
+	}
+}
+
+func TestCloseStopsRunAndLeavesNoAgents(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "long" {
+  ticks           = 100000
+  action_deadline = "2s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 100000
+}
+agent "a" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+agent "b" {
+  runtime = "builtin"
+  command = "defector"
+}
+`)
+	started := make(chan struct{})
+	var once bool
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(t.TempDir(), "run"), Env: raceEnv,
+		Progress: func(p terrarium.Progress) {
+			if p.Tick == 5 && !once {
+				once = true
+				close(started)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var res *terrarium.Result
+	var runErr error
+	go func() {
+		defer close(done)
+		res, runErr = h.Run(context.Background())
+	}()
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatal("run did not reach tick 5")
+	}
+	_ = h.Close()
+	_ = h.Close() // a second Close does no harm
+	<-done
+	if !errors.Is(runErr, context.Canceled) || res.Status != terrarium.StatusInterrupted {
+		t.Fatalf("Run = %v, status %s; want context.Canceled, interrupted", runErr, res.Status)
+	}
+	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	if fin := kinds(recs, events.RunFinished); len(fin) != 1 || !strings.Contains(string(fin[0].Data), "interrupted") {
+		t.Errorf("run.finished = %+v", fin)
+	}
+	assertNoAgentsLeft(t, recs)
+	if res.Ticks < 5 {
+		t.Errorf("ticks %d, want >= 5 recorded", res.Ticks)
+	}
+}
+
+var _ = syscall.SIGINT

@@ -1,0 +1,564 @@
+package terrarium
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+
+	"github.com/terrarium-sim/terrarium/agents"
+	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// run is the state of one Run.
+type run struct {
+	h   *Host
+	log hclog.Logger
+	res *Result
+
+	dir     string
+	events  *events.Writer
+	metrics *metricsWriter
+	srv     *bus.Server
+	nc      *nats.Conn
+	sup     *agents.Supervisor
+	loop    *world.Loop
+	w       world.World
+	seats   []world.Seat
+	agents  map[world.AgentID]*agentRun
+	seq     atomic.Uint64
+	watch   sync.WaitGroup
+	ended   atomic.Bool // the loop is over: exits are expected from now on
+	tickDur []time.Duration
+	stats   map[world.AgentID]world.AgentStats
+}
+
+type agentRun struct {
+	seat      world.Seat
+	spec      scenarios.Agent
+	creds     bus.Credentials
+	path      string
+	args      []string
+	env       []string
+	proc      *agents.Process
+	readyOnce sync.Once
+	ready     chan struct{}
+	exitedIn  atomic.Bool // exited while the run was going on
+}
+
+func (r *run) execute(ctx context.Context) (err error) {
+	sc := r.h.sc
+	defer func() { r.finish(err) }()
+
+	if err := r.makeDir(); err != nil {
+		return err
+	}
+	ev, err := events.Create(filepath.Join(r.dir, "events.jsonl"), r.res.Run,
+		func(kind string) string { return bus.EventSubject(r.res.Run, kind) }, r.log.Named("events"))
+	if err != nil {
+		return err
+	}
+	r.events = ev
+	r.events.Emit(events.RunStarted, 0, "", map[string]any{
+		"scenario": sc.Name, "seed": sc.Seed, "ticks": sc.Ticks, "stepping": sc.Stepping,
+		"world": sc.World.Kind, "agents": len(sc.Seats()), "dir": r.dir,
+	})
+
+	// The world first: a bad world config must fail before any process starts.
+	r.seats = sc.Seats()
+	r.w, err = sc.World.Impl.New(sc.World.Config, r.seats)
+	if err != nil {
+		return fmt.Errorf("world %s: %w", sc.World.Kind, err)
+	}
+	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
+	if err != nil {
+		return err
+	}
+
+	r.srv, err = bus.Start(bus.Options{
+		Run: r.res.Run, Dir: filepath.Join(r.dir, "jetstream"), Logger: r.h.cfg.Logger,
+		OnViolation: r.onViolation,
+	})
+	if err != nil {
+		return fmt.Errorf("start bus: %w", err)
+	}
+	r.nc, err = r.srv.Connect("host")
+	if err != nil {
+		return fmt.Errorf("connect host to bus: %w", err)
+	}
+	r.events.SetPublisher(r.nc)
+
+	r.loop, err = world.NewLoop(world.LoopConfig{
+		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
+		Ticks: world.Tick(sc.Ticks), Deadline: sc.ActionDeadline, Missing: sc.MissingAction,
+		OnTick: r.onTick,
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.prepareAgents(); err != nil {
+		return err
+	}
+	if err := r.subscribe(); err != nil {
+		return err
+	}
+	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace})
+	if err := r.spawn(); err != nil {
+		return err
+	}
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+	r.log.Info("all agents ready", "agents", len(r.seats))
+
+	sum, lerr := r.loop.Run(ctx)
+	r.ended.Store(true)
+	r.res.Ticks = sum.Ticks
+	r.res.StateHash = sum.Hash
+	r.stats = sum.Stats
+	return lerr
+}
+
+// makeDir creates the run directory and its layout.
+func (r *run) makeDir() error {
+	dir := r.h.cfg.Dir
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("run directory %s exists and is not empty: choose another --out or remove it", dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("run directory %s: %w", dir, err)
+	}
+	r.dir = abs
+	r.res.Dir = abs
+	for _, d := range []string{"", "logs", "jetstream", "bin", filepath.Join("workspace", "agents"), filepath.Join("workspace", "shared")} {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
+			return fmt.Errorf("create run directory: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(abs, "scenario.hcl"), r.h.sc.Source, 0o644); err != nil {
+		return fmt.Errorf("copy scenario: %w", err)
+	}
+	return nil
+}
+
+// prepareAgents resolves every agent's command, credentials and environment.
+// Nothing is started: a bad command fails the run before any process runs.
+func (r *run) prepareAgents() error {
+	sc := r.h.sc
+	blocks := make(map[string]scenarios.Agent, len(sc.Agents))
+	for _, a := range sc.Agents {
+		blocks[a.Name] = a
+	}
+	pathEnv := lookupEnv(r.h.cfg.HostEnv, "PATH")
+	scenarioDir := filepath.Dir(sc.Path)
+	var builtinPath string
+	var errs []error
+	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
+	for _, seat := range r.seats {
+		spec := blocks[seat.Group]
+		a := &agentRun{seat: seat, spec: spec, ready: make(chan struct{}), args: spec.Args}
+		r.agents[seat.ID] = a
+		extra := map[string]string{}
+		for k, v := range r.h.cfg.Env {
+			extra[k] = v
+		}
+		switch spec.Runtime {
+		case scenarios.RuntimeBuiltin:
+			if _, ok := builtin.Lookup(spec.Command); !ok {
+				errs = append(errs, fmt.Errorf("agent %s: no builtin agent %q (have %v)", seat.ID, spec.Command, builtin.Names()))
+				continue
+			}
+			if builtinPath == "" {
+				p, err := r.copyExecutable()
+				if err != nil {
+					return err
+				}
+				builtinPath = p
+			}
+			a.path = builtinPath
+			extra[agents.EnvBuiltin] = spec.Command
+		default:
+			p, err := agents.LookPath(spec.Command, scenarioDir, pathEnv)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("agent %s: %w", seat.ID, err))
+				continue
+			}
+			a.path = p
+		}
+		creds, err := r.srv.AddAgent(string(seat.ID))
+		if err != nil {
+			return fmt.Errorf("agent %s: credentials: %w", seat.ID, err)
+		}
+		a.creds = creds
+		ws := filepath.Join(r.dir, "workspace", "agents", string(seat.ID))
+		if err := os.MkdirAll(ws, 0o755); err != nil {
+			return fmt.Errorf("agent %s: workspace: %w", seat.ID, err)
+		}
+		// Every agent gets the host's PATH (programs need it; it is no secret)
+		// and its workspace as HOME, unless the scenario's env says otherwise.
+		if !slices.Contains(spec.Env, "PATH") && pathEnv != "" {
+			extra["PATH"] = pathEnv
+		}
+		if !slices.Contains(spec.Env, "HOME") {
+			extra["HOME"] = ws
+		}
+		extra[agents.EnvNATSURL] = r.srv.ClientURL()
+		extra[agents.EnvNATSUser] = creds.User
+		extra[agents.EnvNATSPass] = creds.Password
+		extra[agents.EnvInboxPrefix] = creds.InboxPrefix
+		extra[agents.EnvRun] = r.res.Run
+		extra[agents.EnvAgentID] = string(seat.ID)
+		extra[agents.EnvGroup] = seat.Group
+		extra[agents.EnvWorkspace] = ws
+		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
+		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		a.env = agents.BuildEnv(r.h.cfg.HostEnv, spec.Env, extra)
+	}
+	return errors.Join(errs...)
+}
+
+// copyExecutable puts the builtin runtime's binary into the run directory,
+// so it stays executable for agents running under other users.
+func (r *run) copyExecutable() (string, error) {
+	dst := filepath.Join(r.dir, "bin", "terrarium")
+	src := r.h.cfg.Executable
+	if src == "" {
+		return builtin.CopyExecutable(dst)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	return dst, nil
+}
+
+// subscribe installs the host's handlers for agents' messages.
+func (r *run) subscribe() error {
+	run := r.res.Run
+	subs := []struct {
+		kind string
+		fn   func(id world.AgentID, a *agentRun, m *nats.Msg)
+	}{
+		{bus.KindHello, r.onHello},
+		{bus.KindAct, r.onAct},
+		{bus.KindBye, func(id world.AgentID, _ *agentRun, _ *nats.Msg) { r.log.Debug("agent said bye", "agent", id) }},
+	}
+	for _, s := range subs {
+		fn := s.fn
+		_, err := r.nc.Subscribe(bus.AllAgents(run, s.kind), func(m *nats.Msg) {
+			sid, _, ok := bus.AgentFromSubject(run, m.Subject)
+			a := r.agents[world.AgentID(sid)]
+			if !ok || a == nil {
+				r.log.Warn("message from unknown agent", "subject", m.Subject)
+				return
+			}
+			fn(world.AgentID(sid), a, m)
+		})
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", s.kind, err)
+		}
+	}
+	if err := r.nc.Flush(); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	return nil
+}
+
+func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
+	if m.Reply != "" {
+		ack, err := bus.Encode(bus.Envelope{Kind: bus.KindHello, Run: r.res.Run, Agent: string(id), Seq: r.seq.Add(1)})
+		if err == nil {
+			_ = m.Respond(ack)
+		}
+	}
+	a.readyOnce.Do(func() {
+		r.events.Emit(events.AgentReady, 0, id, nil)
+		close(a.ready)
+	})
+}
+
+func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
+	env, err := bus.Decode(m.Data, r.res.Run)
+	if err != nil {
+		r.events.Emit(events.BadMessage, 0, id, map[string]any{"subject": m.Subject, "reason": err.Error()})
+		return
+	}
+	r.loop.Deliver(world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: env.Data})
+}
+
+// Send implements world.Agents: it publishes an observation to one agent.
+func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
+	d := deadline.UTC()
+	b, err := bus.Encode(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: string(id), Tick: uint64(t), Seq: r.seq.Add(1), Deadline: &d, Data: obs})
+	if err != nil {
+		return err
+	}
+	if err := r.nc.Publish(bus.ToSubject(r.res.Run, string(id), bus.KindObs), b); err != nil {
+		r.log.Warn("send observation", "agent", id, "tick", t, "error", err)
+		return fmt.Errorf("send observation to %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *run) onViolation(v bus.Violation) {
+	if r.events == nil {
+		return
+	}
+	r.events.Emit(events.Violation, 0, world.AgentID(v.Agent), map[string]any{"op": v.Op, "subject": v.Subject, "reason": v.Reason})
+}
+
+// spawn starts every agent process.
+func (r *run) spawn() error {
+	for _, seat := range r.seats {
+		a := r.agents[seat.ID]
+		p, err := r.sup.Start(agents.Spec{
+			ID: string(seat.ID), Path: a.path, Args: a.args, Env: a.env,
+			Dir:     filepath.Join(r.dir, "workspace", "agents", string(seat.ID)),
+			LogPath: filepath.Join(r.dir, "logs", string(seat.ID)+".log"),
+		})
+		if err != nil {
+			return fmt.Errorf("start agent %s: %w", seat.ID, err)
+		}
+		a.proc = p
+		r.events.Emit(events.AgentSpawned, 0, seat.ID, map[string]any{"pid": p.Pid(), "group": seat.Group, "runtime": a.spec.Runtime, "command": a.spec.Command})
+		r.watch.Add(1)
+		go r.watchExit(a)
+	}
+	return nil
+}
+
+// watchExit reports an agent's exit as an event and to the loop.
+func (r *run) watchExit(a *agentRun) {
+	defer r.watch.Done()
+	<-a.proc.Done()
+	st := a.proc.Exit()
+	during := !r.ended.Load()
+	a.exitedIn.Store(during)
+	data := map[string]any{"pid": a.proc.Pid(), "code": st.Code, "clean": st.Clean(), "during_run": during}
+	if st.Signal != "" {
+		data["signal"] = st.Signal
+	}
+	if st.Err != nil {
+		data["error"] = st.Err.Error()
+	}
+	r.events.Emit(events.AgentExited, 0, a.seat.ID, data)
+	if during {
+		r.log.Warn("agent exited during the run", "agent", a.seat.ID, "code", st.Code, "signal", st.Signal)
+	}
+	r.loop.Gone(a.seat.ID)
+}
+
+// waitReady waits until every agent said hello.
+func (r *run) waitReady(ctx context.Context) error {
+	timeout := time.NewTimer(r.h.sc.ReadyTimeout)
+	defer timeout.Stop()
+	for _, seat := range r.seats {
+		a := r.agents[seat.ID]
+		select {
+		case <-a.ready:
+		case <-a.proc.Done():
+			st := a.proc.Exit()
+			return fmt.Errorf("agent %s exited before it was ready (exit code %d%s); see %s",
+				seat.ID, st.Code, signalText(st.Signal), filepath.Join(r.dir, "logs", string(seat.ID)+".log"))
+		case <-timeout.C:
+			var late []string
+			for _, s := range r.seats {
+				select {
+				case <-r.agents[s.ID].ready:
+				default:
+					late = append(late, string(s.ID))
+				}
+			}
+			return fmt.Errorf("agents not ready after %s: %v (they must connect and say hello; see their logs)", r.h.sc.ReadyTimeout, late)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func signalText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ", signal " + s
+}
+
+func (r *run) onTick(tr world.TickReport) {
+	r.tickDur = append(r.tickDur, tr.Elapsed)
+	if r.metrics != nil {
+		r.metrics.row(tr.Tick, tr.Metrics)
+	}
+	if p := r.h.cfg.Progress; p != nil {
+		p(Progress{Tick: tr.Tick, Ticks: world.Tick(r.h.sc.Ticks), Elapsed: time.Since(r.res.Started), Metrics: tr.Metrics})
+	}
+}
+
+// finish shuts everything down in order and writes the results. It runs
+// whatever happened before, so partial results always reach the disk.
+func (r *run) finish(runErr error) {
+	r.ended.Store(true)
+	res := r.res
+	switch {
+	case runErr == nil:
+		res.Status = StatusFinished
+	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+		res.Status = StatusInterrupted
+	case errors.Is(runErr, world.ErrAborted):
+		res.Status = StatusAborted
+	default:
+		res.Status = StatusFailed
+	}
+	if runErr != nil {
+		res.Error = runErr.Error()
+	}
+	r.stopAgents()
+	if r.w != nil {
+		res.World = r.w.Result()
+		if t, ok := r.w.(world.Tabler); ok {
+			tb := t.Table()
+			res.Table = &tb
+		}
+		if res.StateHash == "" {
+			res.StateHash = r.w.StateHash()
+		}
+	}
+	res.Finished = time.Now().UTC()
+	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
+	res.TickTime = summarize(r.tickDur)
+	res.Agents = r.agentResults()
+	if r.metrics != nil {
+		if err := r.metrics.close(); err != nil {
+			r.log.Error("metrics", "error", err)
+		}
+	}
+	if r.dir != "" {
+		if err := writeJSON(filepath.Join(r.dir, "result.json"), res); err != nil {
+			r.log.Error("write result", "error", err)
+		}
+	}
+	if r.events != nil {
+		r.events.Emit(events.RunFinished, res.Ticks, "", map[string]any{"status": res.Status, "error": res.Error, "ticks": res.Ticks, "state_hash": res.StateHash})
+		r.events.SetPublisher(nil)
+		if err := r.events.Close(); err != nil {
+			r.log.Error("event log", "error", err)
+		}
+	}
+	if r.nc != nil {
+		_ = r.nc.Drain()
+		r.nc.Close()
+	}
+	if r.srv != nil {
+		if err := r.srv.Close(); err != nil {
+			r.log.Warn("close bus", "error", err)
+		}
+	}
+}
+
+// stopAgents tells agents the run is over, gives them StopGrace to leave,
+// then terminates what is left, and waits for every exit to be recorded.
+func (r *run) stopAgents() {
+	if r.sup == nil {
+		return
+	}
+	if r.nc != nil && !r.nc.IsClosed() {
+		end, _ := bus.Encode(bus.Envelope{Kind: bus.KindEnd, Run: r.res.Run, Tick: uint64(r.res.Ticks), Seq: r.seq.Add(1)})
+		_ = r.nc.Publish(bus.WorldSubject(r.res.Run, bus.KindEnd), end)
+		for _, seat := range r.seats {
+			stop, _ := bus.Encode(bus.Envelope{Kind: bus.KindStop, Run: r.res.Run, Agent: string(seat.ID), Tick: uint64(r.res.Ticks), Seq: r.seq.Add(1)})
+			_ = r.nc.Publish(bus.ToSubject(r.res.Run, string(seat.ID), bus.KindStop), stop)
+		}
+		_ = r.nc.Flush()
+	}
+	grace := time.NewTimer(r.h.cfg.StopGrace)
+	defer grace.Stop()
+wait:
+	for _, seat := range r.seats {
+		a := r.agents[seat.ID]
+		if a == nil || a.proc == nil {
+			continue
+		}
+		select {
+		case <-a.proc.Done():
+		case <-grace.C:
+			break wait
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*r.h.cfg.StopGrace+5*time.Second)
+	defer cancel()
+	if err := r.sup.Shutdown(ctx); err != nil {
+		r.log.Error("shut down agents", "error", err)
+	}
+	r.watch.Wait()
+}
+
+func (r *run) agentResults() []AgentResult {
+	out := make([]AgentResult, 0, len(r.seats))
+	for _, seat := range r.seats {
+		ar := AgentResult{ID: string(seat.ID), Group: seat.Group, Status: "not_started", AgentStats: r.stats[seat.ID]}
+		if a := r.agents[seat.ID]; a != nil && a.proc != nil {
+			st := a.proc.Exit()
+			ar.Pid, ar.ExitCode, ar.Signal = a.proc.Pid(), st.Code, st.Signal
+			switch {
+			case a.exitedIn.Load():
+				ar.Status = "exited"
+			case st.Signal != "":
+				ar.Status = "killed"
+			default:
+				ar.Status = "stopped"
+			}
+		}
+		out = append(out, ar)
+	}
+	return out
+}
+
+func summarize(ds []time.Duration) TickTime {
+	if len(ds) == 0 {
+		return TickTime{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) int64 { return s[int(p*float64(len(s)-1))].Microseconds() }
+	return TickTime{MedianUS: q(0.5), P95US: q(0.95), MaxUS: s[len(s)-1].Microseconds()}
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func lookupEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,7 @@
+scenario "minimal" {}
+
+world "test_kind" {}
+
+agent "solo" {
+  command = "/bin/solo"
+}

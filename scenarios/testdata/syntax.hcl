@@ -1,0 +1,4 @@
+scenario "x" {
+  seed = 1
+
+world "test_kind" {}

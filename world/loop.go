@@ -1,0 +1,376 @@
+package world
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Missing-action policies (the scenario's missing_action).
+const (
+	PolicyDefault = "default" // apply World.DefaultAction
+	PolicyRepeat  = "repeat"  // repeat the agent's last applied action (default action if none)
+	PolicyAbort   = "abort"   // end the run with ErrAborted
+)
+
+// Event kinds the loop emits (documented in docs/events.md).
+const (
+	EventTickClosed     = "tick.closed"
+	EventActionLate     = "action.late"
+	EventActionRejected = "action.rejected"
+	EventActionMissing  = "action.missing"
+)
+
+// Rejection reasons carried by action.rejected events.
+const (
+	RejectDuplicate  = "duplicate"  // a second action for a tick already answered
+	RejectFuture     = "future"     // tagged with a tick that has not started
+	RejectUnexpected = "unexpected" // the agent was not observed at this tick
+	RejectInvalid    = "invalid"    // World.Validate refused it
+)
+
+// ErrAborted is returned by Run when the missing-action policy is abort and an
+// agent sent no action in time.
+var ErrAborted = errors.New("run aborted")
+
+// Agents is how the loop reaches agent processes; the host implements it.
+type Agents interface {
+	// Send delivers agent id's observation for tick t, to be answered before
+	// deadline. It must not block for long. An error counts as an undelivered
+	// observation: the agent's action will be missing.
+	Send(id AgentID, t Tick, deadline time.Time, obs json.RawMessage) error
+}
+
+// EventSink receives the loop's events, in order, from the loop's goroutine.
+type EventSink interface {
+	Emit(kind string, t Tick, agent AgentID, data map[string]any)
+}
+
+// TickReport is what the loop tells its observer after each tick.
+type TickReport struct {
+	Tick    Tick
+	Elapsed time.Duration // from sending the first observation to the end of Step
+	Metrics map[string]float64
+	Hash    string
+}
+
+// LoopConfig configures a lockstep loop.
+type LoopConfig struct {
+	World    World
+	Agents   Agents
+	Events   EventSink
+	Seats    []Seat
+	Seed     uint64
+	Ticks    Tick          // stop after this tick; 0 = when the world is done
+	Deadline time.Duration // per-tick action deadline (> 0)
+	Missing  string        // PolicyDefault, PolicyRepeat or PolicyAbort
+	// OnTick, if set, is called from the loop's goroutine after every tick.
+	OnTick func(TickReport)
+}
+
+// AgentStats counts what the loop saw from one agent.
+type AgentStats struct {
+	Actions  int `json:"actions"`  // applied actions it sent
+	Missing  int `json:"missing"`  // ticks it was observed at and sent nothing in time
+	Late     int `json:"late"`     // actions for ticks already closed
+	Rejected int `json:"rejected"` // duplicates, future ticks, invalid or unexpected actions
+}
+
+// Summary is the loop's outcome.
+type Summary struct {
+	Ticks Tick                   // ticks completed
+	Hash  string                 // state hash after the last completed tick
+	Stats map[AgentID]AgentStats // per agent
+}
+
+// Loop steps a World in lockstep: at each tick every live agent the world
+// observes gets its observation; the tick closes when all of them answered,
+// left, or the deadline passed. One goroutine (Run's) owns the world.
+//
+// Deliver and Gone may be called from any goroutine, at any time, including
+// before Run starts and after it returned (then they are dropped).
+type Loop struct {
+	cfg     LoopConfig
+	inbox   chan Action
+	gone    chan AgentID
+	stopped chan struct{}
+}
+
+// NewLoop checks cfg and returns a loop ready to Run.
+func NewLoop(cfg LoopConfig) (*Loop, error) {
+	switch {
+	case cfg.World == nil:
+		return nil, errors.New("new loop: no world")
+	case cfg.Agents == nil:
+		return nil, errors.New("new loop: no agents")
+	case cfg.Events == nil:
+		return nil, errors.New("new loop: no event sink")
+	case cfg.Deadline <= 0:
+		return nil, errors.New("new loop: action deadline must be > 0")
+	}
+	switch cfg.Missing {
+	case PolicyDefault, PolicyRepeat, PolicyAbort:
+	case "":
+		cfg.Missing = PolicyDefault
+	default:
+		return nil, fmt.Errorf("new loop: unknown missing-action policy %q", cfg.Missing)
+	}
+	seats := slices.Clone(cfg.Seats)
+	sort.Slice(seats, func(i, j int) bool { return seats[i].ID < seats[j].ID })
+	cfg.Seats = seats
+	return &Loop{
+		cfg:     cfg,
+		inbox:   make(chan Action, 1024),
+		gone:    make(chan AgentID, len(seats)+1),
+		stopped: make(chan struct{}),
+	}, nil
+}
+
+// Deliver hands the loop an action received from agent a.Agent. It blocks
+// while the loop's inbox is full, until the loop takes it or stops.
+func (l *Loop) Deliver(a Action) {
+	select {
+	case l.inbox <- a:
+	case <-l.stopped:
+	}
+}
+
+// Gone tells the loop that agent id has left (exited or was stopped): it is
+// not waited for at the current tick and not observed again.
+func (l *Loop) Gone(id AgentID) {
+	select {
+	case l.gone <- id:
+	case <-l.stopped:
+	}
+}
+
+// TickRNG is the seeded generator the loop gives World.Step at tick t. It
+// depends only on the scenario seed and the tick.
+func TickRNG(seed uint64, t Tick) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, uint64(t)^0x9e3779b97f4a7c15))
+}
+
+// AgentSeed derives a per-agent seed from the scenario seed.
+func AgentSeed(seed uint64, id AgentID) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(seed >> (8 * i))
+	}
+	h.Write(b[:])
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// tickState is the collection state of the tick being run.
+type tickState struct {
+	t        Tick
+	expected map[AgentID]bool   // observed at t and still live
+	got      map[AgentID]Action // first valid action per agent
+	waiting  int
+}
+
+// Run steps the world until it is done, the tick limit is reached, ctx is
+// done (it then returns ctx's error and the summary so far) or the missing
+// policy aborts (ErrAborted).
+func (l *Loop) Run(ctx context.Context) (Summary, error) {
+	defer close(l.stopped)
+	live := make(map[AgentID]bool, len(l.cfg.Seats))
+	for _, s := range l.cfg.Seats {
+		live[s.ID] = true
+	}
+	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
+	last := make(map[AgentID]json.RawMessage)
+	var closed Tick // last closed tick
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	bump := func(id AgentID, f func(*AgentStats)) {
+		st := sum.Stats[id]
+		f(&st)
+		sum.Stats[id] = st
+	}
+	// judge takes one incoming action against the current tick (cur may be nil
+	// between ticks).
+	judge := func(a Action, cur *tickState) {
+		if _, known := live[a.Agent]; !known {
+			return // not an agent of this run (cannot happen through the bus)
+		}
+		switch {
+		case a.Tick <= closed:
+			bump(a.Agent, func(s *AgentStats) { s.Late++ })
+			l.cfg.Events.Emit(EventActionLate, closed, a.Agent, map[string]any{"action_tick": a.Tick})
+			return
+		case cur == nil || a.Tick > cur.t:
+			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
+			l.cfg.Events.Emit(EventActionRejected, closed, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
+			return
+		}
+		reject := func(reason string, detail string) {
+			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
+			d := map[string]any{"action_tick": a.Tick, "reason": reason}
+			if detail != "" {
+				d["detail"] = detail
+			}
+			l.cfg.Events.Emit(EventActionRejected, cur.t, a.Agent, d)
+		}
+		if _, dup := cur.got[a.Agent]; dup {
+			reject(RejectDuplicate, "")
+			return
+		}
+		if !cur.expected[a.Agent] {
+			reject(RejectUnexpected, "")
+			return
+		}
+		if err := l.cfg.World.Validate(a); err != nil {
+			reject(RejectInvalid, err.Error())
+			return
+		}
+		cur.got[a.Agent] = a
+		cur.waiting--
+	}
+	leave := func(id AgentID, cur *tickState) {
+		if !live[id] {
+			return
+		}
+		live[id] = false
+		if cur != nil && cur.expected[id] {
+			delete(cur.expected, id)
+			if _, ok := cur.got[id]; !ok {
+				cur.waiting--
+			}
+		}
+	}
+
+	for {
+		if l.cfg.World.Done() || (l.cfg.Ticks > 0 && closed >= l.cfg.Ticks) {
+			return sum, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		// Take in what arrived between ticks (departures first).
+		l.drain(judge, leave, nil)
+
+		cur := &tickState{t: closed + 1, expected: map[AgentID]bool{}, got: map[AgentID]Action{}}
+		start := time.Now()
+		deadline := start.Add(l.cfg.Deadline)
+		for _, s := range l.cfg.Seats {
+			if !live[s.ID] {
+				continue
+			}
+			obs, ok, err := l.cfg.World.Observe(s.ID, cur.t)
+			if err != nil {
+				return sum, fmt.Errorf("tick %d: observe %s: %w", cur.t, s.ID, err)
+			}
+			if !ok {
+				continue
+			}
+			cur.expected[s.ID] = true
+			cur.waiting++
+			// A failed send is logged by the host; the action will be missing.
+			_ = l.cfg.Agents.Send(s.ID, cur.t, deadline, obs)
+		}
+		timer.Reset(time.Until(deadline))
+	collect:
+		for cur.waiting > 0 {
+			select {
+			case a := <-l.inbox:
+				judge(a, cur)
+			case id := <-l.gone:
+				leave(id, cur)
+			case <-timer.C:
+				break collect
+			case <-ctx.Done():
+				return sum, ctx.Err()
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+
+		// Close the tick: fill what is missing by policy.
+		actions := make([]Action, 0, len(cur.expected))
+		applied := make([]map[string]any, 0, len(cur.expected))
+		for _, s := range l.cfg.Seats {
+			id := s.ID
+			if !cur.expected[id] {
+				continue
+			}
+			a, ok := cur.got[id]
+			rec := map[string]any{"agent": id}
+			if ok {
+				bump(id, func(s *AgentStats) { s.Actions++ })
+			} else {
+				bump(id, func(s *AgentStats) { s.Missing++ })
+				l.cfg.Events.Emit(EventActionMissing, cur.t, id, map[string]any{"policy": l.cfg.Missing})
+				if l.cfg.Missing == PolicyAbort {
+					return sum, fmt.Errorf("%w: agent %s sent no action for tick %d within %s", ErrAborted, id, cur.t, l.cfg.Deadline)
+				}
+				a = Action{Agent: id, Tick: cur.t}
+				if prev, had := last[id]; had && l.cfg.Missing == PolicyRepeat {
+					a.Data = prev
+					rec["filled"] = PolicyRepeat
+				} else {
+					a.Data = l.cfg.World.DefaultAction(id, cur.t)
+					rec["filled"] = PolicyDefault
+				}
+			}
+			last[id] = a.Data
+			rec["data"] = a.Data
+			actions = append(actions, a)
+			applied = append(applied, rec)
+		}
+		res, err := l.cfg.World.Step(cur.t, actions, TickRNG(l.cfg.Seed, cur.t))
+		if err != nil {
+			return sum, fmt.Errorf("tick %d: step: %w", cur.t, err)
+		}
+		closed = cur.t
+		sum.Ticks = closed
+		sum.Hash = l.cfg.World.StateHash()
+		elapsed := time.Since(start)
+		for _, e := range res.Events {
+			kind := e.Kind
+			if !strings.Contains(kind, ".") {
+				kind = "world." + kind
+			}
+			l.cfg.Events.Emit(kind, closed, e.Agent, e.Fields)
+		}
+		l.cfg.Events.Emit(EventTickClosed, closed, "", map[string]any{
+			"actions": applied,
+			"hash":    sum.Hash,
+			"wall_us": elapsed.Microseconds(),
+		})
+		if l.cfg.OnTick != nil {
+			l.cfg.OnTick(TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash})
+		}
+	}
+}
+
+// drain judges everything already queued without waiting.
+func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickState), cur *tickState) {
+	for {
+		select {
+		case id := <-l.gone:
+			leave(id, cur)
+		default:
+			select {
+			case a := <-l.inbox:
+				judge(a, cur)
+			default:
+				return
+			}
+		}
+	}
+}
