@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -97,10 +98,11 @@ type Summary struct {
 // Deliver and Gone may be called from any goroutine, at any time, including
 // before Run starts and after it returned (then they are dropped).
 type Loop struct {
-	cfg     LoopConfig
-	inbox   chan Action
-	gone    chan AgentID
-	stopped chan struct{}
+	cfg      LoopConfig
+	inbox    chan Action
+	gone     chan AgentID
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // NewLoop checks cfg and returns a loop ready to Run.
@@ -131,6 +133,13 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		gone:    make(chan AgentID, len(seats)+1),
 		stopped: make(chan struct{}),
 	}, nil
+}
+
+// Stop makes every pending and later Deliver and Gone return at once. Run
+// calls it when it returns; a host whose Run never started calls it so that
+// no sender is left blocked. Safe to call more than once.
+func (l *Loop) Stop() {
+	l.stopOnce.Do(func() { close(l.stopped) })
 }
 
 // Deliver hands the loop an action received from agent a.Agent. It blocks
@@ -181,7 +190,7 @@ type tickState struct {
 // done (it then returns ctx's error and the summary so far) or the missing
 // policy aborts (ErrAborted).
 func (l *Loop) Run(ctx context.Context) (Summary, error) {
-	defer close(l.stopped)
+	defer l.Stop()
 	live := make(map[AgentID]bool, len(l.cfg.Seats))
 	for _, s := range l.cfg.Seats {
 		live[s.ID] = true
@@ -210,8 +219,12 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			l.cfg.Events.Emit(EventActionLate, closed, a.Agent, map[string]any{"action_tick": a.Tick})
 			return
 		case cur == nil || a.Tick > cur.t:
+			at := closed // between ticks: it belongs to the last closed one
+			if cur != nil {
+				at = cur.t
+			}
 			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
-			l.cfg.Events.Emit(EventActionRejected, closed, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
+			l.cfg.Events.Emit(EventActionRejected, at, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
 			return
 		}
 		reject := func(reason string, detail string) {
@@ -242,9 +255,11 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			return
 		}
 		live[id] = false
+		// An action it already sent for this tick stands; otherwise it is
+		// no longer waited for and gets no action.
 		if cur != nil && cur.expected[id] {
-			delete(cur.expected, id)
 			if _, ok := cur.got[id]; !ok {
+				delete(cur.expected, id)
 				cur.waiting--
 			}
 		}
@@ -303,6 +318,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		// Close the tick: fill what is missing by policy.
 		actions := make([]Action, 0, len(cur.expected))
 		applied := make([]map[string]any, 0, len(cur.expected))
+		var answered []AgentID // counted once the tick is applied
 		for _, s := range l.cfg.Seats {
 			id := s.ID
 			if !cur.expected[id] {
@@ -311,7 +327,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			a, ok := cur.got[id]
 			rec := map[string]any{"agent": id}
 			if ok {
-				bump(id, func(s *AgentStats) { s.Actions++ })
+				answered = append(answered, id)
 			} else {
 				bump(id, func(s *AgentStats) { s.Missing++ })
 				l.cfg.Events.Emit(EventActionMissing, cur.t, id, map[string]any{"policy": l.cfg.Missing})
@@ -335,6 +351,9 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		res, err := l.cfg.World.Step(cur.t, actions, TickRNG(l.cfg.Seed, cur.t))
 		if err != nil {
 			return sum, fmt.Errorf("tick %d: step: %w", cur.t, err)
+		}
+		for _, id := range answered {
+			bump(id, func(s *AgentStats) { s.Actions++ })
 		}
 		closed = cur.t
 		sum.Ticks = closed
