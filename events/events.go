@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,12 @@ func (w *Writer) Close() error {
 
 // Seal fills rec.Hash and returns the record's JSON line (without newline).
 func Seal(rec *Record) ([]byte, error) {
+	// JSON encodes a byte that is not UTF-8 as the escape \ufffd, which
+	// decodes to U+FFFD and re-encodes as that rune's bytes: the record read
+	// back would not hash the same. Make the strings valid first.
+	rec.Run = strings.ToValidUTF8(rec.Run, "\uFFFD")
+	rec.Kind = strings.ToValidUTF8(rec.Kind, "\uFFFD")
+	rec.Agent = world.AgentID(strings.ToValidUTF8(string(rec.Agent), "\uFFFD"))
 	rec.Hash = ""
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -23,7 +23,8 @@ var (
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
 	runtimeAllowed  = []string{RuntimeNATS, RuntimeBuiltin}
 	runtimePlanned  = []string{"stdio", "claude"}
-	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
+	restartAllowed  = []string{RestartNever}
+	restartPlanned  = []string{RestartOnFailure, RestartAlways}
 )
 
 // envNamePattern is what an entry of an agent's env allow-list must match.
@@ -278,7 +279,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		a.Env = d.env(attr)
 	}
 	if attr := optional(attrs, "restart"); attr != nil {
-		if v, rok := d.enum(attr, restartAllowed, nil); rok {
+		if v, rok := d.enum(attr, restartAllowed, restartPlanned); rok {
 			a.Restart = v
 		}
 	}

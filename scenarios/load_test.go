@@ -86,7 +86,7 @@ func TestLoadValid(t *testing.T) {
 		Agents: []scenarios.Agent{
 			{Name: "tit_for_tat", Count: 1, Runtime: scenarios.RuntimeBuiltin, Command: "test_prog", Restart: scenarios.RestartNever},
 			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Args: []string{"--fast", "-v"},
-				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartOnFailure},
+				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -143,7 +143,7 @@ func TestLoadManyMistakes(t *testing.T) {
 		{17, "count must be a whole number from 1 to 10000"},
 		{18, `env[0] is "PATH=/bin"`},
 		{21, `Missing command; agent "b" has no command: add command = "..."`},
-		{22, `restart must be one of "never", "on-failure", "always"; got "sometimes"`},
+		{22, `restart must be one of "never"; got "sometimes"`},
 		{23, "args[1] must be a string; got 7"},
 		{26, `An agent block named "b" is already defined at testdata/mistakes.hcl:21`},
 		{30, `Blocks of type "gizmo" are not expected here`},
@@ -353,7 +353,7 @@ func TestParseChecks(t *testing.T) {
 				{6, `Invalid env[3]; env[3] must be a variable name, like "PATH"; got 3.`},
 			}},
 		{"restart unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  restart = "sometimes"`, `}`),
-			[]wantDiag{{5, `Invalid restart; restart must be one of "never", "on-failure", "always"; got "sometimes".`}}},
+			[]wantDiag{{5, `Invalid restart; restart must be one of "never"; got "sometimes".`}}},
 		{"duplicate agent name", lines(okScenario, okWorld, okAgent, `agent "b" { command = "./b" }`, okAgent),
 			[]wantDiag{{5, `Duplicate agent name; An agent block named "a" is already defined at test.hcl:3; agent names must be unique.`}}},
 		{"agent id collision", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = 2`, `}`, `agent "a-2" { command = "./a" }`),
@@ -391,10 +391,10 @@ func TestParseAccepts(t *testing.T) {
 			}},
 		{"missing_action abort", lines(`scenario "s" { missing_action = "abort" }`, okWorld, okAgent),
 			func(s *scenarios.Scenario) bool { return s.MissingAction == scenarios.MissingAbort }},
-		{"restart always, empty lists", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  restart = "always"`, `  args = []`, `  env = []`, `}`),
+		{"restart never, empty lists", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  restart = "never"`, `  args = []`, `  env = []`, `}`),
 			func(s *scenarios.Scenario) bool {
 				a := s.Agents[0]
-				return a.Restart == scenarios.RestartAlways && len(a.Args) == 0 && len(a.Env) == 0
+				return a.Restart == scenarios.RestartNever && len(a.Args) == 0 && len(a.Env) == 0
 			}},
 		{"count one names the agent after its block", lines(okScenario, okWorld, `agent "a-1" { command = "./a" }`, `agent "a" { command = "./a" }`),
 			func(s *scenarios.Scenario) bool { return len(s.Seats()) == 2 }},

@@ -35,5 +35,5 @@ agent "bot" {
   args    = ["--fast", "-v"]
   count   = 3
   env     = ["PATH", "HOME", "_X1"]
-  restart = "on-failure"
+  restart = "never"
 }
