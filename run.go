@@ -435,6 +435,9 @@ func (r *run) finish(runErr error) {
 	}
 	if runErr != nil {
 		res.Error = runErr.Error()
+		if res.Status == StatusInterrupted {
+			res.Error = "interrupted before the run ended"
+		}
 	}
 	if r.loop != nil {
 		r.loop.Stop()

@@ -36,7 +36,6 @@ const (
 	AgentSpawned = "agent.spawned"
 	AgentReady   = "agent.ready"
 	AgentExited  = "agent.exited"
-	AgentStopped = "agent.stopped"
 	Violation    = "violation"
 	BadMessage   = "message.rejected"
 )

@@ -405,5 +405,8 @@ func TestVerifyAcceptsInvalidUTF8Kind(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	readVerified(t, path)
+	recs := readVerified(t, path)
+	if len(recs) != 1 || recs[0].Kind != "world.bad\uFFFDkind" || recs[0].Agent != "agent\uFFFD" {
+		t.Errorf("records %+v, want kind and agent with U+FFFD for the bad bytes", recs)
+	}
 }

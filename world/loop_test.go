@@ -200,10 +200,6 @@ func eventString(kind string, t world.Tick, agent world.AgentID, data map[string
 	return fmt.Sprintf("%s t=%d %s %s", kind, t, agent, b)
 }
 
-func hasEvent(s string) func(*board) bool {
-	return func(b *board) bool { return slices.Contains(b.events, s) }
-}
-
 func hasEventPrefix(p string) func(*board) bool {
 	return func(b *board) bool {
 		return slices.ContainsFunc(b.events, func(e string) bool { return strings.HasPrefix(e, p) })

@@ -1,0 +1,28 @@
+package terrarium_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// Every event kind the code emits has its section in docs/events.md.
+func TestEveryEventKindIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, k := range []string{
+		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
+		events.AgentExited, events.Violation, events.BadMessage,
+		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+	} {
+		if !strings.Contains(doc, "### `"+k+"`") {
+			t.Errorf("docs/events.md has no section for %q", k)
+		}
+	}
+}
