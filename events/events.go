@@ -81,6 +81,9 @@ type Writer struct {
 
 // Create opens path (which must not exist) for a run's events.
 func Create(path, run string, subject func(kind string) string, log hclog.Logger) (*Writer, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create event log: %w", err)

@@ -301,6 +301,9 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			case a := <-l.inbox:
 				judge(a, cur)
 			case id := <-l.gone:
+				// An action the agent sent before it left may already be
+				// queued: take it first, so it stands.
+				l.drainInbox(judge, cur)
 				leave(id, cur)
 			case <-timer.C:
 				break collect
@@ -384,12 +387,20 @@ func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickSt
 		case id := <-l.gone:
 			leave(id, cur)
 		default:
-			select {
-			case a := <-l.inbox:
-				judge(a, cur)
-			default:
-				return
-			}
+			l.drainInbox(judge, cur)
+			return
+		}
+	}
+}
+
+// drainInbox judges the actions already queued without waiting.
+func (l *Loop) drainInbox(judge func(Action, *tickState), cur *tickState) {
+	for {
+		select {
+		case a := <-l.inbox:
+			judge(a, cur)
+		default:
+			return
 		}
 	}
 }

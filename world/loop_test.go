@@ -964,3 +964,27 @@ func TestAgentSeed(t *testing.T) {
 		t.Errorf("got %d distinct seeds, want 15", len(seen))
 	}
 }
+
+func TestLoopStopWithoutRunReleasesSenders(t *testing.T) {
+	h := newHarness(t, map[world.AgentID]agentSpec{"a": {value: 1}})
+	loop, err := world.NewLoop(world.LoopConfig{World: h.world, Agents: h, Events: h.board, Seats: h.seats, Deadline: longDeadline})
+	if err != nil {
+		t.Fatalf("new loop: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// More than the queues hold: these block until Stop.
+		for i := range 5000 {
+			loop.Deliver(world.Action{Agent: "a", Tick: world.Tick(i), Data: json.RawMessage("1")})
+			loop.Gone("a")
+		}
+	}()
+	loop.Stop()
+	loop.Stop() // a second Stop is harmless
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("Deliver/Gone still blocked after Stop")
+	}
+}

@@ -1,0 +1,27 @@
+// Package world holds Terrarium's domain types (AgentID, Tick, Action,
+// Observation payloads, Event), the World interface that every simulation
+// implements, the registry of world kinds that scenarios name, and the
+// lockstep Loop that steps a World with agents' actions.
+//
+// world imports no other package of Terrarium: the loop reaches agents
+// through the Agents interface, which the host implements over the bus, and
+// reports through EventSink, which the host's event writer implements.
+//
+// Guarantees of the Loop:
+//   - One goroutine (Run's) owns the World; no World method is called
+//     concurrently.
+//   - At tick t every live agent the world observes gets one observation;
+//     the tick closes when all of them answered, left, or the deadline
+//     passed. No agent sees another agent's tick-t action before t closes.
+//   - The first valid action per agent per tick wins. Late (for a closed
+//     tick), duplicate, future, unexpected and invalid actions are rejected
+//     with an event and counted, never applied.
+//   - A missing action is filled by the policy (default, repeat) or aborts
+//     the run; tick.closed records every applied action, policy-filled ones
+//     marked, so a run can be replayed from its events.
+//   - Step gets the actions sorted by agent id and TickRNG(seed, t): world
+//     logic that reads neither the clock nor global randomness is
+//     deterministic.
+//   - Deliver, Gone and Stop may be called from any goroutine at any time;
+//     after Run returned (or Stop) they return at once.
+package world
