@@ -17,6 +17,8 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -31,17 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 // testLogger prints only when the test fails.
-func testLogger(t *testing.T) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: tWriter{t}})
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t *testing.T) hclog.Logger { return testlog.New(t) }
 
 // writeScenario writes src to a temp file and loads it.
 func writeScenario(t *testing.T, src string) *scenarios.Scenario {
@@ -66,6 +58,7 @@ func loadScenario(t *testing.T, path string) *scenarios.Scenario {
 // agent process outlived the run.
 func runScenario(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []events.Record, error) {
 	t.Helper()
+	leaktest.Goroutines(t)
 	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(t.TempDir(), "run"), Env: raceEnv})
 	if err != nil {
 		t.Fatal(err)

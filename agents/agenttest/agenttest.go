@@ -1,12 +1,14 @@
 package agenttest
 
 import (
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testlog"
+
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,40 +24,8 @@ import (
 // CheckTimeout is how long the leak checks wait for things to go away.
 const CheckTimeout = 10 * time.Second
 
-// Logger returns a logger (Trace level) whose lines go to t.Log, so they show
-// only when the test fails or with -v. Lines written after the test's
-// cleanups have run are dropped instead of panicking.
-func Logger(t testing.TB) hclog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(w.stop)
-	return hclog.New(&hclog.LoggerOptions{
-		Name:   t.Name(),
-		Output: w,
-		Level:  hclog.Trace,
-		Color:  hclog.ColorOff,
-	})
-}
-
-type testWriter struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *testWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-}
+// Logger returns a logger whose lines go to t.Log (see testlog.New).
+func Logger(t testing.TB) hclog.Logger { return testlog.New(t) }
 
 // Supervisor returns a supervisor whose Shutdown runs at cleanup (and must
 // succeed). A nil cfg.Logger becomes Logger(t).
@@ -203,63 +173,11 @@ func Alive(pid int) bool {
 	return ok && p.Alive()
 }
 
-// DefaultGoroutineFilters are the stack substrings NoGoroutineLeaks looks
-// for when given none.
-var DefaultGoroutineFilters = []string{
-	"github.com/terrarium-sim/terrarium/",
-	"os/exec.",
-	"github.com/nats-io/nats.go.",
-}
-
-// NoGoroutineLeaks registers a check, run at cleanup, that no goroutine other
-// than the checking one (and tests waiting in t.Run) has a stack frame
-// containing one of filters (default DefaultGoroutineFilters), polling for up
-// to CheckTimeout. Do not use it in parallel tests: it sees every goroutine.
-func NoGoroutineLeaks(t testing.TB, filters ...string) {
+// NoGoroutineLeaks fails the test if goroutines started after this call are
+// still running at cleanup (see leaktest.Goroutines); call it first.
+func NoGoroutineLeaks(t testing.TB) {
 	t.Helper()
-	if len(filters) == 0 {
-		filters = DefaultGoroutineFilters
-	}
-	t.Cleanup(func() {
-		var left []string
-		deadline := time.Now().Add(CheckTimeout)
-		for {
-			left = matchingGoroutines(filters)
-			if len(left) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		for _, g := range left {
-			t.Errorf("goroutine leak:\n%s", g)
-		}
-	})
-}
-
-func matchingGoroutines(filters []string) []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	stacks := strings.Split(string(buf), "\n\n")
-	var out []string
-	for i, g := range stacks {
-		if i == 0 || strings.Contains(g, "testing.(*T).Run(") || strings.Contains(g, "testing.(*M).Run(") {
-			continue // the calling goroutine; a parent test waiting for its subtest
-		}
-		for _, f := range filters {
-			if strings.Contains(g, f) {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
+	leaktest.Goroutines(t)
 }
 
 // String describes p for messages.

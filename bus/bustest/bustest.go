@@ -1,10 +1,10 @@
 package bustest
 
 import (
-	"bytes"
+	"github.com/terrarium-sim/terrarium/internal/testlog"
+
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,32 +13,9 @@ import (
 	"github.com/terrarium-sim/terrarium/bus"
 )
 
-// Logger returns a debug-level logger that writes through t.Log. Lines
-// logged after the test's cleanups have run are discarded instead of
-// panicking in the testing package.
-func Logger(t testing.TB) hclog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.done.Store(true) })
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       t.Name(),
-		Level:      hclog.Debug,
-		Output:     w,
-		TimeFormat: "15:04:05.000000",
-	})
-}
-
-type testWriter struct {
-	t    testing.TB
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	if !w.done.Load() {
-		w.t.Helper()
-		w.t.Log(string(bytes.TrimRight(p, "\n")))
-	}
-	return len(p), nil
-}
+// Logger returns a debug-level logger that writes through t.Log (see
+// testlog.New).
+func Logger(t testing.TB) hclog.Logger { return testlog.New(t) }
 
 // NewServer starts a real bus server for run with its store in
 // t.TempDir() and a test logger; it is closed in t.Cleanup.

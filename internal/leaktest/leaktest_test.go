@@ -1,4 +1,4 @@
-package bustest
+package leaktest
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ func (r *recorder) runCleanups() {
 	}
 }
 
-func TestCheckGoroutines(t *testing.T) {
+func TestGoroutines(t *testing.T) {
 	t.Run("leak reported", func(t *testing.T) {
 		// The leaked goroutine is blocked until after the check: the
 		// check's deadline only bounds how long this case takes.
@@ -32,20 +32,20 @@ func TestCheckGoroutines(t *testing.T) {
 		Timeout = 200 * time.Millisecond
 		t.Cleanup(func() { Timeout = old })
 		r := &recorder{TB: t}
-		CheckGoroutines(r)
+		Goroutines(r)
 		stop := make(chan struct{})
 		exited := make(chan struct{})
 		go func() { defer close(exited); <-stop }()
 		r.runCleanups()
 		close(stop)
 		<-exited
-		if len(r.errs) != 1 || !strings.Contains(r.errs[0], "1 goroutine(s) leaked") || !strings.Contains(r.errs[0], "TestCheckGoroutines") {
+		if len(r.errs) != 1 || !strings.Contains(r.errs[0], "1 goroutine(s) leaked") || !strings.Contains(r.errs[0], "TestGoroutines") {
 			t.Fatalf("errors %q", r.errs)
 		}
 	})
 	t.Run("stopped goroutine is fine", func(t *testing.T) {
 		r := &recorder{TB: t}
-		CheckGoroutines(r)
+		Goroutines(r)
 		stop := make(chan struct{})
 		go func() { <-stop }()
 		close(stop) // exits on its own; the check polls until it has
