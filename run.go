@@ -289,6 +289,10 @@ func (r *run) subscribe() error {
 }
 
 func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
+	if _, err := bus.Decode(m.Data, r.res.Run); err != nil {
+		r.events.Emit(events.BadMessage, 0, id, map[string]any{"subject": m.Subject, "reason": err.Error()})
+		return
+	}
 	if m.Reply != "" {
 		ack, err := bus.Encode(bus.Envelope{Kind: bus.KindHello, Run: r.res.Run, Agent: string(id), Seq: r.seq.Add(1)})
 		if err == nil {
@@ -466,6 +470,14 @@ func (r *run) finish(runErr error) {
 		if err := writeJSON(filepath.Join(r.dir, "result.json"), res); err != nil {
 			r.log.Error("write result", "error", err)
 		}
+	}
+	if r.srv != nil {
+		// Every agent is gone: revoke their credentials, then let the bus
+		// hand over the violations still queued, so none is lost.
+		for _, seat := range r.seats {
+			r.srv.RemoveAgent(string(seat.ID))
+		}
+		r.srv.Settle()
 	}
 	if r.events != nil {
 		r.events.Emit(events.RunFinished, res.Ticks, "", map[string]any{"status": res.Status, "error": res.Error, "ticks": res.Ticks, "state_hash": res.StateHash})

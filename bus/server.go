@@ -73,6 +73,7 @@ type Server struct {
 	onViol func(Violation)
 
 	violations chan Violation
+	flush      chan chan struct{} // Settle's requests to dispatch
 	dropped    atomic.Uint64
 	quit       chan struct{} // closed by Close: the dispatcher drains and exits
 	done       chan struct{} // closed when the dispatcher has exited
@@ -116,6 +117,7 @@ func Start(opts Options) (*Server, error) {
 		auth:       auth,
 		onViol:     opts.OnViolation,
 		violations: make(chan Violation, violationQueue),
+		flush:      make(chan chan struct{}),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -216,6 +218,18 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// Settle waits until every violation reported before the call has been
+// handed to OnViolation (or dropped), so a host can close its event log
+// knowing none is still on its way. It returns at once after Close.
+func (s *Server) Settle() {
+	ch := make(chan struct{})
+	select {
+	case s.flush <- ch:
+		<-ch
+	case <-s.done:
+	}
+}
+
 // report queues v for OnViolation without blocking. It may be called on a
 // server goroutine holding server locks.
 func (s *Server) report(v Violation) {
@@ -238,6 +252,16 @@ func (s *Server) dispatch() {
 		select {
 		case v := <-s.violations:
 			s.onViol(v)
+		case ch := <-s.flush:
+			for settled := false; !settled; {
+				select {
+				case v := <-s.violations:
+					s.onViol(v)
+				default:
+					settled = true
+				}
+			}
+			close(ch)
 		case <-s.quit:
 			for {
 				select {

@@ -468,3 +468,34 @@ func TestViolationAttributedByConnectionNotName(t *testing.T) {
 		}
 	}
 }
+
+// Settle returns only after every violation reported so far reached
+// OnViolation: a host may close its event log right after it.
+func TestSettleHandsOverReportedViolations(t *testing.T) {
+	bustest.CheckGoroutines(t)
+	viol := &bustest.Violations{}
+	// A slow consumer of violations, so that they are still queued when
+	// Settle is called.
+	s := bustest.Start(t, bus.Options{Run: run, OnViolation: func(v bus.Violation) {
+		time.Sleep(2 * time.Millisecond)
+		viol.Record(v)
+	}})
+	r := &rig{s: s, viol: viol}
+	if _, err := r.s.AddAgent("A"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		// A refused login is reported by the server's auth check before the
+		// client sees its error: after Connect returns, it has been reported.
+		_, err := nats.Connect(r.s.ClientURL(), nats.UserInfo("A", "wrong"), nats.NoReconnect())
+		if !errors.Is(err, nats.ErrAuthorization) {
+			t.Fatalf("connect: %v, want authorization violation", err)
+		}
+	}
+	r.s.Settle()
+	if got := len(r.viol.All()); got != 50 {
+		t.Fatalf("after Settle %d violations handed over, want 50", got)
+	}
+	_ = r.s.Close()
+	r.s.Settle() // after Close: returns at once
+}
