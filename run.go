@@ -31,21 +31,23 @@ type run struct {
 	log hclog.Logger
 	res *Result
 
-	dir     string
-	events  *events.Writer
-	metrics *metricsWriter
-	srv     *bus.Server
-	nc      *nats.Conn
-	sup     *agents.Supervisor
-	loop    *world.Loop
-	w       world.World
-	seats   []world.Seat
-	agents  map[world.AgentID]*agentRun
-	seq     atomic.Uint64
-	watch   sync.WaitGroup
-	ended   atomic.Bool // the loop is over: exits are expected from now on
-	tickDur []time.Duration
-	stats   map[world.AgentID]world.AgentStats
+	dir      string
+	events   *events.Writer
+	metrics  *metricsWriter
+	srv      *bus.Server
+	nc       *nats.Conn
+	sup      *agents.Supervisor
+	loop     *world.Loop
+	w        world.World
+	seats    []world.Seat
+	agents   map[world.AgentID]*agentRun
+	subs     map[*nats.Subscription]world.AgentID // written before any message flows
+	seq      atomic.Uint64
+	watch    sync.WaitGroup
+	ended    atomic.Bool // the loop is over: exits are expected from now on
+	tickDur  []time.Duration
+	lastTick atomic.Uint64 // last closed tick, for events from outside the loop
+	stats    map[world.AgentID]world.AgentStats
 }
 
 type agentRun struct {
@@ -97,7 +99,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start bus: %w", err)
 	}
-	r.nc, err = r.srv.Connect("host")
+	r.subs = make(map[*nats.Subscription]world.AgentID)
+	r.nc, err = r.srv.Connect("host", nats.ErrorHandler(r.onBusError))
 	if err != nil {
 		return fmt.Errorf("connect host to bus: %w", err)
 	}
@@ -127,7 +130,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.log.Info("all agents ready", "agents", len(r.seats))
 
 	sum, lerr := r.loop.Run(ctx)
-	r.ended.Store(true)
+	r.markEnded()
 	r.res.Ticks = sum.Ticks
 	r.res.StateHash = sum.Hash
 	r.stats = sum.Stats
@@ -146,7 +149,7 @@ func (r *run) makeDir() error {
 	}
 	r.dir = abs
 	r.res.Dir = abs
-	for _, d := range []string{"", "logs", "jetstream", "bin", filepath.Join("workspace", "agents"), filepath.Join("workspace", "shared")} {
+	for _, d := range []string{"", "logs", "jetstream", filepath.Join("workspace", "agents"), filepath.Join("workspace", "shared")} {
 		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
 			return fmt.Errorf("create run directory: %w", err)
 		}
@@ -241,46 +244,43 @@ func (r *run) prepareAgents() error {
 // copyExecutable puts the builtin runtime's binary into the run directory,
 // so it stays executable for agents running under other users.
 func (r *run) copyExecutable() (string, error) {
-	dst := filepath.Join(r.dir, "bin", "terrarium")
-	src := r.h.cfg.Executable
-	if src == "" {
-		return builtin.CopyExecutable(dst)
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
+	dir := filepath.Join(r.dir, "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("copy executable: %w", err)
 	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		return "", fmt.Errorf("copy executable: %w", err)
-	}
-	return dst, nil
+	return builtin.InstallExecutable(r.h.cfg.Executable, filepath.Join(dir, "terrarium"))
 }
 
-// subscribe installs the host's handlers for agents' messages.
+// subscribe installs the host's handlers for agents' messages: one
+// subscription per agent, so an agent that floods the host can only make
+// its own messages drop (each subscription has its own pending limit), never
+// another agent's.
 func (r *run) subscribe() error {
 	run := r.res.Run
-	subs := []struct {
-		kind string
-		fn   func(id world.AgentID, a *agentRun, m *nats.Msg)
-	}{
-		{bus.KindHello, r.onHello},
-		{bus.KindAct, r.onAct},
-		{bus.KindBye, func(id world.AgentID, _ *agentRun, _ *nats.Msg) { r.log.Debug("agent said bye", "agent", id) }},
-	}
-	for _, s := range subs {
-		fn := s.fn
-		_, err := r.nc.Subscribe(bus.AllAgents(run, s.kind), func(m *nats.Msg) {
-			sid, _, ok := bus.AgentFromSubject(run, m.Subject)
-			a := r.agents[world.AgentID(sid)]
-			if !ok || a == nil {
-				r.log.Warn("message from unknown agent", "subject", m.Subject)
-				return
+	for _, seat := range r.seats {
+		id, a := seat.ID, r.agents[seat.ID]
+		sub, err := r.nc.Subscribe(bus.AgentPrefix(run, string(id)), func(m *nats.Msg) {
+			_, kind, _ := bus.AgentFromSubject(run, m.Subject)
+			switch kind {
+			case bus.KindAct:
+				r.onAct(id, a, m)
+			case bus.KindHello:
+				r.onHello(id, a, m)
+			case bus.KindBye:
+				r.log.Debug("agent said bye", "agent", id)
+			default:
+				r.events.Emit(events.BadMessage, r.tick(), id, map[string]any{"subject": m.Subject, "reason": "unknown message kind " + strconv.Quote(kind)})
 			}
-			fn(world.AgentID(sid), a, m)
 		})
 		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", s.kind, err)
+			return fmt.Errorf("subscribe to agent %s: %w", id, err)
 		}
+		// In lockstep an honest agent has a message or two in flight; past
+		// this, the agent is flooding and its own excess is dropped.
+		if err := sub.SetPendingLimits(agentPendingMsgs, agentPendingBytes); err != nil {
+			return fmt.Errorf("subscribe to agent %s: %w", id, err)
+		}
+		r.subs[sub] = id
 	}
 	if err := r.nc.Flush(); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -288,9 +288,32 @@ func (r *run) subscribe() error {
 	return nil
 }
 
+// Per-agent limits of messages waiting for the host.
+const (
+	agentPendingMsgs  = 4096
+	agentPendingBytes = 16 << 20
+)
+
+// onBusError reports messages the host's client had to drop because an
+// agent sent faster than the host could take them (a slow consumer).
+func (r *run) onBusError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if sub == nil || !errors.Is(err, nats.ErrSlowConsumer) {
+		r.log.Warn("bus client error", "error", err)
+		return
+	}
+	id, ok := r.subs[sub]
+	if !ok {
+		r.log.Warn("bus client error", "subject", sub.Subject, "error", err)
+		return
+	}
+	dropped, _ := sub.Dropped()
+	r.log.Warn("dropping messages from a flooding agent", "agent", id, "dropped", dropped)
+	r.events.Emit(events.MessagesDropped, r.tick(), id, map[string]any{"dropped": dropped, "reason": "the agent sent faster than the host reads (slow consumer)"})
+}
+
 func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 	if _, err := bus.Decode(m.Data, r.res.Run); err != nil {
-		r.events.Emit(events.BadMessage, 0, id, map[string]any{"subject": m.Subject, "reason": err.Error()})
+		r.events.Emit(events.BadMessage, r.tick(), id, map[string]any{"subject": m.Subject, "reason": err.Error()})
 		return
 	}
 	if m.Reply != "" {
@@ -300,7 +323,7 @@ func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 		}
 	}
 	a.readyOnce.Do(func() {
-		r.events.Emit(events.AgentReady, 0, id, nil)
+		r.events.Emit(events.AgentReady, r.tick(), id, nil)
 		close(a.ready)
 	})
 }
@@ -308,7 +331,7 @@ func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
 	env, err := bus.Decode(m.Data, r.res.Run)
 	if err != nil {
-		r.events.Emit(events.BadMessage, 0, id, map[string]any{"subject": m.Subject, "reason": err.Error()})
+		r.events.Emit(events.BadMessage, r.tick(), id, map[string]any{"subject": m.Subject, "reason": err.Error()})
 		return
 	}
 	r.loop.Deliver(world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: env.Data})
@@ -332,7 +355,7 @@ func (r *run) onViolation(v bus.Violation) {
 	if r.events == nil {
 		return
 	}
-	r.events.Emit(events.Violation, 0, world.AgentID(v.Agent), map[string]any{"op": v.Op, "subject": v.Subject, "reason": v.Reason})
+	r.events.Emit(events.Violation, r.tick(), world.AgentID(v.Agent), map[string]any{"op": v.Op, "subject": v.Subject, "reason": v.Reason})
 }
 
 // spawn starts every agent process.
@@ -355,12 +378,32 @@ func (r *run) spawn() error {
 	return nil
 }
 
+// markEnded records that the run is over: exits from now on are expected.
+// An agent whose process has already exited left during the run, whether or
+// not its watcher has looked yet.
+func (r *run) markEnded() {
+	if r.ended.Load() {
+		return
+	}
+	for _, a := range r.agents {
+		if a.proc == nil {
+			continue
+		}
+		select {
+		case <-a.proc.Done():
+			a.exitedIn.Store(true)
+		default:
+		}
+	}
+	r.ended.Store(true)
+}
+
 // watchExit reports an agent's exit as an event and to the loop.
 func (r *run) watchExit(a *agentRun) {
 	defer r.watch.Done()
 	<-a.proc.Done()
 	st := a.proc.Exit()
-	during := !r.ended.Load()
+	during := !r.ended.Load() || a.exitedIn.Load()
 	a.exitedIn.Store(during)
 	data := map[string]any{"pid": a.proc.Pid(), "code": st.Code, "clean": st.Clean(), "during_run": during}
 	if st.Signal != "" {
@@ -369,25 +412,51 @@ func (r *run) watchExit(a *agentRun) {
 	if st.Err != nil {
 		data["error"] = st.Err.Error()
 	}
-	r.events.Emit(events.AgentExited, 0, a.seat.ID, data)
+	r.events.Emit(events.AgentExited, r.tick(), a.seat.ID, data)
 	if during {
-		r.log.Warn("agent exited during the run", "agent", a.seat.ID, "code", st.Code, "signal", st.Signal)
+		r.log.Warn("agent exited before the run ended", "agent", a.seat.ID, "status", st.String())
 	}
 	r.loop.Gone(a.seat.ID)
 }
 
-// waitReady waits until every agent said hello.
+// waitReady waits until every agent said hello. It fails as soon as one
+// agent exits before saying hello, or when ready_timeout passes.
 func (r *run) waitReady(ctx context.Context) error {
 	timeout := time.NewTimer(r.h.sc.ReadyTimeout)
 	defer timeout.Stop()
+	// One goroutine per agent turns "ready" or "exited" into one message.
+	type outcome struct {
+		a     *agentRun
+		ready bool
+	}
+	out := make(chan outcome, len(r.seats))
+	stop := make(chan struct{})
+	defer close(stop)
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
+		go func() {
+			select {
+			case <-a.ready:
+				out <- outcome{a, true}
+			case <-a.proc.Done():
+				select {
+				case <-a.ready: // said hello, then left: still counts as ready
+					out <- outcome{a, true}
+				default:
+					out <- outcome{a, false}
+				}
+			case <-stop:
+			}
+		}()
+	}
+	for pending := len(r.seats); pending > 0; pending-- {
 		select {
-		case <-a.ready:
-		case <-a.proc.Done():
-			st := a.proc.Exit()
-			return fmt.Errorf("agent %s exited before it was ready (exit code %d%s); see %s",
-				seat.ID, st.Code, signalText(st.Signal), filepath.Join(r.dir, "logs", string(seat.ID)+".log"))
+		case o := <-out:
+			if !o.ready {
+				st := o.a.proc.Exit()
+				return fmt.Errorf("agent %s exited before it was ready (%s); see %s",
+					o.a.seat.ID, st, filepath.Join(r.dir, "logs", string(o.a.seat.ID)+".log"))
+			}
 		case <-timeout.C:
 			var late []string
 			for _, s := range r.seats {
@@ -397,7 +466,8 @@ func (r *run) waitReady(ctx context.Context) error {
 					late = append(late, string(s.ID))
 				}
 			}
-			return fmt.Errorf("agents not ready after %s: %v (they must connect and say hello; see their logs)", r.h.sc.ReadyTimeout, late)
+			return fmt.Errorf("agents not ready after ready_timeout %s: %s (an agent must connect and send hello: see docs/protocol.md and logs/<agent>.log)",
+				r.h.sc.ReadyTimeout, strings.Join(late, ", "))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -405,14 +475,11 @@ func (r *run) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func signalText(s string) string {
-	if s == "" {
-		return ""
-	}
-	return ", signal " + s
-}
+// tick is the last closed tick: the tick process events belong to.
+func (r *run) tick() world.Tick { return world.Tick(r.lastTick.Load()) }
 
 func (r *run) onTick(tr world.TickReport) {
+	r.lastTick.Store(uint64(tr.Tick))
 	r.tickDur = append(r.tickDur, tr.Elapsed)
 	if r.metrics != nil {
 		r.metrics.row(tr.Tick, tr.Metrics)
@@ -425,7 +492,7 @@ func (r *run) onTick(tr world.TickReport) {
 // finish shuts everything down in order and writes the results. It runs
 // whatever happened before, so partial results always reach the disk.
 func (r *run) finish(runErr error) {
-	r.ended.Store(true)
+	r.markEnded()
 	res := r.res
 	switch {
 	case runErr == nil:

@@ -44,6 +44,21 @@ func init() {
 			return a.Act(obs.Tick, prev)
 		})
 	})
+	builtin.Register("test_flood", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			moves := allMoves(obs, "C")
+			n := 1
+			if obs.Tick == 1 {
+				n = floodSize // the first one is its action; the rest must not hurt anyone
+			}
+			for i := 0; i < n; i++ {
+				if err := a.Act(obs.Tick, moves); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 	builtin.Register("test_double", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if err := a.Act(obs.Tick, allMoves(obs, "C")); err != nil {
@@ -53,6 +68,8 @@ func init() {
 		})
 	})
 }
+
+const floodSize = 20000
 
 // serve calls f for every observation until the run ends.
 func serve(ctx context.Context, a *sdk.Agent, f func(sdk.Observation) error) error {

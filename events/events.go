@@ -31,13 +31,14 @@ const SchemaVersion = 1
 
 // Event kinds emitted by the host (the loop's are in package world).
 const (
-	RunStarted   = "run.started"
-	RunFinished  = "run.finished"
-	AgentSpawned = "agent.spawned"
-	AgentReady   = "agent.ready"
-	AgentExited  = "agent.exited"
-	Violation    = "violation"
-	BadMessage   = "message.rejected"
+	RunStarted      = "run.started"
+	RunFinished     = "run.finished"
+	AgentSpawned    = "agent.spawned"
+	AgentReady      = "agent.ready"
+	AgentExited     = "agent.exited"
+	Violation       = "violation"
+	BadMessage      = "message.rejected"
+	MessagesDropped = "message.dropped"
 )
 
 // Record is one event as stored and published.

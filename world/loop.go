@@ -35,7 +35,15 @@ const (
 	RejectFuture     = "future"     // tagged with a tick that has not started
 	RejectUnexpected = "unexpected" // the agent was not observed at this tick
 	RejectInvalid    = "invalid"    // World.Validate refused it
+	// RejectSuppressed summarises the refusals of one agent at one tick
+	// beyond MaxRefusalEvents, which got no event of their own.
+	RejectSuppressed = "suppressed"
 )
+
+// MaxRefusalEvents is how many action.late and action.rejected events one
+// agent gets per tick; the rest are counted (AgentStats) and summarised in
+// one "suppressed" event when the tick closes.
+const MaxRefusalEvents = 16
 
 // ErrAborted is returned by Run when the missing-action policy is abort and an
 // agent sent no action in time.
@@ -202,6 +210,16 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	timer.Stop()
 	defer timer.Stop()
 
+	// refused emits an action.late or action.rejected event, at most
+	// MaxRefusalEvents per agent per tick: a flooding agent is counted in full
+	// but summarised in the event log (reason "suppressed").
+	noisy := map[AgentID]int{}
+	refused := func(kind string, t Tick, id AgentID, data map[string]any) {
+		noisy[id]++
+		if noisy[id] <= MaxRefusalEvents {
+			l.cfg.Events.Emit(kind, t, id, data)
+		}
+	}
 	bump := func(id AgentID, f func(*AgentStats)) {
 		st := sum.Stats[id]
 		f(&st)
@@ -216,7 +234,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		switch {
 		case a.Tick <= closed:
 			bump(a.Agent, func(s *AgentStats) { s.Late++ })
-			l.cfg.Events.Emit(EventActionLate, closed, a.Agent, map[string]any{"action_tick": a.Tick})
+			refused(EventActionLate, closed, a.Agent, map[string]any{"action_tick": a.Tick})
 			return
 		case cur == nil || a.Tick > cur.t:
 			at := closed // between ticks: it belongs to the last closed one
@@ -224,7 +242,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				at = cur.t
 			}
 			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
-			l.cfg.Events.Emit(EventActionRejected, at, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
+			refused(EventActionRejected, at, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
 			return
 		}
 		reject := func(reason string, detail string) {
@@ -233,7 +251,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			if detail != "" {
 				d["detail"] = detail
 			}
-			l.cfg.Events.Emit(EventActionRejected, cur.t, a.Agent, d)
+			refused(EventActionRejected, cur.t, a.Agent, d)
 		}
 		if _, dup := cur.got[a.Agent]; dup {
 			reject(RejectDuplicate, "")
@@ -369,6 +387,12 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			}
 			l.cfg.Events.Emit(kind, closed, e.Agent, e.Fields)
 		}
+		for _, s := range l.cfg.Seats {
+			if n := noisy[s.ID] - MaxRefusalEvents; n > 0 {
+				l.cfg.Events.Emit(EventActionRejected, closed, s.ID, map[string]any{"reason": RejectSuppressed, "count": n})
+			}
+		}
+		clear(noisy)
 		l.cfg.Events.Emit(EventTickClosed, closed, "", map[string]any{
 			"actions": applied,
 			"hash":    sum.Hash,

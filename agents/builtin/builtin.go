@@ -118,13 +118,28 @@ func runProgram(ctx context.Context, name string, stderr io.Writer) error {
 	return errors.Join(err, a.Close())
 }
 
-// CopyExecutable copies os.Executable() to dst (mode 0755, atomically: a
-// temporary file in dst's directory renamed over dst), so agents run from
-// inside the run directory. It returns dst.
-func CopyExecutable(dst string) (string, error) {
-	src, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("copy executable: %w", err)
+// CopyExecutable puts the running executable at dst, so agents run from
+// inside the run directory (and keep running when the original goes away, as
+// `go run`'s does). See InstallExecutable.
+func CopyExecutable(dst string) (string, error) { return InstallExecutable("", dst) }
+
+// InstallExecutable puts the program src ("" for os.Executable()) at dst:
+// a hard link when src is on the same file system and executable by
+// everyone (no copy of a 20 MB binary per run), else a copy with mode 0755,
+// made atomically (a temporary file in dst's directory renamed over dst).
+// It returns dst.
+func InstallExecutable(src, dst string) (string, error) {
+	if src == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("copy executable: %w", err)
+		}
+		src = exe
+	}
+	if fi, err := os.Stat(src); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o555 == 0o555 {
+		if err := os.Link(src, dst); err == nil {
+			return dst, nil
+		}
 	}
 	in, err := os.Open(src)
 	if err != nil {
