@@ -82,12 +82,21 @@ type Result struct {
 	Finished   time.Time     `json:"finished"`
 	DurationMS int64         `json:"duration_ms"`
 	TickTime   TickTime      `json:"tick_time"`
+	Events     EventsSummary `json:"events"`
 	Agents     []AgentResult `json:"agents"`
 	World      any           `json:"world"`
 
-	// Dir is the run directory; Table the world's summary table, if it has one.
+	// Dir is the run directory ("" if it could not be made); Table the
+	// world's summary table, if it has one.
 	Dir   string       `json:"-"`
 	Table *world.Table `json:"-"`
+}
+
+// EventsSummary pins the end of events.jsonl: its number of events and the
+// hash of the last one.
+type EventsSummary struct {
+	Count    uint64 `json:"count"`
+	LastHash string `json:"last_hash"`
 }
 
 // TickTime summarises the wall time of ticks (not deterministic).
@@ -142,6 +151,9 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(cfg.RunsDir, cfg.RunID)
 	}
+	if err := checkRunDir(cfg.Dir); err != nil {
+		return nil, err
+	}
 	if cfg.HostEnv == nil {
 		cfg.HostEnv = os.Environ()
 	}
@@ -149,6 +161,29 @@ func New(cfg Config) (*Host, error) {
 		cfg.StopGrace = 2 * time.Second
 	}
 	return &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}, nil
+}
+
+// checkRunDir refuses a run directory that cannot be a new run's: an
+// existing non-empty directory (another run's results are never mixed in or
+// overwritten) or something that is not a directory.
+func checkRunDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("run directory %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("run directory %s exists and is not a directory: choose another --out", dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("run directory %s: %w", dir, err)
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("run directory %s exists and is not empty: choose another --out or remove it", dir)
+	}
+	return nil
 }
 
 // NewRunID makes a run id from a scenario name and a time: name-YYYYMMDDTHHMMSS-xxxx.
@@ -200,7 +235,7 @@ func (h *Host) Run(ctx context.Context) (*Result, error) {
 	defer cancel()
 
 	r := &run{h: h, log: h.log, res: &Result{
-		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed, Dir: h.cfg.Dir,
+		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed,
 		Started: time.Now().UTC(),
 	}}
 	err := r.execute(ctx)

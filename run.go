@@ -31,23 +31,26 @@ type run struct {
 	log hclog.Logger
 	res *Result
 
-	dir      string
-	events   *events.Writer
-	metrics  *metricsWriter
-	srv      *bus.Server
-	nc       *nats.Conn
-	sup      *agents.Supervisor
-	loop     *world.Loop
-	w        world.World
-	seats    []world.Seat
-	agents   map[world.AgentID]*agentRun
-	subs     map[*nats.Subscription]world.AgentID // written before any message flows
-	seq      atomic.Uint64
-	watch    sync.WaitGroup
-	ended    atomic.Bool // the loop is over: exits are expected from now on
-	tickDur  []time.Duration
-	lastTick atomic.Uint64 // last closed tick, for events from outside the loop
-	stats    map[world.AgentID]world.AgentStats
+	dir     string
+	events  *events.Writer
+	metrics *metricsWriter
+	srv     *bus.Server
+	nc      *nats.Conn
+	sup     *agents.Supervisor
+	loop    *world.Loop
+	w       world.World
+	seats   []world.Seat
+	agents  map[world.AgentID]*agentRun
+	subs    map[*nats.Subscription]world.AgentID // written before any message flows
+	// dropReported is what onBusError last reported per subscription; nats.go
+	// calls it from one goroutine.
+	dropReported map[*nats.Subscription]int
+	seq          atomic.Uint64
+	watch        sync.WaitGroup
+	ended        atomic.Bool // the loop is over: exits are expected from now on
+	tickDur      []time.Duration
+	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
+	stats        map[world.AgentID]world.AgentStats
 }
 
 type agentRun struct {
@@ -100,6 +103,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return fmt.Errorf("start bus: %w", err)
 	}
 	r.subs = make(map[*nats.Subscription]world.AgentID)
+	r.dropReported = make(map[*nats.Subscription]int)
 	r.nc, err = r.srv.Connect("host", nats.ErrorHandler(r.onBusError))
 	if err != nil {
 		return fmt.Errorf("connect host to bus: %w", err)
@@ -140,20 +144,20 @@ func (r *run) execute(ctx context.Context) (err error) {
 // makeDir creates the run directory and its layout.
 func (r *run) makeDir() error {
 	dir := r.h.cfg.Dir
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return fmt.Errorf("run directory %s exists and is not empty: choose another --out or remove it", dir)
+	if err := checkRunDir(dir); err != nil { // again: it may have appeared since New
+		return err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("run directory %s: %w", dir, err)
 	}
-	r.dir = abs
-	r.res.Dir = abs
 	for _, d := range []string{"", "logs", "jetstream", filepath.Join("workspace", "agents"), filepath.Join("workspace", "shared")} {
 		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
 			return fmt.Errorf("create run directory: %w", err)
 		}
 	}
+	r.dir = abs
+	r.res.Dir = abs
 	if err := os.WriteFile(filepath.Join(abs, "scenario.hcl"), r.h.sc.Source, 0o644); err != nil {
 		return fmt.Errorf("copy scenario: %w", err)
 	}
@@ -307,6 +311,10 @@ func (r *run) onBusError(_ *nats.Conn, sub *nats.Subscription, err error) {
 		return
 	}
 	dropped, _ := sub.Dropped()
+	if dropped <= r.dropReported[sub] {
+		return // already reported (nats.go calls again while it stays slow)
+	}
+	r.dropReported[sub] = dropped
 	r.log.Warn("dropping messages from a flooding agent", "agent", id, "dropped", dropped)
 	r.events.Emit(events.MessagesDropped, r.tick(), id, map[string]any{"dropped": dropped, "reason": "the agent sent faster than the host reads (slow consumer)"})
 }
@@ -355,7 +363,7 @@ func (r *run) onViolation(v bus.Violation) {
 	if r.events == nil {
 		return
 	}
-	r.events.Emit(events.Violation, r.tick(), world.AgentID(v.Agent), map[string]any{"op": v.Op, "subject": v.Subject, "reason": v.Reason})
+	r.events.Emit(events.Violation, r.tick(), world.AgentID(v.Agent), map[string]any{"op": v.Op, "user": v.User, "subject": v.Subject, "reason": v.Reason})
 }
 
 // spawn starts every agent process.
@@ -533,11 +541,6 @@ func (r *run) finish(runErr error) {
 			r.log.Error("metrics", "error", err)
 		}
 	}
-	if r.dir != "" {
-		if err := writeJSON(filepath.Join(r.dir, "result.json"), res); err != nil {
-			r.log.Error("write result", "error", err)
-		}
-	}
 	if r.srv != nil {
 		// Every agent is gone: revoke their credentials, then let the bus
 		// hand over the violations still queued, so none is lost.
@@ -551,6 +554,15 @@ func (r *run) finish(runErr error) {
 		r.events.SetPublisher(nil)
 		if err := r.events.Close(); err != nil {
 			r.log.Error("event log", "error", err)
+		}
+		// result.json pins the event log's end: a truncated or re-sealed
+		// events.jsonl no longer matches it (terrarium verify).
+		res.Events.Count, res.Events.LastHash = r.events.Last()
+	}
+	// result.json is written last: when it exists, everything else is complete.
+	if r.dir != "" {
+		if err := writeJSON(filepath.Join(r.dir, "result.json"), res); err != nil {
+			r.log.Error("write result", "error", err)
 		}
 	}
 	if r.nc != nil {

@@ -93,7 +93,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 			c.RegisterUser(&server.User{Username: user})
 			return true
 		}
-		a.refuse(cid, "", "wrong password for the host user")
+		a.refuse(cid, user, "wrong password for the host user")
 		return false
 	}
 
@@ -105,7 +105,7 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		if wasRemoved {
 			a.refuse(cid, user, "agent removed")
 		} else {
-			a.refuse(cid, "", fmt.Sprintf("unknown user %q", user))
+			a.refuse(cid, user, fmt.Sprintf("unknown user %q", user))
 		}
 		return false
 	}
@@ -128,13 +128,15 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	return true
 }
 
-// refuse reports a failed login and remembers that it did, so the
-// server's own "Authentication Error" log line for cid is not reported twice.
-func (a *authenticator) refuse(cid uint64, agent, reason string) {
+// refuse reports a failed login by the user name the client presented
+// and remembers that it did, so the server's own "Authentication Error"
+// log line for cid is not reported twice. The login proved nothing, so
+// the violation names no agent, even when user is a registered one.
+func (a *authenticator) refuse(cid uint64, user, reason string) {
 	a.mu.Lock()
 	a.authSeen[cid] = struct{}{}
 	a.mu.Unlock()
-	a.report(Violation{Agent: agent, Op: OpAuth, Reason: reason})
+	a.report(Violation{User: user, Op: OpAuth, Reason: reason})
 }
 
 // agentOf returns the agent a connection id belongs to, or "".

@@ -57,11 +57,19 @@
 // an agent cannot pass as another. The authenticator records cid -> agent
 // id at login (under the same lock that checked the credentials), and the
 // log adapter looks the cid up. Entries for closed connections are pruned
-// as logins accumulate. Failed logins are reported by the authenticator
-// itself, with the agent id when the user name is a registered (or
-// removed) agent and "" otherwise; the server's own "authentication error"
-// log line for them is not reported twice, and the ones the server
-// refuses without asking the authenticator are reported from that line.
+// as logins accumulate. Violation.Agent is set only from that map, that
+// is only for a connection that proved an agent's credentials; User is
+// then the same id.
+//
+// A failed login proves nothing (anyone may present any user name), so
+// its Violation (OpAuth) never names an agent: Agent is "" and User is the
+// user name the client presented ("" if none), even when it is a
+// registered or removed agent's id. Failed logins are reported by the
+// authenticator itself; the server's own "authentication error" log line
+// for them is not reported twice, and the ones the server refuses without
+// the authenticator refusing them (an account named in CONNECT, a protocol
+// message before CONNECT) are reported from that line, with the user name
+// it quotes (`User "<name>"`) or "".
 //
 // Everything is safe for concurrent use.
 package bus

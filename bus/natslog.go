@@ -46,11 +46,11 @@ func (l *natsLogger) violation(format string, v []any) bool {
 	if !ok {
 		return false
 	}
-	op, subject, reason, ok := classify(msg, v)
+	viol, ok := classify(msg, v)
 	if !ok {
 		return false
 	}
-	if op == OpAuth {
+	if viol.Op == OpAuth {
 		if l.s.auth.authReported(cid) {
 			// Check refused this login and reported it with its reason.
 			l.log.Debug(fmt.Sprintf(format, v...))
@@ -58,9 +58,13 @@ func (l *natsLogger) violation(format string, v []any) bool {
 		}
 		// Refused after Check accepted it (for example a client naming
 		// an account in CONNECT), or before Check ran (a protocol
-		// message before CONNECT).
+		// message before CONNECT). Either way the login failed: it
+		// names a user (from the log line), never an agent.
+	} else {
+		viol.Agent = l.s.auth.agentOf(cid)
+		viol.User = viol.Agent
 	}
-	l.s.report(Violation{Agent: l.s.auth.agentOf(cid), Op: op, Subject: subject, Reason: reason})
+	l.s.report(viol)
 	return true
 }
 
@@ -114,9 +118,11 @@ func parseClientPrefix(format string) (cid uint64, msg string, ok bool) {
 // classify recognises the permission and authentication errors
 // nats-server logs for a client (server/client.go pubPermissionViolation,
 // replySubjectViolation, subPermissionViolation, maxTokensViolation,
-// authViolation). msg is the format after the client prefix; args are the
-// log call's arguments.
-func classify(msg string, args []any) (op, subject, reason string, ok bool) {
+// authViolation) and returns them without Agent. msg is the format after
+// the client prefix; args are the log call's arguments. For OpAuth, User
+// is the user name the client presented when the line names one
+// (authViolation logs it as `User "<name>"`), else "".
+func classify(msg string, args []any) (Violation, bool) {
 	last := func() (string, bool) {
 		if len(args) == 0 {
 			return "", false
@@ -133,30 +139,50 @@ func classify(msg string, args []any) (op, subject, reason string, ok bool) {
 	case msg == "Publish Violation - Subject %q", msg == "Publish Violation - Reply %q":
 		s, ok := last()
 		if !ok {
-			return "", "", "", false
+			return Violation{}, false
 		}
-		return OpPublish, s, fmt.Sprintf(msg, s), true
+		return Violation{Op: OpPublish, Subject: s, Reason: fmt.Sprintf(msg, s)}, true
 	case strings.HasPrefix(msg, "Subscription Violation"):
 		const subj = "Subject "
 		i := strings.Index(msg, subj)
 		if i < 0 {
-			return "", "", "", false
+			return Violation{}, false
 		}
 		q, err := strconv.QuotedPrefix(msg[i+len(subj):])
 		if err != nil {
-			return "", "", "", false
+			return Violation{}, false
 		}
 		s, err := strconv.Unquote(q)
 		if err != nil {
-			return "", "", "", false
+			return Violation{}, false
 		}
-		return OpSubscribe, s, msg, true
+		return Violation{Op: OpSubscribe, Subject: s, Reason: msg}, true
 	case strings.HasPrefix(msg, server.ErrAuthentication.Error()):
-		return OpAuth, "", msg, true
+		return Violation{Op: OpAuth, Reason: msg}, true
 	case msg == "%v - %s" && len(args) == 2:
 		if err, isErr := args[0].(error); isErr && errors.Is(err, server.ErrAuthentication) {
-			return OpAuth, "", fmt.Sprintf(msg, args...), true
+			who, _ := args[1].(string)
+			return Violation{Op: OpAuth, User: authUser(who), Reason: fmt.Sprintf(msg, args...)}, true
 		}
 	}
-	return "", "", "", false
+	return Violation{}, false
+}
+
+// authUser returns the user name in the way authViolation logs a client's
+// credentials (server/client.go getAuthUser): `User "<name>"`. Other
+// credentials (an nkey, a JWT, a token) are not user names: "".
+func authUser(who string) string {
+	const prefix = "User "
+	if !strings.HasPrefix(who, prefix) {
+		return ""
+	}
+	q, err := strconv.QuotedPrefix(who[len(prefix):])
+	if err != nil || len(q) != len(who)-len(prefix) {
+		return ""
+	}
+	u, err := strconv.Unquote(q)
+	if err != nil {
+		return ""
+	}
+	return u
 }

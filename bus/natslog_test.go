@@ -46,29 +46,39 @@ func TestClassify(t *testing.T) {
 		args        []any
 		wantOp      string
 		wantSubject string
+		wantUser    string
 		wantOK      bool
 	}{
-		{"publish", "Publish Violation - Subject %q", []any{[]byte("sim.r.agent.B.act")}, OpPublish, "sim.r.agent.B.act", true},
-		{"publish string arg", "Publish Violation - Subject %q", []any{"s"}, OpPublish, "s", true},
-		{"reply", "Publish Violation - Reply %q", []any{[]byte("$JS.ACK.x")}, OpPublish, "$JS.ACK.x", true},
-		{"publish without arg", "Publish Violation - Subject %q", nil, "", "", false},
-		{"subscribe", `Subscription Violation - Subject "sim.r.to.B.obs", SID 3`, nil, OpSubscribe, "sim.r.to.B.obs", true},
-		{"subscribe queue", `Subscription Violation - Subject "a.>", Queue: "q", SID 3`, nil, OpSubscribe, "a.>", true},
-		{"subscribe quoted", `Subscription Violation - Subject "a\"b", SID 3`, nil, OpSubscribe, `a"b`, true},
-		{"too many tokens", `Subscription Violation Too Many Tokens - Subject "a.b.c", SID 1`, nil, OpSubscribe, "a.b.c", true},
-		{"auth no user", "authentication error", nil, OpAuth, "", true},
-		{"auth with user", "%v - %s", []any{server.ErrAuthentication, `User "A"`}, OpAuth, "", true},
-		{"auth wrapped", "%v - %s", []any{fmt.Errorf("x: %w", server.ErrAuthentication), `User "A"`}, OpAuth, "", true},
-		{"other error pair", "%v - %s", []any{errors.New("read error"), "x"}, "", "", false},
-		{"other", "Client connection closed", nil, "", "", false},
+		{"publish", "Publish Violation - Subject %q", []any{[]byte("sim.r.agent.B.act")}, OpPublish, "sim.r.agent.B.act", "", true},
+		{"publish string arg", "Publish Violation - Subject %q", []any{"s"}, OpPublish, "s", "", true},
+		{"reply", "Publish Violation - Reply %q", []any{[]byte("$JS.ACK.x")}, OpPublish, "$JS.ACK.x", "", true},
+		{"publish without arg", "Publish Violation - Subject %q", nil, "", "", "", false},
+		{"subscribe", `Subscription Violation - Subject "sim.r.to.B.obs", SID 3`, nil, OpSubscribe, "sim.r.to.B.obs", "", true},
+		{"subscribe queue", `Subscription Violation - Subject "a.>", Queue: "q", SID 3`, nil, OpSubscribe, "a.>", "", true},
+		{"subscribe quoted", `Subscription Violation - Subject "a\"b", SID 3`, nil, OpSubscribe, `a"b`, "", true},
+		{"too many tokens", `Subscription Violation Too Many Tokens - Subject "a.b.c", SID 1`, nil, OpSubscribe, "a.b.c", "", true},
+		{"auth no user", "authentication error", nil, OpAuth, "", "", true},
+		{"auth with user", "%v - %s", []any{server.ErrAuthentication, `User "A"`}, OpAuth, "", "A", true},
+		{"auth wrapped", "%v - %s", []any{fmt.Errorf("x: %w", server.ErrAuthentication), `User "A"`}, OpAuth, "", "A", true},
+		{"auth quoted user", "%v - %s", []any{server.ErrAuthentication, `User "a\" b"`}, OpAuth, "", `a" b`, true},
+		{"auth nkey", "%v - %s", []any{server.ErrAuthentication, `Nkey "UABC"`}, OpAuth, "", "", true},
+		{"auth jwt", "%v - %s", []any{server.ErrAuthentication, `JWT User "UABC"`}, OpAuth, "", "", true},
+		{"auth token", "%v - %s", []any{server.ErrAuthentication, `Token "[REDACTED]"`}, OpAuth, "", "", true},
+		{"auth trailing text", "%v - %s", []any{server.ErrAuthentication, `User "A" x`}, OpAuth, "", "", true},
+		{"auth unterminated", "%v - %s", []any{server.ErrAuthentication, `User "A`}, OpAuth, "", "", true},
+		{"other error pair", "%v - %s", []any{errors.New("read error"), "x"}, "", "", "", false},
+		{"other", "Client connection closed", nil, "", "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			op, subject, reason, ok := classify(tt.msg, tt.args)
-			if ok != tt.wantOK || op != tt.wantOp || subject != tt.wantSubject {
-				t.Fatalf("classify = %q, %q, %v; want %q, %q, %v", op, subject, ok, tt.wantOp, tt.wantSubject, tt.wantOK)
+			v, ok := classify(tt.msg, tt.args)
+			if ok != tt.wantOK || v.Op != tt.wantOp || v.Subject != tt.wantSubject || v.User != tt.wantUser {
+				t.Fatalf("classify = %+v, %v; want op %q, subject %q, user %q, %v", v, ok, tt.wantOp, tt.wantSubject, tt.wantUser, tt.wantOK)
 			}
-			if ok && reason == "" {
+			if v.Agent != "" {
+				t.Fatalf("classify named agent %q: only the connection's login may", v.Agent)
+			}
+			if ok && v.Reason == "" {
 				t.Fatal("empty reason")
 			}
 		})

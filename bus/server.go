@@ -50,8 +50,15 @@ type Options struct {
 }
 
 // Violation is a refusal the server reported.
+//
+// Agent names who is to blame, and is set only when the connection proved
+// an agent's credentials: for OpPublish and OpSubscribe it is the agent the
+// connection logged in as. For OpAuth it is always "": nobody logged in,
+// and the user name a failed login presents proves nothing (anyone may
+// type it), so it is in User and blames no one.
 type Violation struct {
-	Agent   string // agent id ("" if unknown, e.g. a failed login with an unknown user)
+	Agent   string // the authenticated agent's id; "" for OpAuth (and if unknown)
+	User    string // the user name presented: the client's for OpAuth ("" if none), else the agent's id
 	Op      string // OpPublish | OpSubscribe | OpAuth
 	Subject string // the subject refused ("" for OpAuth)
 	Reason  string // the server's text
@@ -233,7 +240,7 @@ func (s *Server) Settle() {
 // report queues v for OnViolation without blocking. It may be called on a
 // server goroutine holding server locks.
 func (s *Server) report(v Violation) {
-	s.log.Warn("violation", "agent", v.Agent, "op", v.Op, "subject", v.Subject, "reason", v.Reason)
+	s.log.Warn("violation", "agent", v.Agent, "user", v.User, "op", v.Op, "subject", v.Subject, "reason", v.Reason)
 	if s.onViol == nil {
 		return
 	}

@@ -1,8 +1,13 @@
 package bus_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -129,13 +134,13 @@ func TestAgentCannotPublishAsAnother(t *testing.T) {
 		}
 	}
 
-	v := r.viol.Wait(t, bus.Violation{Agent: "A", Op: bus.OpPublish, Subject: bus.AgentSubject(run, "B", bus.KindAct)})
+	v := r.viol.Wait(t, bus.Violation{Agent: "A", User: "A", Op: bus.OpPublish, Subject: bus.AgentSubject(run, "B", bus.KindAct)})
 	if !strings.Contains(v.Reason, "Publish Violation") {
 		t.Errorf("reason %q", v.Reason)
 	}
 	for _, v := range r.viol.All() {
-		if v.Agent != "A" {
-			t.Errorf("violation attributed to %q: %+v", v.Agent, v)
+		if v.Agent != "A" || v.User != "A" {
+			t.Errorf("violation attributed to agent %q, user %q: %+v", v.Agent, v.User, v)
 		}
 	}
 }
@@ -150,7 +155,7 @@ func TestAgentCannotReadAnothersObservations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.viol.Wait(t, bus.Violation{Agent: "A", Op: bus.OpSubscribe, Subject: bus.ToSubject(run, "B", bus.KindObs)})
+	r.viol.Wait(t, bus.Violation{Agent: "A", User: "A", Op: bus.OpSubscribe, Subject: bus.ToSubject(run, "B", bus.KindObs)})
 
 	own := subSync(t, a, bus.ToSubject(run, "A", bus.KindObs))
 	bObs := subSync(t, b, bus.ToSubject(run, "B", bus.KindObs))
@@ -181,7 +186,7 @@ func TestAgentCannotReadOtherInboxesOrWildcards(t *testing.T) {
 		if _, err := a.SubscribeSync(subject); err != nil {
 			t.Fatal(err)
 		}
-		r.viol.Wait(t, bus.Violation{Agent: "A", Op: bus.OpSubscribe, Subject: subject})
+		r.viol.Wait(t, bus.Violation{Agent: "A", User: "A", Op: bus.OpSubscribe, Subject: subject})
 	}
 	// Allowed ones raise nothing.
 	for _, subject := range []string{bus.WorldPrefix(run), bus.ToPrefix(run, "A"), bus.InboxPrefix(run, "A") + ".x"} {
@@ -256,7 +261,7 @@ func TestAgentHasNoJetStream(t *testing.T) {
 	if _, err := ajs.AccountInfo(short); err == nil {
 		t.Fatal("agent reached the JetStream API")
 	}
-	r.viol.Wait(t, bus.Violation{Agent: "A", Op: bus.OpPublish, Subject: "$JS.API.INFO"})
+	r.viol.Wait(t, bus.Violation{Agent: "A", User: "A", Op: bus.OpPublish, Subject: "$JS.API.INFO"})
 }
 
 func TestLoginRefusals(t *testing.T) {
@@ -267,17 +272,18 @@ func TestLoginRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostLike := bus.Credentials{User: "terrarium.host", Password: "guess", InboxPrefix: "_INBOX.x"}
+	// A failed login proved nothing: it names the user it presented and
+	// blames no agent, even when that user is a registered agent's id.
 	tests := []struct {
-		name      string
-		creds     bus.Credentials
-		wantAgent string
-		reason    string
+		name   string
+		creds  bus.Credentials
+		reason string
 	}{
-		{"wrong password", bus.Credentials{User: "A", Password: good.Password + "x"}, "A", "wrong password"},
-		{"empty password", bus.Credentials{User: "A"}, "A", "wrong password"},
-		{"unknown user", bus.Credentials{User: "Z", Password: good.Password}, "", `unknown user "Z"`},
-		{"no credentials", bus.Credentials{}, "", `unknown user ""`},
-		{"host user", hostLike, "", "wrong password for the host user"},
+		{"wrong password", bus.Credentials{User: "A", Password: good.Password + "x"}, "wrong password"},
+		{"empty password", bus.Credentials{User: "A"}, "wrong password"},
+		{"unknown user", bus.Credentials{User: "Z", Password: good.Password}, `unknown user "Z"`},
+		{"no credentials", bus.Credentials{}, `unknown user ""`},
+		{"host user", hostLike, "wrong password for the host user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +297,7 @@ func TestLoginRefusals(t *testing.T) {
 				got = r.viol.All()[before:]
 				return len(got) > 0
 			})
-			want := bus.Violation{Agent: tt.wantAgent, Op: bus.OpAuth, Reason: tt.reason}
+			want := bus.Violation{User: tt.creds.User, Op: bus.OpAuth, Reason: tt.reason}
 			if got[0] != want {
 				t.Fatalf("got %+v, want %+v", got[0], want)
 			}
@@ -306,6 +312,84 @@ func TestLoginRefusals(t *testing.T) {
 	if got := len(r.viol.All()); got != len(tests) {
 		t.Fatalf("%d violations reported, want %d: %+v", got, len(tests), r.viol.All())
 	}
+}
+
+// Logins the server refuses without the authenticator refusing them are
+// reported from the server's own log line: by the user name it names, and
+// never blamed on an agent, even one whose password was right.
+func TestLoginRefusalsFromServerLog(t *testing.T) {
+	bustest.CheckGoroutines(t)
+	r := newRig(t)
+	good, err := r.s.AddAgent("A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func(user, pass, extra string) string {
+		b, err := json.Marshal(map[string]any{"user": user, "pass": pass, "verbose": false, "pedantic": false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "CONNECT " + strings.TrimSuffix(string(b), "}") + extra + "}\r\n"
+	}
+	tests := []struct {
+		name     string
+		send     string // raw protocol after the server's INFO
+		wantUser string
+	}{
+		{"account named in CONNECT", connect(good.User, good.Password, `,"account":"other"`), "A"},
+		{"new account in CONNECT", connect(good.User, good.Password, `,"new_account":true`), "A"},
+		{"publish before CONNECT", "PUB " + bus.AgentSubject(run, "A", bus.KindAct) + " 1\r\nx\r\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(r.viol.All())
+			if line := rawExchange(t, r.s, tt.send); !strings.Contains(line, "Authorization Violation") {
+				t.Fatalf("server answered %q, want an authorization violation", line)
+			}
+			// The server logs the refusal before it sends -ERR: once the
+			// client has the error, the report is queued.
+			r.s.Settle()
+			got := r.viol.All()[before:]
+			if len(got) != 1 {
+				t.Fatalf("%d violations reported, want 1: %+v", len(got), got)
+			}
+			if v := got[0]; v.Agent != "" || v.User != tt.wantUser || v.Op != bus.OpAuth || v.Subject != "" || v.Reason == "" {
+				t.Fatalf("got %+v, want user %q, op auth, no agent", v, tt.wantUser)
+			}
+		})
+	}
+}
+
+// rawExchange connects to s over TCP, reads the server's INFO, sends send
+// and returns the first line the server answers with after it.
+func rawExchange(t *testing.T, s *bus.Server, send string) string {
+	t.Helper()
+	u, err := url.Parse(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	// A deadline against a hung test, not a performance threshold.
+	if err := conn.SetDeadline(time.Now().Add(bustest.Timeout)); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(conn)
+	info, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(info, "INFO ") {
+		t.Fatalf("read INFO: %q, %v", info, err)
+	}
+	if _, err := io.WriteString(conn, send); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read answer: %q, %v", line, err)
+	}
+	return strings.TrimSpace(line)
 }
 
 func TestRemoveAgent(t *testing.T) {
@@ -326,7 +410,9 @@ func TestRemoveAgent(t *testing.T) {
 	if !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("login after RemoveAgent: %v, want authorization violation", err)
 	}
-	r.viol.Wait(t, bus.Violation{Agent: "A", Op: bus.OpAuth})
+	if v := r.viol.Wait(t, bus.Violation{User: "A", Op: bus.OpAuth}); v != (bus.Violation{User: "A", Op: bus.OpAuth, Reason: "agent removed"}) {
+		t.Fatalf("login after RemoveAgent reported as %+v", v)
+	}
 	r.s.RemoveAgent("A")       // again: nothing
 	r.s.RemoveAgent("unknown") // never added: nothing
 
@@ -463,8 +549,8 @@ func TestViolationAttributedByConnectionNotName(t *testing.T) {
 	publish(t, b, bus.AgentSubject(run, "A", bus.KindAct), "forged")
 	r.viol.Wait(t, bus.Violation{Op: bus.OpPublish, Subject: bus.AgentSubject(run, "A", bus.KindAct)})
 	for _, v := range r.viol.All() {
-		if v.Agent != "B" {
-			t.Fatalf("violation attributed to %q, want B: %+v", v.Agent, v)
+		if v.Agent != "B" || v.User != "B" {
+			t.Fatalf("violation attributed to agent %q, user %q, want B: %+v", v.Agent, v.User, v)
 		}
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -147,6 +149,13 @@ func (w *Writer) fail(err error) {
 	}
 }
 
+// Last returns the sequence number and hash of the last event written.
+func (w *Writer) Last() (seq uint64, hash string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq, w.prev
+}
+
 // Seq returns the sequence number of the last event written.
 func (w *Writer) Seq() uint64 {
 	w.mu.Lock()
@@ -216,7 +225,7 @@ func Verify(recs []Record) error {
 	return nil
 }
 
-// ReadFile reads an events.jsonl file.
+// ReadFile reads an events.jsonl file. Lines may be of any length.
 func ReadFile(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -224,17 +233,21 @@ func ReadFile(path string) ([]Record, error) {
 	}
 	defer f.Close()
 	var recs []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for n := 1; sc.Scan(); n++ {
-		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return recs, fmt.Errorf("read events %s:%d: %w", path, n, err)
+	br := bufio.NewReaderSize(f, 64<<10)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			var r Record
+			if uerr := json.Unmarshal(line, &r); uerr != nil {
+				return recs, fmt.Errorf("read events %s:%d: %w", path, n, uerr)
+			}
+			recs = append(recs, r)
 		}
-		recs = append(recs, r)
+		if errors.Is(err, io.EOF) {
+			return recs, nil
+		}
+		if err != nil {
+			return recs, fmt.Errorf("read events %s: %w", path, err)
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return recs, fmt.Errorf("read events %s: %w", path, err)
-	}
-	return recs, nil
 }

@@ -76,6 +76,7 @@ func (r *Violations) Wait(t testing.TB, want bus.Violation) bus.Violation {
 	Eventually(t, fmt.Sprintf("violation %+v", want), func() bool {
 		for _, v := range r.All() {
 			if (want.Agent == "" || v.Agent == want.Agent) &&
+				(want.User == "" || v.User == want.User) &&
 				(want.Op == "" || v.Op == want.Op) &&
 				(want.Subject == "" || v.Subject == want.Subject) {
 				got = v

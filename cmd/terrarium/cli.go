@@ -34,6 +34,7 @@ process per agent, and a world loop stepping the shared world.
 Usage:
   terrarium run [flags] SCENARIO.hcl     run a scenario, leave a run directory
   terrarium validate SCENARIO.hcl...     check scenario files, report every problem
+  terrarium verify RUN_DIR...            check a run directory's event log and results
   terrarium version                      print the version
 
 Run 'terrarium COMMAND -h' for a command's flags.
@@ -51,6 +52,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "verify":
+		return cmdVerify(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, terrarium.VersionString())
 		return exitOK
@@ -92,20 +95,42 @@ func newFlagSet(name, synopsis, help string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: terrarium %s\n\n%s\nFlags:\n", synopsis, help)
-		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "Usage: terrarium %s\n\n%s", synopsis, help)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(stderr, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
 
-// parse parses flags; it returns ok=false with the exit code to use.
+// parse parses flags, which may come before or after the arguments
+// ("run x.hcl --quiet"); "--" ends the flags. It returns ok=false with the
+// exit code to use.
 func parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK, false
+			}
+			return exitUsage, false
 		}
-		return exitUsage, false
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
+	// Parse the collected arguments again so fs.Args() returns them.
+	_ = fs.Parse(append([]string{"--"}, positional...))
 	return 0, true
 }
 
@@ -132,6 +157,30 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			scenarios.FormatDiagnostics(stderr, diags)
 		}
 		fmt.Fprintf(stdout, "%s: ok (scenario %q, world %s, %d agents)\n", path, sc.Name, sc.World.Kind, len(sc.Seats()))
+	}
+	return code
+}
+
+func cmdVerify(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("verify", "verify RUN_DIR...",
+		"Checks run directories: events.jsonl is an unbroken hash chain ending in\nrun.finished, result.json pins that same end, and metrics.csv has a row per\ntick. Exit code 1 if any problem is found.\n", stderr)
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "terrarium verify: no run directory given")
+		fs.Usage()
+		return exitUsage
+	}
+	code := exitOK
+	for _, dir := range fs.Args() {
+		res, err := terrarium.VerifyRun(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", dir, err)
+			code = exitFailed
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok (run %s, status %s, %d ticks, %d events, state %.12s)\n", dir, res.Run, res.Status, res.Ticks, res.Events.Count, res.StateHash)
 	}
 	return code
 }
@@ -187,7 +236,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return exitOK
 	case interrupted():
-		fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
+		if res != nil && res.Dir != "" {
+			fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
+		}
 		return exitInterrupted
 	default:
 		fmt.Fprintln(stderr, "terrarium run:", err)
@@ -199,7 +250,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // acknowledged, so the orderly shutdown is never cut short.
 func watchSignals(ctx context.Context, cancel context.CancelFunc, stderr io.Writer) (interrupted func() bool) {
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP) // SIGHUP: the terminal went away
 	got := make(chan struct{})
 	go func() {
 		first := true
@@ -235,7 +286,10 @@ func watchSignals(ctx context.Context, cancel context.CancelFunc, stderr io.Writ
 }
 
 func printResult(w io.Writer, res *terrarium.Result) {
-	if res.Table != nil && len(res.Table.Rows) > 0 {
+	if res.Table != nil && len(res.Table.Rows) > 0 && res.Ticks > 0 {
+		if res.Status != terrarium.StatusFinished {
+			res.Table.Title += fmt.Sprintf(" (partial: the run was %s after %d ticks)", res.Status, res.Ticks)
+		}
 		printTable(w, *res.Table)
 	}
 	fmt.Fprintf(w, "\nstatus %s after %d ticks in %s (median tick %s)\n", res.Status, res.Ticks,

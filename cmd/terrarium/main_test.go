@@ -211,3 +211,60 @@ agent "alt" {
 		t.Error(err)
 	}
 }
+
+// A real run through the CLI (flags after the file), then verify: ok on the
+// untouched directory, a problem once events.jsonl loses its last line, and
+// --out on a non-empty directory is refused with exit 2 before anything runs.
+func TestRunVerifyAndOutChecks(t *testing.T) {
+	dir := t.TempDir()
+	scenario := filepath.Join(dir, "short.hcl")
+	if err := os.WriteFile(scenario, []byte(`
+scenario "short" { ticks = 5 }
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 5
+}
+agent "tft" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+agent "d" {
+  runtime = "builtin"
+  command = "defector"
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	cmd, stdout, stderr := cli(t, "run", scenario, "--out", runDir, "--quiet")
+	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	if code := exitCode(t, cmd.Run()); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "status finished after 5 ticks") || !strings.Contains(stdout.String(), "d ") {
+		t.Errorf("run output lacks the ranking or status:\n%s", stdout.String())
+	}
+	var out, errb bytes.Buffer
+	if code := Main([]string{"verify", runDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), ": ok (") {
+		t.Fatalf("verify untouched run: code %d\n%s%s", code, out.String(), errb.String())
+	}
+	// Drop the last event (run.finished): verify must notice.
+	ev := filepath.Join(runDir, "events.jsonl")
+	b, err := os.ReadFile(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if err := os.WriteFile(ev, bytes.Join(lines[:len(lines)-1], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := Main([]string{"verify", runDir}, &out, &errb); code != exitFailed || !strings.Contains(errb.String(), "truncated") {
+		t.Errorf("verify truncated log: code %d, stderr %q", code, errb.String())
+	}
+	// The directory is not empty now: another run there is refused up front.
+	errb.Reset()
+	if code := Main([]string{"run", "--out", runDir, scenario}, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "not empty") {
+		t.Errorf("run into a non-empty --out: code %d, stderr %q", code, errb.String())
+	}
+}

@@ -1,0 +1,60 @@
+package terrarium
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/terrarium-sim/terrarium/events"
+)
+
+// VerifyRun checks a finished run directory: events.jsonl is an unbroken
+// hash chain ending in run.finished, result.json pins that same end (count
+// and last hash), and metrics.csv has one row per completed tick. It returns
+// the result and every problem found, joined.
+func VerifyRun(dir string) (*Result, error) {
+	var problems []error
+	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w (a run that is still going, or was killed, has no result.json yet)", dir, err)
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("verify %s: result.json: %w", dir, err)
+	}
+	res.Dir = dir
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if err := events.Verify(recs); err != nil {
+		problems = append(problems, fmt.Errorf("events.jsonl: %w", err))
+	}
+	switch {
+	case len(recs) == 0:
+		problems = append(problems, errors.New("events.jsonl: no events"))
+	case recs[len(recs)-1].Kind != events.RunFinished:
+		problems = append(problems, fmt.Errorf("events.jsonl: last event is %s (seq %d), not run.finished: the log is truncated", recs[len(recs)-1].Kind, recs[len(recs)-1].Seq))
+	default:
+		last := recs[len(recs)-1]
+		if last.Seq != res.Events.Count || last.Hash != res.Events.LastHash {
+			problems = append(problems, fmt.Errorf("events.jsonl ends at seq %d hash %.12s, result.json says seq %d hash %.12s", last.Seq, last.Hash, res.Events.Count, res.Events.LastHash))
+		}
+	}
+	if f, err := os.Open(filepath.Join(dir, "metrics.csv")); err != nil {
+		problems = append(problems, err)
+	} else {
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Errorf("metrics.csv: %w", err))
+		case len(rows) == 0 || len(rows)-1 != int(res.Ticks):
+			problems = append(problems, fmt.Errorf("metrics.csv has %d rows for %d ticks", max(len(rows)-1, 0), res.Ticks))
+		}
+	}
+	return &res, errors.Join(problems...)
+}
