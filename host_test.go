@@ -158,6 +158,12 @@ func scores(t *testing.T, res *terrarium.Result) map[string]float64 {
 }
 
 func TestMissingCommandStartsNothing(t *testing.T) {
+	// The program exists when the scenario is loaded (validate checks it) and
+	// is gone when the run starts.
+	ghost := filepath.Join(t.TempDir(), "ghost-agent")
+	if err := os.WriteFile(ghost, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	sc := writeScenario(t, `
 scenario "missing" { ticks = 3 }
 world "repeated_game" {
@@ -170,9 +176,12 @@ agent "ok" {
 }
 agent "ghost" {
   runtime = "nats"
-  command = "/nonexistent/ghost-agent"
+  command = "`+ghost+`"
 }
 `)
+	if err := os.Remove(ghost); err != nil {
+		t.Fatal(err)
+	}
 	res, recs, err := runScenario(t, sc)
 	if err == nil || !strings.Contains(err.Error(), "ghost") {
 		t.Fatalf("Run error = %v, want one naming agent ghost", err)

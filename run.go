@@ -206,7 +206,11 @@ func (r *run) prepareAgents() error {
 				extra["GOMAXPROCS"] = "1"
 			}
 		default:
-			p, err := agents.LookPath(spec.Command, scenarioDir, pathEnv)
+			command := spec.Command
+			if spec.Path != "" {
+				command = spec.Path // resolved when the scenario was loaded; checked again now
+			}
+			p, err := agents.LookPath(command, scenarioDir, pathEnv)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("agent %s: %w", seat.ID, err))
 				continue

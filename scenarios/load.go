@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -62,7 +63,9 @@ var agentSchema = &hcl.BodySchema{
 
 // Load reads, parses and validates the scenario file at path. On any problem
 // it returns a nil scenario and diagnostics holding every problem found, each
-// with its position in the file. Warnings alone do not fail a load.
+// with its position in the file. Warnings alone do not fail a load. Relative
+// commands of runtime "nats" agents are resolved against the file's
+// directory.
 func Load(path string) (*Scenario, hcl.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -72,20 +75,47 @@ func Load(path string) (*Scenario, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("%v; check the path and its permissions.", err),
 		}}
 	}
-	return Parse(src, path)
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read scenario file",
+			Detail:   fmt.Sprintf("find the directory of %s: %v.", path, err),
+		}}
+	}
+	return parse(src, path, dir)
 }
 
 // Parse parses and validates scenario source; filename is used in
 // diagnostics and as the scenario's Path. Like Load it returns either a
 // scenario or every problem found. HCL syntax errors are returned alone,
-// as hcl reports them (the rest of the file is not checked then).
+// as hcl reports them (the rest of the file is not checked then). Relative
+// commands of runtime "nats" agents are resolved against the current
+// directory.
 func Parse(src []byte, filename string) (*Scenario, hcl.Diagnostics) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No current directory",
+			Detail:   fmt.Sprintf("Relative agent commands are resolved against the current directory, which cannot be found: %v.", err),
+		}}
+	}
+	return parse(src, filename, dir)
+}
+
+// parse is Parse with the directory that relative commands are resolved
+// against.
+func parse(src []byte, filename, dir string) (*Scenario, hcl.Diagnostics) {
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
 	}
-	d := &decoder{filename: filename}
+	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH")}
 	s := d.file(file.Body)
+	if root, ok := file.Body.(*hclsyntax.Body); ok {
+		suggestAll(d.diags, root, s.World.Kind, s.World.Config)
+	}
 	diags = sortDiagnostics(append(diags, d.diags...))
 	if diags.HasErrors() {
 		return nil, diags
@@ -98,6 +128,8 @@ func Parse(src []byte, filename string) (*Scenario, hcl.Diagnostics) {
 // decoder collects diagnostics while it fills a Scenario.
 type decoder struct {
 	filename string
+	dir      string // relative commands are resolved against it
+	pathEnv  string // the PATH bare command names are looked up in
 	diags    hcl.Diagnostics
 }
 
@@ -259,6 +291,8 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
+			case runtimeOK && a.Runtime == RuntimeNATS:
+				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}
 	}
@@ -381,14 +415,15 @@ func (d *decoder) world(b *hcl.Block, s *Scenario, agentsOK bool) {
 			"World kind %q returned %T from NewConfig, not a pointer to a struct; this is a bug in the kind, not in the scenario.", kind.Name, cfg)
 		return
 	}
-	diags := decodeConfig(b.Body, cfg, kind.Name, b.LabelRanges[0])
-	d.diags = append(d.diags, diags...)
+	dec := decodeConfig(b.Body, cfg, kind.Name, b.LabelRanges[0])
+	d.diags = append(d.diags, dec.diags...)
 	s.World.Config = cfg
-	if diags.HasErrors() || !agentsOK {
+	if dec.broken || !agentsOK {
 		return
 	}
-	if _, err := kind.New(cfg, s.Seats()); err != nil {
-		d.errorf(b.DefRange, "Invalid world settings", "world %q: %v", kind.Name, err)
+	_, err := kind.New(cfg, s.Seats())
+	for _, e := range splitErrors(err) {
+		d.worldError(b, kind.Name, e, dec)
 	}
 }
 

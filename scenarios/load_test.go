@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -53,6 +54,17 @@ func checkDiags(t *testing.T, diags hcl.Diagnostics, want []wantDiag) {
 	}
 }
 
+// testdataBot is the absolute path of testdata/bot, the program the
+// testdata scenarios name as "./bot".
+func testdataBot(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("testdata", "bot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestLoadValid(t *testing.T) {
 	path := filepath.Join("testdata", "valid.hcl")
 	s, diags := scenarios.Load(path)
@@ -85,7 +97,7 @@ func TestLoadValid(t *testing.T) {
 		},
 		Agents: []scenarios.Agent{
 			{Name: "tit_for_tat", Count: 1, Runtime: scenarios.RuntimeBuiltin, Command: "test_prog", Restart: scenarios.RestartNever},
-			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Args: []string{"--fast", "-v"},
+			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Args: []string{"--fast", "-v"},
 				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever},
 		},
 	}
@@ -113,7 +125,7 @@ func TestLoadDefaults(t *testing.T) {
 		ReadyTimeout:   scenarios.DefaultReadyTimeout,
 		World:          scenarios.World{Kind: "test_kind", Config: &testConfig{Rounds: 10, Label: "none"}},
 		Agents: []scenarios.Agent{
-			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "/bin/solo", Restart: scenarios.RestartNever},
+			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Restart: scenarios.RestartNever},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -195,6 +207,22 @@ func quoteAll(names []string, mustHave string) string {
 	return strings.Join(q, ", ")
 }
 
+// inProgramDir makes the current directory, for the rest of the test, a
+// temporary one holding the executables "a" and "b" that the inline
+// scenarios name (command = "./a"): Parse resolves relative commands
+// against the current directory.
+func inProgramDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	return dir
+}
+
 // lines joins source lines; a case's line numbers count from its first.
 func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
 
@@ -206,6 +234,7 @@ const (
 
 // TestParseChecks has one case per check.
 func TestParseChecks(t *testing.T) {
+	inProgramDir(t)
 	tests := []struct {
 		name string
 		src  string
@@ -235,6 +264,42 @@ func TestParseChecks(t *testing.T) {
 		{"functions not allowed", lines(`scenario "s" { seed = max(1, 2) }`, okWorld, okAgent),
 			[]wantDiag{{1, `Function calls not allowed`}}},
 
+		// Misspelled and misplaced names.
+		{"misspelled scenario setting", lines(`scenario "s" {`, `  tiks = 3`, `}`, okWorld, okAgent),
+			[]wantDiag{{2, `Unsupported argument; An argument named "tiks" is not expected here. Did you mean "ticks"?`}}},
+		{"misspelled setting that is also set", lines(`scenario "s" {`, `  ticks = 3`, `  tick  = 3`, `}`, okWorld, okAgent),
+			[]wantDiag{{3, `An argument named "tick" is not expected here. Did you mean "ticks"? It is already set at test.hcl:2; remove one of the two.`}}},
+		{"world setting in the scenario block", lines(`scenario "s" {`, `  rounds = 3`, `}`, okWorld, okAgent),
+			[]wantDiag{{2, `"rounds" is a setting of the world "test_kind" block, not of the scenario block; move it there.`}}},
+		{"misspelled world setting in the scenario block", lines(`scenario "s" {`, `  roundz = 3`, `}`, okWorld, okAgent),
+			[]wantDiag{{2, `Did you mean "rounds"? That is a setting of the world "test_kind" block, not of the scenario block.`}}},
+		{"scenario setting in the world block", lines(okScenario, `world "test_kind" {`, `  ticks = 3`, `}`, okAgent),
+			[]wantDiag{{3, `"ticks" is a setting of the scenario block, not of the world "test_kind" block; move it there.`}}},
+		{"misspelled world setting", lines(okScenario, `world "test_kind" {`, `  roundz = 3`, `}`, okAgent),
+			[]wantDiag{{3, `An argument named "roundz" is not expected here. Did you mean "rounds"?`}}},
+		{"misspelled world setting that is also set", lines(okScenario, `world "test_kind" {`, `  rounds = 3`, `  roundz = 3`, `}`, okAgent),
+			[]wantDiag{{4, `Did you mean "rounds"? It is already set at test.hcl:3`}}},
+		{"unknown world setting lists the settings", lines(okScenario, `world "test_kind" {`, `  xyzzy = 3`, `}`, okAgent),
+			[]wantDiag{{3, `An argument named "xyzzy" is not expected here. The settings of the world "test_kind" block are "label", "players", "rounds", "weights".`}}},
+		{"world block written as a setting", lines(okScenario, `world "test_kind" {`, `  payof = { win = 1 }`, `}`, okAgent),
+			[]wantDiag{{3, `Did you mean to define a block of type "payoff"? If so, write payoff { ... } without the equals sign.`}}},
+		{"misspelled world block", lines(okScenario, `world "test_kind" {`, `  zon "n" { size = 1 }`, `}`, okAgent),
+			[]wantDiag{{3, `Blocks of type "zon" are not expected here. Did you mean "zone"?`}}},
+		{"misspelled setting in a nested world block", lines(okScenario, `world "test_kind" {`, `  payoff {`, `    wn = 1`, `  }`, `}`, okAgent),
+			[]wantDiag{{3, `The argument "win" is required`}, {4, `An argument named "wn" is not expected here. Did you mean "win"?`}}},
+		{"misspelled agent setting", lines(okScenario, okWorld, `agent "a" {`, `  comand = "./a"`, `}`),
+			[]wantDiag{{3, `Missing command`}, {4, `An argument named "comand" is not expected here. Did you mean "command"?`}}},
+		{"scenario setting in an agent block", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  tiks = 3`, `}`),
+			[]wantDiag{{5, `Did you mean "ticks"? That is a setting of the scenario block, not of an agent block.`}}},
+		{"setting at the top level", lines(`ticks = 3`, okScenario, okWorld, okAgent),
+			[]wantDiag{{1, `"ticks" is a setting of the scenario block, not of the top level of the file; move it there.`}}},
+		{"misspelled top-level block", lines(okScenario, okWorld, `agnet "a" { command = "./a" }`),
+			[]wantDiag{{1, `Missing agent block`}, {3, `Blocks of type "agnet" are not expected here. Did you mean "agent"?`}}},
+		{"setting written as a block", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count {}`, `}`),
+			[]wantDiag{{5, `Blocks of type "count" are not expected here. Did you mean to set "count"? If so, use the equals sign`}}},
+		{"block in a block without blocks", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  limits {}`, `}`),
+			[]wantDiag{{5, `Blocks of type "limits" are not expected here. An agent block takes no blocks.`}}},
+
 		// The scenario block.
 		{"bad scenario name", lines(`scenario "a.b" {}`, okWorld, okAgent),
 			[]wantDiag{{1, `Invalid scenario name; The scenario name "a.b" may use only letters, digits, "_" and "-"`}}},
@@ -247,7 +312,9 @@ func TestParseChecks(t *testing.T) {
 		{"fractional seed", lines(`scenario "s" { seed = 1.5 }`, okWorld, okAgent),
 			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got 1.5.`}}},
 		{"seed too large", lines(`scenario "s" { seed = 18446744073709551616 }`, okWorld, okAgent),
-			[]wantDiag{{1, `seed must be a whole number >= 0`}}},
+			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got 18446744073709551616.`}}},
+		{"seed tiny fraction", lines(`scenario "s" { seed = 0.000001 }`, okWorld, okAgent),
+			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got 0.000001.`}}},
 		{"string seed", lines(`scenario "s" { seed = "7" }`, okWorld, okAgent),
 			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got "7".`}}},
 		{"stepping realtime", lines(`scenario "s" { stepping = "realtime" }`, okWorld, okAgent),
@@ -286,8 +353,8 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{2, `Invalid rounds; world "test_kind" setting "rounds": null value is not allowed; got null.`}}},
 		{"world map wrong type", lines(okScenario, `world "test_kind" {`, `  weights = { a = 1 }`, `}`, okAgent),
 			[]wantDiag{{3, `setting "weights": list of number required; got an object.`}}},
-		{"world list element wrong type", lines(okScenario, `world "test_kind" {`, `  weights = [1, "x"]`, `}`, okAgent),
-			[]wantDiag{{3, `Invalid weights; world "test_kind" setting "weights": a number is required; got a tuple.`}}},
+		{"world list element wrong type", lines(okScenario, `world "test_kind" {`, `  weights = [`, `    1,`, `    "x",`, `  ]`, `}`, okAgent),
+			[]wantDiag{{5, `Invalid weights; world "test_kind" setting "weights", element 1: a number is required; got "x".`}}},
 		{"world required setting missing", lines(okScenario, `world "test_required" {`, `}`, okAgent),
 			[]wantDiag{{2, `Missing required argument; The argument "size" is required`}, {2, `Missing rule block; A rule block is required.`}}},
 		{"world required block given", lines(okScenario, `world "test_required" {`, `  size = 1`, `  rule { win = 1 }`, `  rule { win = 2 }`, `}`, okAgent),
@@ -302,6 +369,26 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{4, `Duplicate payoff block; Only one payoff block is allowed. Another was defined at test.hcl:3`}}},
 		{"world nested block label missing", lines(okScenario, `world "test_kind" {`, `  zone { size = 1 }`, `}`, okAgent),
 			[]wantDiag{{3, `Missing name for zone`}}},
+		{"world map: a bad value and a bad key", lines(okScenario, `world "test_multi" {`, `  weights = {`, `    x = "heavy"`, `    q = 1`, `  }`, `}`, okAgent),
+			[]wantDiag{
+				{4, `Invalid weights; world "test_multi" setting "weights", key "x": a number is required; got "heavy".`},
+				{5, `Invalid weights; world "test_multi": weights: unknown key "q".`},
+			}},
+		{"world: every problem, each at its setting", lines(okScenario, `world "test_multi" {`, `  mode    = "medium"`, `  size    = 0`, `  weights = { x = 6, y = 5 }`, `}`, okAgent, `agent "b" { command = "./b" }`, `agent "c" {`, `  command = "./a"`, `  count   = 2`, `}`),
+			[]wantDiag{
+				{2, `Invalid world settings; world "test_multi": at most 2 agents; got 4.`},
+				{2, `Invalid world settings; world "test_multi": and really, more than 3 is far too many.`},
+				{3, `Invalid mode; world "test_multi": mode = "medium": want "fast" or "slow".`},
+				{4, `Invalid size; world "test_multi": size = 0: want at least 1.`},
+				{5, `Invalid weights; world "test_multi": weights: the sum is 11, more than 10.`},
+			}},
+		{"world: a setting that fails to decode hides only its own objections", lines(okScenario, `world "test_multi" {`, `  mode    = ["x"]`, `  size    = "big"`, `  weights = { x = "a", y = 20, z = 1 }`, `}`, okAgent),
+			[]wantDiag{
+				{3, `Invalid mode; world "test_multi" setting "mode": string required; got a tuple.`},
+				{4, `Invalid size; world "test_multi" setting "size": a number is required; got "big".`},
+				{5, `Invalid weights; world "test_multi" setting "weights", key "x": a number is required; got "a".`},
+				{5, `Invalid weights; world "test_multi": weights: unknown key "z".`},
+			}},
 		{"world kind rejects settings", lines(okScenario, `world "test_kind" {`, `  rounds = -1`, `}`, okAgent),
 			[]wantDiag{{2, `Invalid world settings; world "test_kind": rounds must be >= 0, got -1`}}},
 		{"world kind rejects agents", lines(okScenario, `world "test_kind" { players = 3 }`, `agent "a" {`, `  command = "./a"`, `  count = 2`, `}`),
@@ -342,6 +429,8 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{5, `Invalid count; count must be a whole number from 1 to 10000 (how many agents this block makes), like count = 2; got 0.`}}},
 		{"count too large", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = 10001`, `}`),
 			[]wantDiag{{5, `count must be a whole number from 1 to 10000`}}},
+		{"count huge", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = 1e20`, `}`),
+			[]wantDiag{{5, `like count = 2; got 100000000000000000000.`}}},
 		{"count not a number", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = "two"`, `}`),
 			[]wantDiag{{5, `count must be a whole number from 1 to 10000 (how many agents this block makes), like count = 2; got "two".`}}},
 		{"env not a list", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  env = "PATH"`, `}`),
@@ -374,6 +463,7 @@ func TestParseChecks(t *testing.T) {
 
 // TestParseAccepts covers values at the edges of what is allowed.
 func TestParseAccepts(t *testing.T) {
+	inProgramDir(t)
 	tests := []struct {
 		name  string
 		src   string
@@ -415,6 +505,7 @@ func TestParseAccepts(t *testing.T) {
 }
 
 func TestParseListFromForExpression(t *testing.T) {
+	inProgramDir(t)
 	src := lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  args = [for s in ["x", "y"] : s]`, `  env = [for s in ["OK", "B-AD"] : s]`, `}`)
 	_, diags := scenarios.Parse([]byte(src), "test.hcl")
 	checkDiags(t, diags, []wantDiag{{6, `env[1] is "B-AD"`}})
@@ -430,6 +521,7 @@ func TestParseListFromForExpression(t *testing.T) {
 }
 
 func TestParseIsRepeatable(t *testing.T) {
+	inProgramDir(t)
 	// The order of diagnostics must not depend on map iteration.
 	src := lines(`scenario "s" {`, `  a = 1`, `  b = 2`, `  c = 3`, `  d = 4`, `}`, okWorld, okAgent)
 	var first string

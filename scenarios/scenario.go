@@ -69,10 +69,16 @@ type World struct {
 
 // Agent is one agent block. Count instances are made from it (see Seats).
 type Agent struct {
-	Name    string   // agent "NAME" label; also the group name of its seats
-	Count   int      // count = N (default 1)
-	Runtime string   // runtime = "nats" | "builtin"
-	Command string   // command = "..." (program path or name; for builtin: the reference agent's name)
+	Name    string // agent "NAME" label; also the group name of its seats
+	Count   int    // count = N (default 1)
+	Runtime string // runtime = "nats" | "builtin"
+	Command string // command = "..." (program path or name; for builtin: the reference agent's name)
+	// Path is, for runtime "nats", the absolute path of the program Command
+	// names, checked at load time to exist and be executable: a relative
+	// Command is resolved against the scenario file's directory (Parse: the
+	// current directory), a bare name is looked up in the host's PATH.
+	// Empty for runtime "builtin".
+	Path    string
 	Args    []string // args = [...]
 	Env     []string // env = ["NAME", ...]: host variables passed through (allow-list)
 	Restart string   // restart = "never" (default) | "on-failure" | "always"

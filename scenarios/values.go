@@ -44,7 +44,7 @@ func describe(v cty.Value) string {
 	case v.Type() == cty.String:
 		return fmt.Sprintf("%q", v.AsString())
 	case v.Type() == cty.Number:
-		return v.AsBigFloat().Text('g', -1)
+		return plainNumber(v.AsBigFloat())
 	case v.Type() == cty.Bool:
 		return fmt.Sprint(v.True())
 	default:
@@ -54,6 +54,19 @@ func describe(v cty.Value) string {
 		}
 		return "a " + name
 	}
+}
+
+// plainNumber renders a number in plain decimal, as it would be written in
+// a scenario file: 18446744073709551616, not 1.8446744073709551616e+19.
+// Only a fraction with very many digits (1e-40) uses an exponent.
+func plainNumber(f *big.Float) string {
+	if f.IsInt() {
+		return f.Text('f', 0)
+	}
+	if s := f.Text('f', -1); len(s) <= 40 {
+		return s
+	}
+	return f.Text('g', -1)
 }
 
 func invalid(name string) string { return fmt.Sprintf("Invalid %s", name) }

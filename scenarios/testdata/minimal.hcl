@@ -3,5 +3,5 @@ scenario "minimal" {}
 world "test_kind" {}
 
 agent "solo" {
-  command = "/bin/solo"
+  command = "./bot"
 }

@@ -24,7 +24,7 @@ agent "b" {
 }
 
 agent "b" {
-  command = "./b"
+  command = "./bot"
 }
 
 gizmo {}

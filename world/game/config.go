@@ -11,10 +11,11 @@ import (
 // Config is the world block of a repeated_game scenario. The scenarios
 // package decodes it with gohcl; NewConfig gives the defaults.
 type Config struct {
-	// Game is the game played in every match: "prisoners_dilemma".
-	Game string `hcl:"game"`
-	// Rounds is the number of rounds of every match (>= 1); tick t is round t.
-	Rounds int `hcl:"rounds"`
+	// Game is the game played in every match: "prisoners_dilemma" (default).
+	Game string `hcl:"game,optional"`
+	// Rounds is the number of rounds of every match (>= 1, default 200);
+	// tick t is round t.
+	Rounds int `hcl:"rounds,optional"`
 	// Pairing says who meets whom: "round_robin" (default), every pair of
 	// groups plays one match.
 	Pairing string `hcl:"pairing,optional"`
@@ -59,25 +60,45 @@ func (s *settings) payoffMap() map[string]float64 {
 	return m
 }
 
+// settingError is a problem with one setting of the world block (and, for
+// a map setting, one key of it). WorldSetting names them, so that the
+// scenarios package can report the error at that setting's line.
+type settingError struct {
+	setting, key string
+	err          error
+}
+
+func (e *settingError) Error() string                  { return e.err.Error() }
+func (e *settingError) Unwrap() error                  { return e.err }
+func (e *settingError) WorldSetting() (string, string) { return e.setting, e.key }
+
+func settingErrorf(setting, key, format string, args ...any) error {
+	return &settingError{setting: setting, key: key, err: fmt.Errorf(format, args...)}
+}
+
 // resolve checks c and fills in the defaults. It reports every problem at
-// once, each naming the setting to fix. Unless the game is unknown it also
-// returns the settings, so that the seats can be checked too.
+// once (errors.Join), each its own error naming the setting to fix (see
+// settingError). Unless the game is unknown it also returns the settings,
+// so that the seats can be checked too.
 func resolve(c Config) (*settings, error) {
 	var errs []error
+	if c.Rounds < 1 {
+		errs = append(errs, settingErrorf("rounds", "", "rounds = %d: a match needs at least 1 round", c.Rounds))
+	}
+	pairing := c.Pairing
+	if pairing == "" {
+		pairing = PairingRoundRobin
+	}
+	if pairing != PairingRoundRobin {
+		errs = append(errs, settingErrorf("pairing", "", "pairing = %q: unknown pairing (known: %s)", c.Pairing, PairingRoundRobin))
+	}
 	r, ok := games[c.Game]
 	if !ok {
-		return nil, fmt.Errorf("game = %q: unknown game (known: %s)", c.Game, strings.Join(GameNames(), ", "))
+		// The payoffs and the moves depend on the game: not checked.
+		errs = append(errs, settingErrorf("game", "", "game = %q: unknown game (known: %s)", c.Game, strings.Join(GameNames(), ", ")))
+		return nil, errors.Join(errs...)
 	}
-	s := &settings{rules: r, rounds: c.Rounds, pairing: c.Pairing, selfPlay: c.SelfPlay}
-	if c.Rounds < 1 {
-		errs = append(errs, fmt.Errorf("rounds = %d: a match needs at least 1 round", c.Rounds))
-	}
-	if s.pairing == "" {
-		s.pairing = PairingRoundRobin
-	}
-	if s.pairing != PairingRoundRobin {
-		errs = append(errs, fmt.Errorf("pairing = %q: unknown pairing (known: %s)", c.Pairing, PairingRoundRobin))
-	}
+	s := &settings{rules: r, rounds: c.Rounds, pairing: pairing, selfPlay: c.SelfPlay}
 
 	s.params = append([]float64(nil), r.defaults...)
 	keys := make([]string, 0, len(c.Payoffs))
@@ -91,10 +112,10 @@ func resolve(c Config) (*settings, error) {
 		i := indexOf(r.params, k)
 		switch {
 		case i < 0:
-			errs = append(errs, fmt.Errorf("payoffs: unknown key %q (the %s payoffs are %s)", k, r.name, strings.Join(r.params, ", ")))
+			errs = append(errs, settingErrorf("payoffs", k, "payoffs: unknown key %q (the %s payoffs are %s)", k, r.name, strings.Join(r.params, ", ")))
 			payoffsOK = false
 		case math.IsNaN(v) || math.IsInf(v, 0):
-			errs = append(errs, fmt.Errorf("payoffs: %s = %g is not a finite number", k, v))
+			errs = append(errs, settingErrorf("payoffs", k, "payoffs: %s = %g is not a finite number", k, v))
 			payoffsOK = false
 		default:
 			s.params[i] = v
@@ -102,7 +123,7 @@ func resolve(c Config) (*settings, error) {
 	}
 	if payoffsOK {
 		if err := r.check(s.params); err != nil {
-			errs = append(errs, fmt.Errorf("payoffs: %w", err))
+			errs = append(errs, settingErrorf("payoffs", "", "payoffs: %w", err))
 		}
 	}
 
@@ -111,7 +132,7 @@ func resolve(c Config) (*settings, error) {
 		dm = r.moves[:1]
 	}
 	if len(dm) != 1 || strings.IndexByte(r.moves, dm[0]) < 0 {
-		errs = append(errs, fmt.Errorf("default_move = %q: not a move of %s (want %s)", c.DefaultMove, r.name, r.movesList()))
+		errs = append(errs, settingErrorf("default_move", "", "default_move = %q: not a move of %s (want %s)", c.DefaultMove, r.name, r.movesList()))
 	} else {
 		s.defaultMove = dm[0]
 	}

@@ -1,6 +1,7 @@
 package game
 
 import (
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -57,6 +58,8 @@ func TestResolve(t *testing.T) {
 		{name: "bad default move", cfg: base(func(c *Config) { c.DefaultMove = "X" }), wantErr: []string{`default_move = "X"`, `"C" or "D"`}},
 		{name: "all at once", cfg: base(func(c *Config) { c.Rounds, c.Pairing, c.DefaultMove = -1, "x", "c" }),
 			wantErr: []string{"rounds = -1", `pairing = "x"`, `default_move = "c"`}},
+		{name: "unknown game still checks the rest", cfg: base(func(c *Config) { c.Game, c.Rounds, c.Pairing = "chess", 0, "swiss" }),
+			wantErr: []string{`game = "chess"`, "rounds = 0", `pairing = "swiss"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +82,58 @@ func TestResolve(t *testing.T) {
 				t.Errorf("params %v move %q, want %v %q", s.params, s.defaultMove, tt.wantParams, tt.wantMove)
 			}
 		})
+	}
+}
+
+// TestResolveErrorsNameTheirSetting checks that resolve reports each
+// problem as its own error saying which setting (and payoff key) it is
+// about, as the scenarios package needs to place it.
+func TestResolveErrorsNameTheirSetting(t *testing.T) {
+	c := *NewConfig()
+	c.Rounds, c.Pairing, c.DefaultMove = 0, "swiss", "Z"
+	c.Payoffs = map[string]float64{"Q": 1, "T": 4}
+	_, err := resolve(c)
+	multi, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("resolve error %v is not a joined error", err)
+	}
+	var got []string
+	for _, e := range multi.Unwrap() {
+		var ws interface{ WorldSetting() (string, string) }
+		if !errors.As(e, &ws) {
+			t.Errorf("error %q names no setting", e)
+			continue
+		}
+		name, key := ws.WorldSetting()
+		got = append(got, name+"/"+key)
+	}
+	want := []string{"rounds/", "pairing/", "payoffs/Q", "default_move/"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("settings named = %q, want %q", got, want)
+	}
+
+	c = *NewConfig()
+	c.Payoffs = map[string]float64{"T": 2}
+	_, err = resolve(c)
+	var ws interface{ WorldSetting() (string, string) }
+	if !errors.As(err, &ws) {
+		t.Fatalf("payoff check error %v names no setting", err)
+	}
+	if name, key := ws.WorldSetting(); name != "payoffs" || key != "" {
+		t.Errorf("payoff check names %q/%q, want payoffs/", name, key)
+	}
+}
+
+// TestConfigSettingsOptional checks that every setting may be left out of
+// the world block, so that NewConfig's defaults apply.
+func TestConfigSettingsOptional(t *testing.T) {
+	ty := reflect.TypeFor[Config]()
+	for i := range ty.NumField() {
+		f := ty.Field(i)
+		tag, ok := f.Tag.Lookup("hcl")
+		if !ok || !strings.HasSuffix(tag, ",optional") {
+			t.Errorf("Config.%s has tag hcl:%q, want an optional setting", f.Name, tag)
+		}
 	}
 }
 
