@@ -51,6 +51,14 @@ type Config struct {
 	Executable string
 	// HostEnv is where allow-listed variables are taken from (default os.Environ()).
 	HostEnv []string
+	// AgentUsers is AgentUsersAuto (default), AgentUsersOn or AgentUsersOff:
+	// whether each agent runs as its own user and group (UID = GID =
+	// AgentUIDBase + its index in id order), with a private workspace
+	// (mode 0700) and no way to read another agent's environment, files or
+	// the host's. It needs root (the container runs the host as root).
+	AgentUsers string
+	// AgentUIDBase is the first agent's UID and GID (default DefaultAgentUIDBase).
+	AgentUIDBase uint32
 	// Env holds extra variables given to every agent (after the scenario's
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
@@ -82,6 +90,7 @@ type Result struct {
 	Finished   time.Time     `json:"finished"`
 	DurationMS int64         `json:"duration_ms"`
 	TickTime   TickTime      `json:"tick_time"`
+	Isolation  string        `json:"isolation"` // "users (uid/gid N+)" or "none: <why>"
 	Events     EventsSummary `json:"events"`
 	Agents     []AgentResult `json:"agents"`
 	World      any           `json:"world"`
@@ -156,6 +165,14 @@ func New(cfg Config) (*Host, error) {
 	}
 	if cfg.HostEnv == nil {
 		cfg.HostEnv = os.Environ()
+	}
+	if cfg.AgentUIDBase == 0 {
+		cfg.AgentUIDBase = DefaultAgentUIDBase
+	}
+	switch cfg.AgentUsers {
+	case "", AgentUsersAuto, AgentUsersOn, AgentUsersOff:
+	default:
+		return nil, fmt.Errorf("new host: agent users %q: want auto, on or off", cfg.AgentUsers)
 	}
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 2 * time.Second

@@ -35,6 +35,20 @@ func TestMain(m *testing.M) {
 // testLogger prints only when the test fails.
 func testLogger(t *testing.T) hclog.Logger { return testlog.New(t) }
 
+// openTempDir is a t.TempDir() that other users may enter (t.TempDir makes
+// 0700 directories), so agents running as their own users (the host is root
+// in CI) can reach their workspaces in a run directory inside it.
+func openTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // writeScenario writes src to a temp file and loads it.
 func writeScenario(t *testing.T, src string) *scenarios.Scenario {
 	t.Helper()
@@ -59,7 +73,7 @@ func loadScenario(t *testing.T, path string) *scenarios.Scenario {
 func runScenario(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []events.Record, error) {
 	t.Helper()
 	leaktest.Goroutines(t)
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(t.TempDir(), "run"), Env: raceEnv})
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

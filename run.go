@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -51,6 +52,7 @@ type run struct {
 	tickDur      []time.Duration
 	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
 	stats        map[world.AgentID]world.AgentStats
+	iso          isolation
 }
 
 type agentRun struct {
@@ -61,6 +63,7 @@ type agentRun struct {
 	args      []string
 	env       []string
 	proc      *agents.Process
+	cred      *syscall.Credential // nil: the host's user
 	readyOnce sync.Once
 	ready     chan struct{}
 	exitedIn  atomic.Bool // exited while the run was going on
@@ -73,15 +76,29 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.makeDir(); err != nil {
 		return err
 	}
+	r.iso, err = decideIsolation(r.h.cfg.AgentUsers, r.h.cfg.AgentUIDBase, r.dir, len(sc.Seats()))
+	if err != nil {
+		return err
+	}
+	r.res.Isolation = r.iso.String()
+	if !r.iso.on && r.h.cfg.AgentUsers != AgentUsersOff {
+		r.log.Warn("agents run as the host's user: they could read each other's environment and files", "why", r.iso.why)
+	}
+	if err := r.iso.lockDown(r.dir); err != nil {
+		return err
+	}
 	ev, err := events.Create(filepath.Join(r.dir, "events.jsonl"), r.res.Run,
 		func(kind string) string { return bus.EventSubject(r.res.Run, kind) }, r.log.Named("events"))
 	if err != nil {
 		return err
 	}
 	r.events = ev
+	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
+		return err
+	}
 	r.events.Emit(events.RunStarted, 0, "", map[string]any{
 		"scenario": sc.Name, "seed": sc.Seed, "ticks": sc.Ticks, "stepping": sc.Stepping,
-		"world": sc.World.Kind, "agents": len(sc.Seats()), "dir": r.dir,
+		"world": sc.World.Kind, "agents": len(sc.Seats()), "dir": r.dir, "isolation": r.res.Isolation,
 	})
 
 	// The world first: a bad world config must fail before any process starts.
@@ -92,6 +109,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
+		return err
+	}
+	if err := r.iso.private(filepath.Join(r.dir, "metrics.csv")); err != nil {
 		return err
 	}
 
@@ -124,7 +144,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.subscribe(); err != nil {
 		return err
 	}
-	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace})
+	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
 	}
@@ -177,7 +197,7 @@ func (r *run) prepareAgents() error {
 	var builtinPath string
 	var errs []error
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
-	for _, seat := range r.seats {
+	for i, seat := range r.seats {
 		spec := blocks[seat.Group]
 		a := &agentRun{seat: seat, spec: spec, ready: make(chan struct{}), args: spec.Args}
 		r.agents[seat.ID] = a
@@ -226,6 +246,10 @@ func (r *run) prepareAgents() error {
 		if err := os.MkdirAll(ws, 0o755); err != nil {
 			return fmt.Errorf("agent %s: workspace: %w", seat.ID, err)
 		}
+		if err := r.iso.giveWorkspace(ws, i); err != nil {
+			return fmt.Errorf("agent %s: %w", seat.ID, err)
+		}
+		a.cred = r.iso.credential(i)
 		// Every agent gets the host's PATH (programs need it; it is no secret)
 		// and its workspace as HOME, unless the scenario's env says otherwise.
 		if !slices.Contains(spec.Env, "PATH") && pathEnv != "" {
@@ -375,11 +399,14 @@ func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
 		p, err := r.sup.Start(agents.Spec{
-			ID: string(seat.ID), Path: a.path, Args: a.args, Env: a.env,
+			ID: string(seat.ID), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred,
 			Dir:     filepath.Join(r.dir, "workspace", "agents", string(seat.ID)),
 			LogPath: filepath.Join(r.dir, "logs", string(seat.ID)+".log"),
 		})
 		if err != nil {
+			if a.cred != nil {
+				return fmt.Errorf("start agent %s as uid %d: %w (agents run as their own users: the program and every directory above it must be readable and executable by others; or use --agent-users off)", seat.ID, a.cred.Uid, err)
+			}
 			return fmt.Errorf("start agent %s: %w", seat.ID, err)
 		}
 		a.proc = p
@@ -565,7 +592,11 @@ func (r *run) finish(runErr error) {
 	}
 	// result.json is written last: when it exists, everything else is complete.
 	if r.dir != "" {
-		if err := writeJSON(filepath.Join(r.dir, "result.json"), res); err != nil {
+		mode := os.FileMode(0o644)
+		if r.iso.on {
+			mode = 0o600
+		}
+		if err := writeJSON(filepath.Join(r.dir, "result.json"), res, mode); err != nil {
 			r.log.Error("write result", "error", err)
 		}
 	}
@@ -648,13 +679,13 @@ func summarize(ds []time.Duration) TickTime {
 	return TickTime{MedianUS: q(0.5), P95US: q(0.95), MaxUS: s[len(s)-1].Microseconds()}
 }
 
-func writeJSON(path string, v any) error {
+func writeJSON(path string, v any, mode os.FileMode) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(b, '\n'), mode); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return os.Rename(tmp, path)

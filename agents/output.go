@@ -1,6 +1,10 @@
 package agents
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+	"unicode/utf8"
+)
 
 // MaxLineBytes is the longest output line kept; the rest of a longer line is
 // discarded and counted.
@@ -58,4 +62,61 @@ func (w *lineWriter) Close() error {
 		w.flush()
 	}
 	return nil
+}
+
+// escapeLine returns line with what must not reach a log file raw made
+// visible: control characters other than tab (C0, DEL and C1, the ones a
+// terminal may act on) become \xHH (C0, DEL) or \u00HH (C1), and each byte
+// that is not part of valid UTF-8 becomes \xHH. Printable UTF-8, backslashes
+// included, is kept as is, so the result is readable but not reversible.
+func escapeLine(line []byte) string {
+	if clean(line) {
+		return string(line)
+	}
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	b.Grow(len(line) + 16)
+	for len(line) > 0 {
+		r, size := utf8.DecodeRune(line)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\x`)
+			b.WriteByte(hex[line[0]>>4])
+			b.WriteByte(hex[line[0]&0xf])
+		case r == '\t':
+			b.WriteByte('\t')
+		case r < 0x20 || r == 0x7f:
+			b.WriteString(`\x`)
+			b.WriteByte(hex[r>>4])
+			b.WriteByte(hex[r&0xf])
+		case r >= 0x80 && r < 0xa0:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[r>>4])
+			b.WriteByte(hex[r&0xf])
+		default:
+			b.Write(line[:size])
+		}
+		line = line[size:]
+	}
+	return b.String()
+}
+
+// clean reports whether line needs no escaping: valid UTF-8 without control
+// characters other than tab.
+func clean(line []byte) bool {
+	for len(line) > 0 {
+		if c := line[0]; c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' || c == 0x7f {
+				return false
+			}
+			line = line[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(line)
+		if r == utf8.RuneError && size == 1 || r < 0xa0 {
+			return false
+		}
+		line = line[size:]
+	}
+	return true
 }

@@ -77,3 +77,37 @@ func TestBuildEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestEscapeLine(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "hello world", "hello world"},
+		{"empty", "", ""},
+		{"tab kept", "a\tb", "a\tb"},
+		{"backslash kept", `C:\x1b`, `C:\x1b`},
+		{"printable utf-8 kept", "héllo wörld ☃ 日本 🦎", "héllo wörld ☃ 日本 🦎"},
+		{"replacement char kept", "\uFFFD", "\uFFFD"},
+		{"terminal escape", "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"carriage return mid-line", "secret\rcover", `secret\x0dcover`},
+		{"nul and bell", "a\x00b\x07", `a\x00b\x07`},
+		{"backspace", "abc\b\b", `abc\x08\x08`},
+		{"del", "x\x7f", `x\x7f`},
+		{"c1 csi", "a\u009b31m", `a\u009b31m`},
+		{"c1 nel", "\u0085", `\u0085`},
+		{"nbsp is printable", "a\u00a0b", "a\u00a0b"},
+		{"invalid byte", "a\xffb", `a\xffb`},
+		{"lone continuation", "\x80", `\x80`},
+		{"truncated rune", "ok\xe2\x98", `ok\xe2\x98`},
+		{"overlong encoding", "\xc0\xaf", `\xc0\xaf`},
+		{"surrogate half", "\xed\xa0\x80", `\xed\xa0\x80`},
+		{"mixed", "é\x1b\xffé", `é\x1b\xffé`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := escapeLine([]byte(tt.in)); got != tt.want {
+				t.Errorf("escapeLine(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

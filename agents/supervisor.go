@@ -33,6 +33,12 @@ type Spec struct {
 	Env     []string // the COMPLETE environment for the child (KEY=VALUE); see BuildEnv
 	Dir     string   // working directory (the agent's private workspace; must exist)
 	LogPath string   // file the child's stdout/stderr lines go to (created, appended); "" for none
+	// Credential, when not nil, runs the process as that user and group
+	// (exec's SysProcAttr.Credential; the host needs CAP_SETUID/CAP_SETGID).
+	// Its Groups become the supplementary groups (none when empty) unless
+	// NoSetGroups. Dir must be accessible to that user. nil runs the process
+	// as the host's user.
+	Credential *syscall.Credential
 }
 
 // Config configures a Supervisor.
@@ -44,9 +50,16 @@ type Config struct {
 	// before it sends SIGKILL (default DefaultStopGrace).
 	StopGrace time.Duration
 	// WaitDelay bounds how long, after a process has exited, its output pipes
-	// may stay open (held by a grandchild that left its process group) before
+	// may stay open (held by a grandchild that left its session) before
 	// they are closed (exec.Cmd.WaitDelay; default DefaultWaitDelay).
 	WaitDelay time.Duration
+	// Subreaper makes the host process a child subreaper
+	// (PR_SET_CHILD_SUBREAPER) from NewSupervisor until Shutdown has
+	// finished, so that descendants of agents whose parent dies are
+	// reparented to the host instead of init and Shutdown can sweep them (see
+	// the package doc). The attribute is process-wide: while it is set, every
+	// orphaned descendant of any child of the host comes to the host.
+	Subreaper bool
 }
 
 // Supervisor starts agent processes and owns them until they are dead.
@@ -55,13 +68,20 @@ type Supervisor struct {
 	grace     time.Duration
 	waitDelay time.Duration
 
+	subreaper bool // this supervisor holds the subreaper attribute until Shutdown
+
 	mu       sync.Mutex
 	shutdown bool
 	procs    map[*Process]struct{}
 	wg       sync.WaitGroup // one per process: its wait goroutine
+
+	sweepOnce sync.Once // the end of the first Shutdown: sweep, drop the subreaper
+	sweepErr  error
 }
 
-// NewSupervisor returns a supervisor with no processes.
+// NewSupervisor returns a supervisor with no processes. With cfg.Subreaper it
+// makes the process a child subreaper; if the kernel refuses, it logs a
+// warning and goes on without (orphans then go to init and survive).
 func NewSupervisor(cfg Config) *Supervisor {
 	s := &Supervisor{
 		log:       cfg.Logger,
@@ -77,6 +97,13 @@ func NewSupervisor(cfg Config) *Supervisor {
 	}
 	if s.waitDelay <= 0 {
 		s.waitDelay = DefaultWaitDelay
+	}
+	if cfg.Subreaper {
+		if err := acquireSubreaper(); err != nil {
+			s.log.Warn("cannot become child subreaper; orphaned agent descendants will survive", "error", err)
+		} else {
+			s.subreaper = true
+		}
 	}
 	return s
 }
@@ -127,7 +154,8 @@ func (e ExitStatus) String() string {
 	return s
 }
 
-// Start runs spec as a new process in its own process group. The error names
+// Start runs spec as a new process in its own session and process group
+// (both ids are its pid), as spec.Credential when set. The error names
 // the agent and says what is wrong (missing or non-executable program,
 // missing working directory, log file not writable).
 func (s *Supervisor) Start(spec Spec) (*Process, error) {
@@ -186,8 +214,9 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 		Stdout: p.stdout, // not *os.File: exec copies in its own goroutine, bounded by WaitDelay
 		Stderr: p.stderr,
 		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
+			Setsid:     true, // a new session, hence a new process group, no controlling terminal
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: copyCredential(spec.Credential),
 		},
 		WaitDelay: s.waitDelay,
 	}
@@ -199,11 +228,18 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 		p.closeLog()
 		return fail(ErrShutdown)
 	}
-	if err := forkFromFreshThread(cmd); err != nil {
+	// Register the child before any sweep can see it (see children).
+	children.mu.Lock()
+	err = forkFromFreshThread(cmd)
+	if err == nil {
+		p.pid = cmd.Process.Pid
+		children.live[p.pid] = s
+	}
+	children.mu.Unlock()
+	if err != nil {
 		p.closeLog()
 		return fail(fmt.Errorf("start %s: %w", path, err))
 	}
-	p.pid = cmd.Process.Pid
 	s.procs[p] = struct{}{}
 	s.wg.Add(1)
 	go s.wait(p)
@@ -221,8 +257,19 @@ func forkFromFreshThread(cmd *exec.Cmd) error {
 	return <-errc
 }
 
-// wait owns p after a successful start: it kills the rest of the group when
-// the leader exits, reaps it, flushes its output and closes Done.
+// copyCredential copies c so that the caller may change it after Start.
+func copyCredential(c *syscall.Credential) *syscall.Credential {
+	if c == nil {
+		return nil
+	}
+	cc := *c
+	cc.Groups = append([]uint32(nil), c.Groups...)
+	return &cc
+}
+
+// wait owns p after a successful start: it kills the rest of the group and of
+// the session when the leader exits, reaps it, flushes its output and closes
+// Done.
 func (s *Supervisor) wait(p *Process) {
 	defer s.wg.Done()
 
@@ -243,12 +290,23 @@ func (s *Supervisor) wait(p *Process) {
 		// Cannot happen for our own unreaped child; without the zombie
 		// holding the group id, signalling the group would not be safe.
 		p.log.Warn("waitid failed; not killing the rest of the group", "error", err)
-	} else if err := syscall.Kill(-p.pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-		p.log.Warn("kill process group after exit", "pgid", p.pid, "error", err)
+	} else {
+		if err := syscall.Kill(-p.pid, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+			p.log.Warn("kill process group after exit", "pgid", p.pid, "error", err)
+		}
+		// Members of the session in other process groups (setpgid, a job
+		// control shell); the zombie leader pins the session id too.
+		if err := killSession(p.pid); err != nil {
+			p.log.Warn("kill session after exit", "sid", p.pid, "error", err)
+		}
 	}
 	p.mu.Unlock()
 
 	err = p.cmd.Wait() // reaps; waits for the output goroutines (at most WaitDelay)
+	children.mu.Lock()
+	delete(children.live, p.pid) // only now: until reaped, the pid is the Cmd's
+	children.mu.Unlock()
+	reapSession(p.pid)
 	p.stdout.Close()
 	p.stderr.Close()
 	p.exit = exitStatus(p.cmd.ProcessState, err)
@@ -296,7 +354,7 @@ func (p *Process) closeLog() {
 
 func (p *Process) emitter(stream string) func(line []byte, dropped int) {
 	return func(line []byte, dropped int) {
-		msg := string(line)
+		msg := escapeLine(line)
 		if dropped > 0 {
 			p.fileLog.Info(msg, "stream", stream, "truncated_bytes", dropped)
 			p.log.Debug(msg, "stream", stream, "truncated_bytes", dropped)
@@ -310,7 +368,7 @@ func (p *Process) emitter(stream string) func(line []byte, dropped int) {
 // ID is the agent id of the process.
 func (p *Process) ID() string { return p.id }
 
-// Pid is the process id, which is also its process group id.
+// Pid is the process id, which is also its process group id and session id.
 func (p *Process) Pid() int { return p.pid }
 
 // Done is closed when the process has exited, has been reaped, and its output
@@ -376,7 +434,10 @@ func (p *Process) Terminate(ctx context.Context) error {
 
 // Shutdown terminates every process still running (SIGTERM to its group,
 // StopGrace, SIGKILL; at once when ctx is done) and waits for all of them.
-// Further Starts fail with ErrShutdown. It is idempotent.
+// With Config.Subreaper it then sweeps the orphaned descendants of agents
+// (see the package doc) and gives up the subreaper attribute. Further Starts
+// fail with ErrShutdown. It is idempotent: a second call waits for the first
+// one's outcome.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -397,6 +458,20 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.wg.Wait()
+	first := false
+	s.sweepOnce.Do(func() {
+		first = true
+		if !s.subreaper {
+			return
+		}
+		s.sweepErr = s.sweep()
+		if err := releaseSubreaper(); err != nil {
+			s.sweepErr = errors.Join(s.sweepErr, err)
+		}
+	})
+	if first && s.sweepErr != nil {
+		errs = append(errs, s.sweepErr)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutdown agents: %w", err)
 	}

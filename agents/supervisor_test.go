@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/agenttest"
@@ -81,6 +84,30 @@ func child(mode string, args []string) int {
 			return 2
 		}
 		fmt.Printf("grandchild %d\n", pid)
+		return 0
+	case "own-group": // a grandchild in a process group of its own (same session)
+		pid, err := spawn("sleep-ignore-term", &syscall.SysProcAttr{Setpgid: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		fmt.Printf("grandchild %d\n", pid)
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+		return 0
+	case "ids": // who the process runs as, where, and its parent-death signal
+		var sig int32
+		if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		groups, _ := os.Getgroups()
+		wd, _ := os.Getwd()
+		fmt.Printf("uid=%d gid=%d groups=%v pdeathsig=%d\n", os.Getuid(), os.Getgid(), groups, sig)
+		fmt.Printf("wd=%s\n", wd)
+		return 0
+	case "raw": // terminal escapes and bytes that are not UTF-8
+		os.Stdout.Write([]byte("\x1b]0;pwned\x07\x1b[2Jclear\xff\ttab \u00e9\u009b\r\n"))
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)

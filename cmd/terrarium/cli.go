@@ -194,6 +194,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	runsDir := fs.String("runs", "runs", "where run directories are made when --out is not given")
 	runID := fs.String("run-id", "", "run id, [A-Za-z0-9_-]+ (default <scenario>-<time>-<random>)")
 	quiet := fs.Bool("quiet", false, "no progress display")
+	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
+	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -220,6 +222,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, *quiet)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
+		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)
