@@ -14,7 +14,7 @@
 //   - Run either starts every agent or none: a command that cannot be
 //     resolved fails the run before any process starts.
 //   - Cancelling ctx gives one orderly shutdown: agents are told to stop, then
-//     their process groups are terminated; events, metrics and result.json are
+//     their process groups and sessions are terminated; events, metrics and result.json are
 //     flushed with status "interrupted".
 //   - When Run returns, no agent process of the run is left running.
 //   - Close may be called at any time, from any goroutine, any number of

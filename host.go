@@ -63,7 +63,7 @@ type Config struct {
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
 	// StopGrace is how long agents get to exit after the stop message before
-	// their process groups are terminated (default 2s); the same again passes
+	// their process groups and sessions are terminated (default 2s); the same again passes
 	// between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 }
