@@ -1,6 +1,7 @@
 package terrarium_test
 
 import (
+	"context"
 	"encoding/csv"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
 )
 
 // An independent computation of the tournament in scenarios/axelrod.hcl:
@@ -177,4 +179,30 @@ func TestAxelrodTournament(t *testing.T) {
 		}
 	}
 	t.Logf("tournament: %d ms, median tick %d µs", res.DurationMS, res.TickTime.MedianUS)
+}
+
+// BenchmarkAxelrodTournament runs the shipped tournament end to end (16
+// agent processes, 200 lockstep ticks) and reports its median tick.
+//
+//	go test -run '^$' -bench AxelrodTournament -benchtime 5x .
+func BenchmarkAxelrodTournament(b *testing.B) {
+	sc, diags := scenarios.Load(filepath.Join("scenarios", "axelrod.hcl"))
+	if diags.HasErrors() {
+		b.Fatal(diags.Error())
+	}
+	var medians []float64
+	for i := 0; i < b.N; i++ {
+		h, err := terrarium.New(terrarium.Config{Scenario: sc, Dir: filepath.Join(b.TempDir(), "run"), Env: raceEnv})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := h.Run(context.Background())
+		_ = h.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		medians = append(medians, float64(res.TickTime.MedianUS))
+	}
+	sort.Float64s(medians)
+	b.ReportMetric(medians[len(medians)/2], "median-tick-µs")
 }
