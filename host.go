@@ -123,6 +123,7 @@ type AgentResult struct {
 	Status   string `json:"status"` // "stopped" (exited after the end), "exited" (during the run), "killed", "not_started"
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
+	Dropped  int    `json:"dropped"` // its messages the host dropped because it flooded
 	world.AgentStats
 }
 
@@ -161,6 +162,9 @@ func New(cfg Config) (*Host, error) {
 		cfg.Dir = filepath.Join(cfg.RunsDir, cfg.RunID)
 	}
 	if err := checkRunDir(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if err := checkAgentUsers(cfg.AgentUsers, cfg.Dir); err != nil {
 		return nil, err
 	}
 	if cfg.HostEnv == nil {

@@ -21,9 +21,9 @@ const DefaultAgentUIDBase = 100000
 
 // isolation is whether, and how, agents run as their own users.
 type isolation struct {
-	on   bool
-	base uint32
-	why  string // when off: the reason
+	on    bool
+	block uidBlock // when on: the UIDs this run holds
+	why   string   // when off: the reason
 }
 
 // decideIsolation settles the agent-user mode for a run directory.
@@ -51,16 +51,40 @@ func decideIsolation(mode string, base uint32, dir string, agents int) (isolatio
 		return off(fmt.Sprintf("uid base %d leaves no room for %d agents", base, agents))
 	}
 	if blocker := unreachable(dir); blocker != "" {
-		return off(fmt.Sprintf("%s is not searchable by other users (mode o-x), so agents running as their own users could not reach their workspaces; choose --out under a directory others can enter", blocker))
+		return off(fmt.Sprintf("%s is not searchable by other users (mode o-x), so agents running as their own users could not reach their workspaces; choose --out under a directory others can enter (such as /tmp or /opt)", blocker))
 	}
-	return isolation{on: true, base: base}, nil
+	block, err := reserveUIDs(base, agents)
+	if err != nil {
+		return off(err.Error())
+	}
+	return isolation{on: true, block: block}, nil
+}
+
+// checkAgentUsers refuses, before anything runs, an "on" mode that cannot be
+// met.
+func checkAgentUsers(mode, dir string) error {
+	if mode != AgentUsersOn {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("--agent-users on: the host must run as root to give agents their own users")
+	}
+	if blocker := unreachable(dir); blocker != "" {
+		return fmt.Errorf("--agent-users on: %s is not searchable by other users (mode o-x), so agents could not reach their workspaces; choose --out under a directory others can enter", blocker)
+	}
+	return nil
 }
 
 // unreachable returns the first directory from dir up to / that other users
 // cannot search, or "".
 func unreachable(dir string) string {
+	dir, _ = filepath.Abs(dir)
 	for d := dir; ; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+		fi, err := os.Stat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// made later, searchable by all (0755 or 0711)
+		case err != nil || fi.Mode().Perm()&0o001 == 0:
 			return d
 		}
 		if d == filepath.Dir(d) {
@@ -70,7 +94,7 @@ func unreachable(dir string) string {
 }
 
 // uid is the user (and group) id of the agent at index i of the sorted seats.
-func (iso isolation) uid(i int) uint32 { return iso.base + uint32(i) }
+func (iso isolation) uid(i int) uint32 { return iso.block.base + uint32(i) }
 
 // credential is what agent i runs as, nil when isolation is off. It has no
 // supplementary groups (the host's are dropped).
@@ -84,7 +108,7 @@ func (iso isolation) credential(i int) *syscall.Credential {
 // String describes the mode for result.json and events.
 func (iso isolation) String() string {
 	if iso.on {
-		return fmt.Sprintf("users (uid/gid %d+)", iso.base)
+		return fmt.Sprintf("users (uid/gid %d+)", iso.block.base)
 	}
 	return "none: " + iso.why
 }
@@ -140,4 +164,25 @@ func (iso isolation) giveWorkspace(dir string, i int) error {
 		return fmt.Errorf("workspace mode: %w", err)
 	}
 	return nil
+}
+
+// end cleans up after the agents of the run: it kills whatever still runs
+// under their UIDs (descendants that escaped every process group and
+// session), gives their workspaces back to root (mode 0700) so that no later
+// holder of the same UID can reach them, and releases the UIDs.
+func (iso *isolation) end(workspaces []string) error {
+	if !iso.on || iso.block.lock == nil {
+		return nil
+	}
+	var errs []error
+	if err := iso.block.killAll(len(workspaces)); err != nil {
+		errs = append(errs, err)
+	}
+	for _, ws := range workspaces {
+		if err := os.Chown(ws, 0, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	iso.block.release()
+	return errors.Join(errs...)
 }

@@ -43,6 +43,7 @@ func VerifyRun(dir string) (*Result, error) {
 		if last.Seq != res.Events.Count || last.Hash != res.Events.LastHash {
 			problems = append(problems, fmt.Errorf("events.jsonl ends at seq %d hash %.12s, result.json says seq %d hash %.12s", last.Seq, last.Hash, res.Events.Count, res.Events.LastHash))
 		}
+		problems = append(problems, crossCheck(&res, recs)...)
 	}
 	if f, err := os.Open(filepath.Join(dir, "metrics.csv")); err != nil {
 		problems = append(problems, err)
@@ -57,4 +58,56 @@ func VerifyRun(dir string) (*Result, error) {
 		}
 	}
 	return &res, errors.Join(problems...)
+}
+
+// crossCheck compares result.json with what the event log says: the
+// status, ticks and state hash of run.finished, the last tick.closed hash,
+// and every agent's exit code.
+func crossCheck(res *Result, recs []events.Record) []error {
+	var problems []error
+	var fin struct {
+		Status    string `json:"status"`
+		Ticks     uint64 `json:"ticks"`
+		StateHash string `json:"state_hash"`
+	}
+	last := recs[len(recs)-1]
+	if err := json.Unmarshal(last.Data, &fin); err != nil {
+		return []error{fmt.Errorf("run.finished: %w", err)}
+	}
+	if fin.Status != res.Status || fin.Ticks != uint64(res.Ticks) || fin.StateHash != res.StateHash {
+		problems = append(problems, fmt.Errorf("result.json says %s after %d ticks, state %.12s; run.finished says %s after %d ticks, state %.12s",
+			res.Status, res.Ticks, res.StateHash, fin.Status, fin.Ticks, fin.StateHash))
+	}
+	closed, lastHash := 0, ""
+	exits := map[string]int{}
+	for _, r := range recs {
+		switch r.Kind {
+		case "tick.closed":
+			var d struct {
+				Hash string `json:"hash"`
+			}
+			if json.Unmarshal(r.Data, &d) == nil {
+				closed, lastHash = closed+1, d.Hash
+			}
+		case events.AgentExited:
+			var d struct {
+				Code int `json:"code"`
+			}
+			if json.Unmarshal(r.Data, &d) == nil {
+				exits[string(r.Agent)] = d.Code
+			}
+		}
+	}
+	if closed != int(res.Ticks) {
+		problems = append(problems, fmt.Errorf("events.jsonl closes %d ticks, result.json says %d", closed, res.Ticks))
+	}
+	if closed > 0 && lastHash != res.StateHash {
+		problems = append(problems, fmt.Errorf("the last tick.closed has state %.12s, result.json says %.12s", lastHash, res.StateHash))
+	}
+	for _, a := range res.Agents {
+		if code, ok := exits[a.ID]; ok && code != a.ExitCode {
+			problems = append(problems, fmt.Errorf("agent %s: result.json says exit code %d, agent.exited says %d", a.ID, a.ExitCode, code))
+		}
+	}
+	return problems
 }

@@ -248,6 +248,26 @@ agent "d" {
 	if code := Main([]string{"verify", runDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), ": ok (") {
 		t.Fatalf("verify untouched run: code %d\n%s%s", code, out.String(), errb.String())
 	}
+	// A forged result.json (another status) no longer matches the log.
+	resPath := filepath.Join(runDir, "result.json")
+	good, err := os.ReadFile(resPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := bytes.Replace(good, []byte(`"status": "finished"`), []byte(`"status": "aborted"`), 1)
+	if bytes.Equal(forged, good) {
+		t.Fatal("result.json has no finished status to forge")
+	}
+	if err := os.WriteFile(resPath, forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := Main([]string{"verify", runDir}, &out, &errb); code != exitFailed || !strings.Contains(errb.String(), "run.finished says finished") {
+		t.Errorf("verify forged result.json: code %d, stderr %q", code, errb.String())
+	}
+	if err := os.WriteFile(resPath, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Drop the last event (run.finished): verify must notice.
 	ev := filepath.Join(runDir, "events.jsonl")
 	b, err := os.ReadFile(ev)
