@@ -106,9 +106,13 @@ type Summary struct {
 // Deliver and Gone may be called from any goroutine, at any time, including
 // before Run starts and after it returned (then they are dropped).
 type Loop struct {
-	cfg      LoopConfig
-	inbox    chan Action
-	gone     chan AgentID
+	cfg   LoopConfig
+	inbox chan Action
+	// Membership changes (Gone, Back) wait in mem, latest per agent wins;
+	// memCh tells the loop there are some. Senders never block.
+	memMu    sync.Mutex
+	mem      map[AgentID]bool
+	memCh    chan struct{}
 	stopped  chan struct{}
 	stopOnce sync.Once
 }
@@ -138,7 +142,8 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	return &Loop{
 		cfg:     cfg,
 		inbox:   make(chan Action, 1024),
-		gone:    make(chan AgentID, len(seats)+1),
+		mem:     map[AgentID]bool{},
+		memCh:   make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}, nil
 }
@@ -160,12 +165,40 @@ func (l *Loop) Deliver(a Action) {
 }
 
 // Gone tells the loop that agent id has left (exited or was stopped): it is
-// not waited for at the current tick and not observed again.
-func (l *Loop) Gone(id AgentID) {
+// not waited for at the current tick and not observed again until Back.
+// It never blocks.
+func (l *Loop) Gone(id AgentID) { l.setMember(id, false) }
+
+// Back tells the loop that agent id is live again (restarted and ready): it
+// is observed from the next tick on. It never blocks.
+func (l *Loop) Back(id AgentID) { l.setMember(id, true) }
+
+func (l *Loop) setMember(id AgentID, live bool) {
+	l.memMu.Lock()
+	l.mem[id] = live
+	l.memMu.Unlock()
 	select {
-	case l.gone <- id:
-	case <-l.stopped:
+	case l.memCh <- struct{}{}:
+	default:
 	}
+}
+
+// members takes the pending membership changes, sorted by agent id.
+func (l *Loop) members() []memberChange {
+	l.memMu.Lock()
+	defer l.memMu.Unlock()
+	out := make([]memberChange, 0, len(l.mem))
+	for id, live := range l.mem {
+		out = append(out, memberChange{id, live})
+	}
+	clear(l.mem)
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+type memberChange struct {
+	id   AgentID
+	live bool
 }
 
 // TickRNG is the seeded generator the loop gives World.Step at tick t. It
@@ -268,6 +301,11 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		cur.got[a.Agent] = a
 		cur.waiting--
 	}
+	join := func(id AgentID) {
+		if _, known := live[id]; known {
+			live[id] = true // observed from the next tick on
+		}
+	}
 	leave := func(id AgentID, cur *tickState) {
 		if !live[id] {
 			return
@@ -291,7 +329,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 		// Take in what arrived between ticks (departures first).
-		l.drain(judge, leave, nil)
+		l.drain(judge, leave, join, nil)
 
 		cur := &tickState{t: closed + 1, expected: map[AgentID]bool{}, got: map[AgentID]Action{}}
 		start := time.Now()
@@ -318,11 +356,17 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			select {
 			case a := <-l.inbox:
 				judge(a, cur)
-			case id := <-l.gone:
+			case <-l.memCh:
 				// An action the agent sent before it left may already be
 				// queued: take it first, so it stands.
 				l.drainInbox(judge, cur)
-				leave(id, cur)
+				for _, m := range l.members() {
+					if m.live {
+						join(m.id)
+					} else {
+						leave(m.id, cur)
+					}
+				}
 			case <-timer.C:
 				break collect
 			case <-ctx.Done():
@@ -405,11 +449,17 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 }
 
 // drain judges everything already queued without waiting.
-func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickState), cur *tickState) {
+func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickState), join func(AgentID), cur *tickState) {
 	for {
 		select {
-		case id := <-l.gone:
-			leave(id, cur)
+		case <-l.memCh:
+			for _, m := range l.members() {
+				if m.live {
+					join(m.id)
+				} else {
+					leave(m.id, cur)
+				}
+			}
 		default:
 			l.drainInbox(judge, cur)
 			return

@@ -238,6 +238,7 @@ func act(v int) op                     { return op{kind: "act", val: v} }
 func actAt(dt, v int) op               { return op{kind: "act", dt: dt, val: v} }
 func actAs(id world.AgentID, v int) op { return op{kind: "act", val: v, as: id} }
 func gone() op                         { return op{kind: "gone"} }
+func backOf(id world.AgentID) op       { return op{kind: "back", as: id} }
 func waitUntil(c func(*board) bool) op { return op{kind: "wait", until: c} }
 func cancelRun() op                    { return op{kind: "cancel"} }
 
@@ -341,6 +342,8 @@ func (h *harness) agent(id world.AgentID) {
 				h.loop.Deliver(world.Action{Agent: from, Tick: world.Tick(int(m.t) + o.dt), Data: json.RawMessage(strconv.Itoa(o.val))})
 			case "gone":
 				h.loop.Gone(id)
+			case "back":
+				h.loop.Back(o.as)
 			case "wait":
 				if !h.board.waitFor(h.stop, o.until) {
 					return
@@ -740,6 +743,25 @@ func TestLoopAgentGone(t *testing.T) {
 				closedEv(1, "a=1,b=1,c=1", applied("a", 1), applied("b", 1), applied("c", 1)),
 				closedEv(2, "a=2,b=1,c=2", applied("a", 1), applied("c", 1)),
 				closedEv(3, "a=3,b=1,c=3", applied("a", 1), applied("c", 1)),
+			},
+		},
+		{
+			// b leaves at tick 1 and is back (restarted) during tick 2: it is
+			// observed again from tick 3 on.
+			name: "gone and back",
+			agents: map[world.AgentID]agentSpec{
+				"a": {value: 1, at: map[world.Tick][]op{2: {backOf("b"), act(1)}}},
+				"b": {value: 1, at: map[world.Tick][]op{1: {gone()}}},
+			},
+			deadline: longDeadline,
+			hash:     "a=3,b=1",
+			stats:    map[world.AgentID]world.AgentStats{"a": {Actions: 3}, "b": {Actions: 1}},
+			steps:    []string{"1: a=1", "2: a=1", "3: a=1 b=1"},
+			sends:    []string{"a@1", "b@1", "a@2", "a@3", "b@3"},
+			events: []string{
+				closedEv(1, "a=1,b=0", applied("a", 1)),
+				closedEv(2, "a=2,b=0", applied("a", 1)),
+				closedEv(3, "a=3,b=1", applied("a", 1), applied("b", 1)),
 			},
 		},
 		{
