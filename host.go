@@ -120,10 +120,11 @@ type AgentResult struct {
 	ID       string `json:"id"`
 	Group    string `json:"group"`
 	Pid      int    `json:"pid,omitempty"`
-	Status   string `json:"status"` // "stopped" (exited after the end), "exited" (during the run), "killed", "not_started"
+	Status   string `json:"status"` // "stopped" (exited after the end), "exited" (during the run), "failed" (restarted too often), "killed", "not_started"
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	Dropped  int    `json:"dropped"` // its messages the host dropped because it flooded
+	Dropped  int    `json:"dropped"`  // its messages the host dropped because it flooded
+	Restarts int    `json:"restarts"` // how often its process was started again
 	world.AgentStats
 }
 
@@ -255,7 +256,7 @@ func (h *Host) Run(ctx context.Context) (*Result, error) {
 	defer close(h.done)
 	defer cancel()
 
-	r := &run{h: h, log: h.log, res: &Result{
+	r := &run{h: h, log: h.log, ending: make(chan struct{}), res: &Result{
 		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed,
 		Started: time.Now().UTC(),
 	}}

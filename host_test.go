@@ -372,6 +372,103 @@ agent "double" {
 	}
 }
 
+// An agent that crashes on start every time is restarted with growing
+// delays, then marked failed; the run goes on with the others.
+func TestCrashingAgentIsRestartedThenFailed(t *testing.T) {
+	crash := filepath.Join(openTempDir(t), "crash.sh")
+	if err := os.WriteFile(crash, []byte("#!/bin/sh\necho crashing >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sc := writeScenario(t, `
+scenario "crashy" { ticks = 5 }
+world "repeated_game" { rounds = 5 }
+agent "crashy" {
+  command        = "`+crash+`"
+  restart        = "on-failure"
+  max_restarts   = 3
+  restart_delay  = "20ms"
+  restart_window = "1m"
+}
+agent "steady" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delays []int64
+	for _, r := range kinds(recs, events.AgentRestarting) {
+		var d struct {
+			Attempt int   `json:"attempt"`
+			DelayMS int64 `json:"delay_ms"`
+		}
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Attempt != len(delays)+1 {
+			t.Errorf("restart attempt %d, want %d", d.Attempt, len(delays)+1)
+		}
+		delays = append(delays, d.DelayMS)
+	}
+	// 20ms, 40ms, 80ms, each within ±20 %: strictly growing.
+	if len(delays) != 3 || !(delays[0] < delays[1] && delays[1] < delays[2]) {
+		t.Errorf("restart delays %v ms, want 3 growing ones", delays)
+	}
+	if n := len(kinds(recs, events.AgentFailed)); n != 1 {
+		t.Errorf("%d agent.failed events, want 1", n)
+	}
+	c := agentResult(t, res, "crashy")
+	if c.Status != "failed" || c.Restarts != 3 {
+		t.Errorf("crashy %+v, want failed after 3 restarts", c)
+	}
+	if s := agentResult(t, res, "steady"); s.Actions != 5 || res.Status != "finished" {
+		t.Errorf("steady %+v, run %s: the others must play on", s.AgentStats, res.Status)
+	}
+}
+
+// An agent that dies mid-run is restarted, plays again, and ends normally.
+func TestAgentRestartedMidRunPlaysOn(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "restart" {
+  ticks           = 400
+  action_deadline = "2s"
+}
+world "repeated_game" { rounds = 400 }
+agent "phoenix" {
+  runtime       = "builtin"
+  command       = "test_crash_once_at_3"
+  restart       = "on-failure"
+  restart_delay = "10ms"
+}
+agent "steady" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := agentResult(t, res, "phoenix")
+	if p.Restarts != 1 || p.Status != "stopped" {
+		t.Errorf("phoenix %+v, want one restart and a normal stop", p)
+	}
+	if len(kinds(recs, events.AgentReady)) != 3 {
+		t.Errorf("%d agent.ready events, want 3 (two agents, one restart)", len(kinds(recs, events.AgentReady)))
+	}
+	// It acted at ticks 1-2 and again after its restart, up to the end.
+	last := kinds(recs, world.EventTickClosed)
+	final := last[len(last)-1]
+	if !strings.Contains(string(final.Data), `"agent":"phoenix"`) || strings.Contains(string(final.Data), `"filled"`) {
+		t.Errorf("the last tick has no own action of the restarted agent: %s", final.Data)
+	}
+	if p.Actions < 3 || p.Actions > 399 {
+		t.Errorf("phoenix applied %d actions, want some before and after the restart", p.Actions)
+	}
+}
+
 // A flooding agent is counted and summarised; the other agent loses nothing.
 func TestFloodingAgentHurtsNobodyElse(t *testing.T) {
 	sc := writeScenario(t, `

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,20 +54,31 @@ type run struct {
 	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
+	ending       chan struct{} // closed by markEnded: no more restarts
 }
 
 type agentRun struct {
-	seat      world.Seat
-	spec      scenarios.Agent
-	creds     bus.Credentials
-	path      string
-	args      []string
-	env       []string
-	proc      *agents.Process
-	cred      *syscall.Credential // nil: the host's user
-	readyOnce sync.Once
-	ready     chan struct{}
-	exitedIn  atomic.Bool // exited while the run was going on
+	seat    world.Seat
+	spec    scenarios.Agent
+	creds   bus.Credentials
+	path    string
+	args    []string
+	env     []string
+	cred    *syscall.Credential // nil: the host's user
+	tracker *agents.RestartTracker
+	jitter  *rand.Rand // the tracker's jitter; only watchExit uses it
+
+	mu        sync.Mutex
+	proc      *agents.Process // the current process
+	helloSeen bool            // the current process said hello
+	restarts  int
+	failed    bool
+
+	settleOnce sync.Once
+	settled    chan struct{} // closed when the agent will not run again
+	readyOnce  sync.Once
+	ready      chan struct{}
+	exitedIn   atomic.Bool // exited while the run was going on
 }
 
 func (r *run) execute(ctx context.Context) (err error) {
@@ -203,7 +215,10 @@ func (r *run) prepareAgents() error {
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
 	for i, seat := range r.seats {
 		spec := blocks[seat.Group]
-		a := &agentRun{seat: seat, spec: spec, ready: make(chan struct{}), args: spec.Args}
+		a := &agentRun{seat: seat, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), args: spec.Args,
+			tracker: agents.NewRestartTracker(agents.RestartPolicy{Mode: spec.Restart, Attempts: spec.MaxRestarts, Window: spec.RestartWindow, Delay: spec.RestartDelay}),
+			jitter:  rand.New(rand.NewPCG(sc.Seed, world.AgentSeed(sc.Seed, seat.ID))),
+		}
 		r.agents[seat.ID] = a
 		extra := map[string]string{}
 		for k, v := range r.h.cfg.Env {
@@ -373,10 +388,19 @@ func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 			_ = m.Respond(ack)
 		}
 	}
-	a.readyOnce.Do(func() {
-		r.events.Emit(events.AgentReady, r.tick(), id, nil)
-		close(a.ready)
-	})
+	a.mu.Lock()
+	first := !a.helloSeen
+	a.helloSeen = true
+	restarted := a.restarts > 0
+	a.mu.Unlock()
+	if !first {
+		return
+	}
+	r.events.Emit(events.AgentReady, r.tick(), id, nil)
+	a.readyOnce.Do(func() { close(a.ready) })
+	if restarted {
+		r.loop.Back(id) // a restarted agent plays again from the next tick
+	}
 }
 
 func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
@@ -413,23 +437,103 @@ func (r *run) onViolation(v bus.Violation) {
 func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
-		p, err := r.sup.Start(agents.Spec{
-			ID: string(seat.ID), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred,
-			Dir:     filepath.Join(r.dir, "workspace", "agents", string(seat.ID)),
-			LogPath: filepath.Join(r.dir, "logs", string(seat.ID)+".log"),
-		})
-		if err != nil {
-			if a.cred != nil {
-				return fmt.Errorf("start agent %s as uid %d: %w (agents run as their own users: the program and every directory above it must be readable and executable by others; or use --agent-users off)", seat.ID, a.cred.Uid, err)
-			}
-			return fmt.Errorf("start agent %s: %w", seat.ID, err)
+		if err := r.start(a); err != nil {
+			return err
 		}
-		a.proc = p
-		r.events.Emit(events.AgentSpawned, 0, seat.ID, map[string]any{"pid": p.Pid(), "group": seat.Group, "runtime": a.spec.Runtime, "command": a.spec.Command})
 		r.watch.Add(1)
 		go r.watchExit(a)
 	}
 	return nil
+}
+
+// start starts (or restarts) one agent's process.
+func (r *run) start(a *agentRun) error {
+	id := a.seat.ID
+	p, err := r.sup.Start(agents.Spec{
+		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred,
+		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
+		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+	})
+	if err != nil {
+		if a.cred != nil {
+			return fmt.Errorf("start agent %s as uid %d: %w (agents run as their own users: the program and every directory above it must be readable and executable by others; or use --agent-users off)", id, a.cred.Uid, err)
+		}
+		return fmt.Errorf("start agent %s: %w", id, err)
+	}
+	a.mu.Lock()
+	a.proc = p
+	a.helloSeen = false
+	restarts := a.restarts
+	a.mu.Unlock()
+	data := map[string]any{"pid": p.Pid(), "group": a.seat.Group, "runtime": a.spec.Runtime, "command": a.spec.Command}
+	if restarts > 0 {
+		data["restart"] = restarts
+	}
+	r.events.Emit(events.AgentSpawned, r.tick(), id, data)
+	return nil
+}
+
+// watchExit reports each exit of an agent's process as an event and to the
+// loop, and restarts the agent as its policy says while the run goes on.
+func (r *run) watchExit(a *agentRun) {
+	defer r.watch.Done()
+	defer a.settle()
+	id := a.seat.ID
+	for {
+		p := a.process()
+		<-p.Done()
+		st := p.Exit()
+		during := !r.ended.Load() || a.exitedIn.Load()
+		a.exitedIn.Store(during)
+		data := map[string]any{"pid": p.Pid(), "code": st.Code, "clean": st.Clean(), "during_run": during}
+		if st.Signal != "" {
+			data["signal"] = st.Signal
+		}
+		if st.Err != nil {
+			data["error"] = st.Err.Error()
+		}
+		r.events.Emit(events.AgentExited, r.tick(), id, data)
+		if !during {
+			return
+		}
+		r.log.Warn("agent exited before the run ended", "agent", id, "status", st.String())
+		r.loop.Gone(id)
+
+		d := a.tracker.Exited(time.Now(), st.Clean(), a.jitter)
+		switch {
+		case d.Failed:
+			a.mu.Lock()
+			a.failed = true
+			n := a.restarts
+			a.mu.Unlock()
+			r.log.Error("agent failed: too many restarts", "agent", id, "restarts", n)
+			r.events.Emit(events.AgentFailed, r.tick(), id, map[string]any{"restarts": n, "reason": fmt.Sprintf("more than %d restarts within %s", a.spec.MaxRestarts, a.spec.RestartWindow)})
+			return
+		case !d.Restart:
+			return
+		}
+		r.events.Emit(events.AgentRestarting, r.tick(), id, map[string]any{"attempt": d.Attempt, "delay_ms": d.Delay.Milliseconds(), "after": st.String()})
+		wait := time.NewTimer(d.Delay)
+		select {
+		case <-wait.C:
+		case <-r.ending:
+			wait.Stop()
+			return
+		}
+		a.mu.Lock()
+		a.restarts++
+		a.mu.Unlock()
+		a.exitedIn.Store(false) // judged again by how the new process ends
+		if err := r.start(a); err != nil {
+			if !r.ended.Load() {
+				r.events.Emit(events.AgentFailed, r.tick(), id, map[string]any{"restarts": d.Attempt, "reason": err.Error()})
+			}
+			a.mu.Lock()
+			a.failed = true
+			a.mu.Unlock()
+			return
+		}
+	}
 }
 
 // workspaces lists the agents' workspace directories, in seat order.
@@ -444,45 +548,34 @@ func (r *run) workspaces() []string {
 	return ws
 }
 
-// markEnded records that the run is over: exits from now on are expected.
-// An agent whose process has already exited left during the run, whether or
-// not its watcher has looked yet.
+func (a *agentRun) process() *agents.Process {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proc
+}
+
+func (a *agentRun) settle() { a.settleOnce.Do(func() { close(a.settled) }) }
+
+// markEnded records that the run is over: exits from now on are expected,
+// and no agent is restarted. An agent whose process has already exited left
+// during the run, whether or not its watcher has looked yet.
 func (r *run) markEnded() {
 	if r.ended.Load() {
 		return
 	}
 	for _, a := range r.agents {
-		if a.proc == nil {
+		p := a.process()
+		if p == nil {
 			continue
 		}
 		select {
-		case <-a.proc.Done():
+		case <-p.Done():
 			a.exitedIn.Store(true)
 		default:
 		}
 	}
 	r.ended.Store(true)
-}
-
-// watchExit reports an agent's exit as an event and to the loop.
-func (r *run) watchExit(a *agentRun) {
-	defer r.watch.Done()
-	<-a.proc.Done()
-	st := a.proc.Exit()
-	during := !r.ended.Load() || a.exitedIn.Load()
-	a.exitedIn.Store(during)
-	data := map[string]any{"pid": a.proc.Pid(), "code": st.Code, "clean": st.Clean(), "during_run": during}
-	if st.Signal != "" {
-		data["signal"] = st.Signal
-	}
-	if st.Err != nil {
-		data["error"] = st.Err.Error()
-	}
-	r.events.Emit(events.AgentExited, r.tick(), a.seat.ID, data)
-	if during {
-		r.log.Warn("agent exited before the run ended", "agent", a.seat.ID, "status", st.String())
-	}
-	r.loop.Gone(a.seat.ID)
+	close(r.ending)
 }
 
 // waitReady waits until every agent said hello. It fails as soon as one
@@ -504,7 +597,7 @@ func (r *run) waitReady(ctx context.Context) error {
 			select {
 			case <-a.ready:
 				out <- outcome{a, true}
-			case <-a.proc.Done():
+			case <-a.settled: // exited, and will not be restarted
 				select {
 				case <-a.ready: // said hello, then left: still counts as ready
 					out <- outcome{a, true}
@@ -519,7 +612,13 @@ func (r *run) waitReady(ctx context.Context) error {
 		select {
 		case o := <-out:
 			if !o.ready {
-				st := o.a.proc.Exit()
+				o.a.mu.Lock()
+				failed := o.a.failed
+				o.a.mu.Unlock()
+				if failed {
+					continue // restarted and failed again and again: marked failed, the others play on
+				}
+				st := o.a.process().Exit()
 				return fmt.Errorf("agent %s exited before it was ready (%s); see %s",
 					o.a.seat.ID, st, filepath.Join(r.dir, "logs", string(o.a.seat.ID)+".log"))
 			}
@@ -661,16 +760,17 @@ func (r *run) stopAgents() {
 wait:
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
-		if a == nil || a.proc == nil {
+		if a == nil || a.process() == nil {
 			continue
 		}
-		select {
-		case <-a.ready:
-		default:
+		a.mu.Lock()
+		p, heard := a.proc, a.helloSeen
+		a.mu.Unlock()
+		if !heard {
 			continue // never said hello, so never heard the stop: no grace
 		}
 		select {
-		case <-a.proc.Done():
+		case <-p.Done():
 		case <-grace.C:
 			break wait
 		}
@@ -692,10 +792,17 @@ func (r *run) agentResults() []AgentResult {
 				ar.Dropped, _ = sub.Dropped()
 			}
 		}
-		if a := r.agents[seat.ID]; a != nil && a.proc != nil {
-			st := a.proc.Exit()
-			ar.Pid, ar.ExitCode, ar.Signal = a.proc.Pid(), st.Code, st.Signal
+		if a := r.agents[seat.ID]; a != nil && a.process() != nil {
+			p := a.process()
+			st := p.Exit()
+			ar.Pid, ar.ExitCode, ar.Signal = p.Pid(), st.Code, st.Signal
+			a.mu.Lock()
+			failed := a.failed
+			ar.Restarts = a.restarts
+			a.mu.Unlock()
 			switch {
+			case failed:
+				ar.Status = "failed"
 			case a.exitedIn.Load():
 				ar.Status = "exited"
 			case st.Signal != "":

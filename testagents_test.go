@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
@@ -57,6 +58,18 @@ func init() {
 				}
 			}
 			return nil
+		})
+	})
+	builtin.Register("test_crash_once_at_3", func(ctx context.Context, a *sdk.Agent) error {
+		marker := filepath.Join(a.Workspace(), "crashed-once")
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick == 3 {
+				if _, err := os.Stat(marker); err != nil {
+					_ = os.WriteFile(marker, nil, 0o644)
+					os.Exit(4) // the first process dies at tick 3; its restart plays on
+				}
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
 	builtin.Register("test_double", func(ctx context.Context, a *sdk.Agent) error {

@@ -38,6 +38,8 @@ const (
 	AgentSpawned    = "agent.spawned"
 	AgentReady      = "agent.ready"
 	AgentExited     = "agent.exited"
+	AgentRestarting = "agent.restarting"
+	AgentFailed     = "agent.failed"
 	Violation       = "violation"
 	BadMessage      = "message.rejected"
 	MessagesDropped = "message.dropped"

@@ -24,8 +24,7 @@ var (
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
 	runtimeAllowed  = []string{RuntimeNATS, RuntimeBuiltin}
 	runtimePlanned  = []string{"stdio", "claude"}
-	restartAllowed  = []string{RestartNever}
-	restartPlanned  = []string{RestartOnFailure, RestartAlways}
+	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
 
 // envNamePattern is what an entry of an agent's env allow-list must match.
@@ -58,6 +57,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "count"},
 		{Name: "env"},
 		{Name: "restart"},
+		{Name: "max_restarts"},
+		{Name: "restart_window"},
+		{Name: "restart_delay"},
 	},
 }
 
@@ -257,7 +259,8 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 // agent decodes one agent block. ok is false when the block's name or count
 // is unusable, so that its ids cannot be known.
 func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
-	a := Agent{Name: b.Labels[0], Count: 1, Runtime: RuntimeNATS, Restart: RestartNever}
+	a := Agent{Name: b.Labels[0], Count: 1, Runtime: RuntimeNATS, Restart: RestartNever,
+		MaxRestarts: DefaultMaxRestarts, RestartWindow: DefaultRestartWindow, RestartDelay: DefaultRestartDelay}
 	ok := true
 	if !world.IDPattern.MatchString(a.Name) {
 		ok = false
@@ -313,8 +316,23 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		a.Env = d.env(attr)
 	}
 	if attr := optional(attrs, "restart"); attr != nil {
-		if v, rok := d.enum(attr, restartAllowed, restartPlanned); rok {
+		if v, rok := d.enum(attr, restartAllowed, nil); rok {
 			a.Restart = v
+		}
+	}
+	if attr := optional(attrs, "max_restarts"); attr != nil {
+		if v, mok := d.whole(attr, 0, 1000, "a whole number from 0 to 1000 (restarts allowed within restart_window), like max_restarts = 5"); mok {
+			a.MaxRestarts = int(v)
+		}
+	}
+	if attr := optional(attrs, "restart_window"); attr != nil {
+		if v, wok := d.duration(attr); wok {
+			a.RestartWindow = v
+		}
+	}
+	if attr := optional(attrs, "restart_delay"); attr != nil {
+		if v, dok := d.duration(attr); dok {
+			a.RestartDelay = v
 		}
 	}
 	return a, ok

@@ -96,9 +96,9 @@ func TestLoadValid(t *testing.T) {
 			},
 		},
 		Agents: []scenarios.Agent{
-			{Name: "tit_for_tat", Count: 1, Runtime: scenarios.RuntimeBuiltin, Command: "test_prog", Restart: scenarios.RestartNever},
+			{Name: "tit_for_tat", Count: 1, Runtime: scenarios.RuntimeBuiltin, Command: "test_prog", Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Args: []string{"--fast", "-v"},
-				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever},
+				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -125,7 +125,7 @@ func TestLoadDefaults(t *testing.T) {
 		ReadyTimeout:   scenarios.DefaultReadyTimeout,
 		World:          scenarios.World{Kind: "test_kind", Config: &testConfig{Rounds: 10, Label: "none"}},
 		Agents: []scenarios.Agent{
-			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Restart: scenarios.RestartNever},
+			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -155,7 +155,7 @@ func TestLoadManyMistakes(t *testing.T) {
 		{17, "count must be a whole number from 1 to 10000"},
 		{18, `env[0] is "PATH=/bin"`},
 		{21, `Missing command; agent "b" has no command: add command = "..."`},
-		{22, `restart must be one of "never"; got "sometimes"`},
+		{22, `restart must be one of "never", "on-failure", "always"; got "sometimes"`},
 		{23, "args[1] must be a string; got 7"},
 		{26, `An agent block named "b" is already defined at testdata/mistakes.hcl:21`},
 		{30, `Blocks of type "gizmo" are not expected here`},
@@ -442,7 +442,7 @@ func TestParseChecks(t *testing.T) {
 				{6, `Invalid env[3]; env[3] must be a variable name, like "PATH"; got 3.`},
 			}},
 		{"restart unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  restart = "sometimes"`, `}`),
-			[]wantDiag{{5, `Invalid restart; restart must be one of "never"; got "sometimes".`}}},
+			[]wantDiag{{5, `Invalid restart; restart must be one of "never", "on-failure", "always"; got "sometimes".`}}},
 		{"duplicate agent name", lines(okScenario, okWorld, okAgent, `agent "b" { command = "./b" }`, okAgent),
 			[]wantDiag{{5, `Duplicate agent name; An agent block named "a" is already defined at test.hcl:3; agent names must be unique.`}}},
 		{"agent id collision", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = 2`, `}`, `agent "a-2" { command = "./a" }`),

@@ -25,6 +25,13 @@ const (
 	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
 )
 
+// Restart defaults.
+const (
+	DefaultMaxRestarts   = 5
+	DefaultRestartWindow = time.Minute
+	DefaultRestartDelay  = 200 * time.Millisecond
+)
+
 // Restart policies.
 const (
 	RestartNever     = "never"
@@ -82,6 +89,12 @@ type Agent struct {
 	Args    []string // args = [...]
 	Env     []string // env = ["NAME", ...]: host variables passed through (allow-list)
 	Restart string   // restart = "never" (default) | "on-failure" | "always"
+	// MaxRestarts restarts are allowed within RestartWindow; one more marks
+	// the agent failed. RestartDelay is the first backoff (doubling, capped
+	// at 30s, with jitter).
+	MaxRestarts   int           // max_restarts = 5
+	RestartWindow time.Duration // restart_window = "1m"
+	RestartDelay  time.Duration // restart_delay = "200ms"
 }
 
 // IDs returns the agent ids this block makes: NAME when Count is 1,
