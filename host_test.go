@@ -278,6 +278,17 @@ agent "defector" {
 	if st := agentResult(t, res, "silent"); st.Missing != 1 || st.Actions != 5 {
 		t.Errorf("silent stats %+v, want 5 actions 1 missing", st.AgentStats)
 	}
+	// terrarium ps reads the same from the event log alone.
+	state, err := terrarium.ReadRunState(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.Status != "finished" || state.Ticks != 6 || len(state.Agents) != 2 {
+		t.Fatalf("run state %+v", state)
+	}
+	if a := state.Agents[1]; a.ID != "silent" || a.Turns != 5 || a.Missing != 1 || a.State != "stopped" || a.Pid == 0 {
+		t.Errorf("ps state of silent %+v, want stopped with 5 turns, 1 missing", a)
+	}
 }
 
 func TestAgentExitAtTick7(t *testing.T) {
@@ -466,6 +477,47 @@ agent "steady" {
 	}
 	if p.Actions < 3 || p.Actions > 399 {
 		t.Errorf("phoenix applied %d actions, want some before and after the restart", p.Actions)
+	}
+}
+
+// A secret in the host's environment reaches an agent only when its
+// scenario block names it.
+func TestHostSecretsDoNotLeak(t *testing.T) {
+	t.Setenv("ANTHROPIC_API_KEY", "sk-test-secret")
+	t.Setenv("HARMLESS_SETTING", "visible")
+	sc := writeScenario(t, `
+scenario "env" { ticks = 2 }
+world "repeated_game" { rounds = 2 }
+agent "plain" {
+  runtime = "builtin"
+  command = "test_print_env"
+}
+agent "allowed" {
+  runtime = "builtin"
+  command = "test_print_env"
+  env     = ["ANTHROPIC_API_KEY"]
+}
+`)
+	res, _, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(id string) string {
+		b, err := os.ReadFile(filepath.Join(res.Dir, "logs", id+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	plain, allowed := read("plain"), read("allowed")
+	if !strings.Contains(plain, "env TERRARIUM_AGENT_ID=plain") {
+		t.Fatalf("the test agent printed no environment:\n%s", plain)
+	}
+	if strings.Contains(plain, "sk-test-secret") || strings.Contains(plain, "HARMLESS_SETTING") {
+		t.Errorf("host variables reached an agent that did not ask for them:\n%s", plain)
+	}
+	if !strings.Contains(allowed, "env ANTHROPIC_API_KEY=sk-test-secret") || strings.Contains(allowed, "HARMLESS_SETTING") {
+		t.Errorf("the allow-list was not applied exactly:\n%s", allowed)
 	}
 }
 

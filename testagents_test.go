@@ -72,6 +72,12 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	builtin.Register("test_print_env", func(ctx context.Context, a *sdk.Agent) error {
+		for _, kv := range os.Environ() {
+			fmt.Println("env", kv)
+		}
+		return serve(ctx, a, func(obs sdk.Observation) error { return a.Act(obs.Tick, allMoves(obs, "C")) })
+	})
 	builtin.Register("test_double", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if err := a.Act(obs.Tick, allMoves(obs, "C")); err != nil {

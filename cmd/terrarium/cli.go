@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -35,6 +36,7 @@ Usage:
   terrarium run [flags] SCENARIO.hcl     run a scenario, leave a run directory
   terrarium validate SCENARIO.hcl...     check scenario files, report every problem
   terrarium verify RUN_DIR...            check a run directory's event log and results
+  terrarium ps RUN_DIR                   a live or finished run's agents: state, pid, restarts, turns
   terrarium version                      print the version
 
 Run 'terrarium COMMAND -h' for a command's flags.
@@ -54,6 +56,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "verify":
 		return cmdVerify(args[1:], stdout, stderr)
+	case "ps":
+		return cmdPs(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, terrarium.VersionString())
 		return exitOK
@@ -183,6 +187,31 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (run %s, status %s, %d ticks, %d events, state %.12s)\n", dir, res.Run, res.Status, res.Ticks, res.Events.Count, res.StateHash)
 	}
 	return code
+}
+
+func cmdPs(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("ps", "ps RUN_DIR",
+		"Lists the agents of a run, live or finished, from its event log: state,\npid, restarts, turns (applied actions), ticks filled by the missing-action\npolicy, and the last error.\n", stderr)
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "terrarium ps: give one run directory")
+		fs.Usage()
+		return exitUsage
+	}
+	st, err := terrarium.ReadRunState(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "terrarium ps:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "run %s (%s): %s, %d ticks\n", st.Run, st.Scenario, st.Status, st.Ticks)
+	t := world.Table{Columns: []string{"AGENT", "STATE", "PID", "RESTARTS", "TURNS", "MISSING", "LAST ERROR"}}
+	for _, a := range st.Agents {
+		t.Rows = append(t.Rows, []string{a.ID, a.State, strconv.Itoa(a.Pid), strconv.Itoa(a.Restarts), strconv.Itoa(a.Turns), strconv.Itoa(a.Missing), a.LastError})
+	}
+	printTable(stdout, t)
+	return exitOK
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {

@@ -248,6 +248,16 @@ agent "d" {
 	if code := Main([]string{"verify", runDir}, &out, &errb); code != 0 || !strings.Contains(out.String(), ": ok (") {
 		t.Fatalf("verify untouched run: code %d\n%s%s", code, out.String(), errb.String())
 	}
+	// ps lists both agents, stopped after 5 turns each.
+	out.Reset()
+	if code := Main([]string{"ps", runDir}, &out, &errb); code != 0 {
+		t.Fatalf("ps: code %d, %s", code, errb.String())
+	}
+	for _, want := range []string{"finished, 5 ticks", "tft ", "d ", "stopped"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("ps output lacks %q:\n%s", want, out.String())
+		}
+	}
 	// A forged result.json (another status) no longer matches the log.
 	resPath := filepath.Join(runDir, "result.json")
 	good, err := os.ReadFile(resPath)

@@ -1,0 +1,116 @@
+package terrarium
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// RunState is what a run directory's event log says about a run, live or
+// finished (terrarium ps).
+type RunState struct {
+	Run      string
+	Scenario string
+	Status   string     // "running", or run.finished's status
+	Ticks    world.Tick // ticks closed so far
+	Agents   []AgentState
+}
+
+// AgentState is one agent as the event log describes it.
+type AgentState struct {
+	ID        string
+	State     string // spawned, ready, exited, restarting, failed, stopped
+	Pid       int
+	Restarts  int
+	Turns     int // actions it sent that were applied
+	Missing   int // ticks its action was filled in by the policy
+	LastError string
+}
+
+// ReadRunState reads dir/events.jsonl. A run still being written may end
+// in a partial line: what was read before it is used.
+func ReadRunState(dir string) (*RunState, error) {
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if len(recs) == 0 {
+		if err == nil {
+			err = fmt.Errorf("%s: no events", dir)
+		}
+		return nil, err
+	}
+	st := &RunState{Status: "running"}
+	agents := map[string]*AgentState{}
+	get := func(id world.AgentID) *AgentState {
+		a := agents[string(id)]
+		if a == nil {
+			a = &AgentState{ID: string(id)}
+			agents[string(id)] = a
+		}
+		return a
+	}
+	for _, r := range recs {
+		var d map[string]any
+		_ = json.Unmarshal(r.Data, &d)
+		switch r.Kind {
+		case events.RunStarted:
+			st.Run = r.Run
+			st.Scenario, _ = d["scenario"].(string)
+		case events.RunFinished:
+			st.Status, _ = d["status"].(string)
+		case events.AgentSpawned:
+			a := get(r.Agent)
+			a.State = "spawned"
+			if pid, ok := d["pid"].(float64); ok {
+				a.Pid = int(pid)
+			}
+			if n, ok := d["restart"].(float64); ok {
+				a.Restarts = int(n)
+			}
+		case events.AgentReady:
+			get(r.Agent).State = "ready"
+		case events.AgentExited:
+			a := get(r.Agent)
+			a.State = "stopped"
+			if during, _ := d["during_run"].(bool); during {
+				a.State = "exited"
+			}
+			if clean, _ := d["clean"].(bool); !clean {
+				a.LastError = fmt.Sprintf("exit code %v", d["code"])
+				if sig, ok := d["signal"].(string); ok {
+					a.LastError = "killed by " + sig
+				}
+			}
+		case events.AgentRestarting:
+			get(r.Agent).State = "restarting"
+		case events.AgentFailed:
+			a := get(r.Agent)
+			a.State = "failed"
+			a.LastError, _ = d["reason"].(string)
+		case world.EventTickClosed:
+			st.Ticks = r.Tick
+			var tc struct {
+				Actions []struct {
+					Agent  string `json:"agent"`
+					Filled string `json:"filled"`
+				} `json:"actions"`
+			}
+			if json.Unmarshal(r.Data, &tc) == nil {
+				for _, a := range tc.Actions {
+					if a.Filled != "" {
+						get(world.AgentID(a.Agent)).Missing++
+					} else {
+						get(world.AgentID(a.Agent)).Turns++
+					}
+				}
+			}
+		}
+	}
+	for _, a := range agents {
+		st.Agents = append(st.Agents, *a)
+	}
+	sort.Slice(st.Agents, func(i, j int) bool { return st.Agents[i].ID < st.Agents[j].ID })
+	return st, nil
+}
