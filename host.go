@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/terrarium-sim/terrarium/agents"
+
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 
@@ -108,6 +110,23 @@ type EventsSummary struct {
 	LastHash string `json:"last_hash"`
 }
 
+// StdioCounts is what a stdio agent's bridge saw, over all its processes.
+type StdioCounts struct {
+	Obs        uint64 `json:"obs"`         // observations written to the child
+	ObsDropped uint64 `json:"obs_dropped"` // not written: the child did not read its stdin
+	Acts       uint64 `json:"acts"`        // act lines published
+	LongLines  uint64 `json:"long_lines"`  // lines over the limit, discarded
+	BadLines   uint64 `json:"bad_lines"`   // lines that were not protocol lines, logged
+}
+
+func (c *StdioCounts) add(s agents.StdioStats) {
+	c.Obs += s.Obs
+	c.ObsDropped += s.ObsDropped
+	c.Acts += s.Acts
+	c.LongLines += s.LongLines
+	c.BadLines += s.BadLines
+}
+
 // TickTime summarises the wall time of ticks (not deterministic).
 type TickTime struct {
 	MedianUS int64 `json:"median_us"`
@@ -125,6 +144,8 @@ type AgentResult struct {
 	Signal   string `json:"signal,omitempty"`
 	Dropped  int    `json:"dropped"`  // its messages the host dropped because it flooded
 	Restarts int    `json:"restarts"` // how often its process was started again
+	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
+	Stdio *StdioCounts `json:"stdio,omitempty"`
 	world.AgentStats
 }
 
@@ -256,7 +277,9 @@ func (h *Host) Run(ctx context.Context) (*Result, error) {
 	defer close(h.done)
 	defer cancel()
 
-	r := &run{h: h, log: h.log, ending: make(chan struct{}), res: &Result{
+	bctx, bcancel := context.WithCancel(context.Background())
+	defer bcancel()
+	r := &run{h: h, log: h.log, ending: make(chan struct{}), bridgeCtx: bctx, bridgeCancel: bcancel, res: &Result{
 		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed,
 		Started: time.Now().UTC(),
 	}}

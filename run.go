@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -54,25 +55,31 @@ type run struct {
 	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
-	ending       chan struct{} // closed by markEnded: no more restarts
+	ending       chan struct{}      // closed by markEnded: no more restarts
+	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
+	bridgeCtx    context.Context    // cancelled once every agent process is gone
+	bridgeCancel context.CancelFunc //
 }
 
 type agentRun struct {
-	seat    world.Seat
-	spec    scenarios.Agent
-	creds   bus.Credentials
-	path    string
-	args    []string
-	env     []string
-	cred    *syscall.Credential // nil: the host's user
-	tracker *agents.RestartTracker
-	jitter  *rand.Rand // the tracker's jitter; only watchExit uses it
+	seat  world.Seat
+	spec  scenarios.Agent
+	creds bus.Credentials
+	path  string
+	args  []string
+	env   []string
+	cred  *syscall.Credential // nil: the host's user
+	// bridgeEnv, for the stdio runtime, holds the agent's bus settings, for its bridge.
+	bridgeEnv map[string]string
+	tracker   *agents.RestartTracker
+	jitter    *rand.Rand // the tracker's jitter; only watchExit uses it
 
 	mu        sync.Mutex
 	proc      *agents.Process // the current process
 	helloSeen bool            // the current process said hello
 	restarts  int
 	failed    bool
+	stdio     *StdioCounts // stdio runtime: its bridges' counts
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -287,6 +294,14 @@ func (r *run) prepareAgents() error {
 		extra[agents.EnvWorkspace] = ws
 		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		if spec.Runtime == scenarios.RuntimeStdio {
+			// The bridge speaks to the bus for the agent: the process itself
+			// gets no bus credentials.
+			a.bridgeEnv = maps.Clone(extra)
+			for _, k := range []string{agents.EnvNATSURL, agents.EnvNATSUser, agents.EnvNATSPass, agents.EnvInboxPrefix} {
+				delete(extra, k)
+			}
+		}
 		a.env = agents.BuildEnv(r.h.cfg.HostEnv, spec.Env, extra)
 	}
 	return errors.Join(errs...)
@@ -450,7 +465,7 @@ func (r *run) spawn() error {
 func (r *run) start(a *agentRun) error {
 	id := a.seat.ID
 	p, err := r.sup.Start(agents.Spec{
-		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred,
+		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
 	})
@@ -459,6 +474,26 @@ func (r *run) start(a *agentRun) error {
 			return fmt.Errorf("start agent %s as uid %d: %w (agents run as their own users: the program and every directory above it must be readable and executable by others; or use --agent-users off)", id, a.cred.Uid, err)
 		}
 		return fmt.Errorf("start agent %s: %w", id, err)
+	}
+	if a.bridgeEnv != nil {
+		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv})
+		if err != nil {
+			_ = p.Terminate(context.Background())
+			return fmt.Errorf("start agent %s: stdio bridge: %w", id, err)
+		}
+		r.bridges.Add(1)
+		go func() {
+			defer r.bridges.Done()
+			if err := br.Run(r.bridgeCtx); err != nil && r.bridgeCtx.Err() == nil {
+				r.log.Warn("stdio bridge ended", "agent", id, "error", err)
+			}
+			a.mu.Lock()
+			if a.stdio == nil {
+				a.stdio = &StdioCounts{}
+			}
+			a.stdio.add(br.Stats())
+			a.mu.Unlock()
+		}()
 	}
 	a.mu.Lock()
 	a.proc = p
@@ -781,6 +816,8 @@ wait:
 		r.log.Error("shut down agents", "error", err)
 	}
 	r.watch.Wait()
+	r.bridgeCancel()
+	r.bridges.Wait()
 }
 
 func (r *run) agentResults() []AgentResult {
@@ -799,6 +836,7 @@ func (r *run) agentResults() []AgentResult {
 			a.mu.Lock()
 			failed := a.failed
 			ar.Restarts = a.restarts
+			ar.Stdio = a.stdio
 			a.mu.Unlock()
 			switch {
 			case failed:

@@ -107,4 +107,13 @@
 // still written. [Process.Done] is closed only after all output is written.
 //
 // All methods are safe for concurrent use.
+//
+// # The stdio runtime
+//
+// A Spec with Stdio set gets a stdin pipe, and its stdout is read by a
+// StdioBridge instead of the log: the bridge connects to the bus as the
+// agent (with the agent's own credentials, which the child never sees) and
+// turns observations into JSON lines on the child's stdin and its act lines
+// into actions. Writes go through a bounded queue, so a child that never
+// reads its stdin cannot block the host; see StdioBridge for the rest.
 package agents

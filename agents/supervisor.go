@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,15 @@ type Spec struct {
 	// NoSetGroups. Dir must be accessible to that user. nil runs the process
 	// as the host's user.
 	Credential *syscall.Credential
+	// Stdio makes the process a stdio-runtime agent: it gets a pipe as
+	// stdin, and its stdout is the protocol stream of a [StdioBridge]
+	// instead of log lines (stderr is still logged line by line). Such a
+	// process must be served by a StdioBridge: until one reads its stdout,
+	// the child blocks once the pipe and a small buffer are full (after the
+	// process exits, for at most Config.WaitDelay). Done is closed only
+	// after a bridge running by then has handled the last line. Without
+	// Stdio, stdin is /dev/null.
+	Stdio bool
 }
 
 // Config configures a Supervisor.
@@ -117,6 +127,8 @@ type Process struct {
 	grace time.Duration
 
 	stdout, stderr *lineWriter
+	stdin          *os.File     // Spec.Stdio: the write end of the child's stdin; nil otherwise
+	stdio          *stdioOut    // Spec.Stdio: carries stdout to the bridge; nil otherwise
 	logFile        *os.File     // nil when Spec.LogPath is ""
 	fileLog        hclog.Logger // writes to logFile (null logger without one)
 
@@ -205,13 +217,27 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	}
 	p.stdout = newLineWriter(MaxLineBytes, p.emitter("stdout"))
 	p.stderr = newLineWriter(MaxLineBytes, p.emitter("stderr"))
+	var stdout io.Writer = p.stdout
+	var stdin *os.File // nil: /dev/null
+	if spec.Stdio {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			p.closeLog()
+			return fail(fmt.Errorf("stdin pipe: %w", err))
+		}
+		defer pr.Close() // the child's end: once started, the child holds its own copy
+		stdin, p.stdin = pr, pw
+		p.stdio = newStdioOut(p.stdout) // p.stdout logs what no bridge takes
+		stdout = p.stdio
+	}
 
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   append([]string{spec.Path}, spec.Args...),
 		Env:    append(make([]string, 0, len(spec.Env)), spec.Env...), // never nil: nil means the host's
 		Dir:    spec.Dir,
-		Stdout: p.stdout, // not *os.File: exec copies in its own goroutine, bounded by WaitDelay
+		Stdin:  stdin,
+		Stdout: stdout, // not *os.File: exec copies in its own goroutine, bounded by WaitDelay
 		Stderr: p.stderr,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:     true, // a new session, hence a new process group, no controlling terminal
@@ -226,6 +252,7 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	defer s.mu.Unlock()
 	if s.shutdown {
 		p.closeLog()
+		p.closeStdin()
 		return fail(ErrShutdown)
 	}
 	// Register the child before any sweep can see it (see children).
@@ -238,6 +265,7 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	children.mu.Unlock()
 	if err != nil {
 		p.closeLog()
+		p.closeStdin()
 		return fail(fmt.Errorf("start %s: %w", path, err))
 	}
 	s.procs[p] = struct{}{}
@@ -302,11 +330,24 @@ func (s *Supervisor) wait(p *Process) {
 	}
 	p.mu.Unlock()
 
+	var abandon *time.Timer
+	if p.stdio != nil {
+		// A bridge that never came (or stopped reading) must not hold the
+		// stdout copier, hence Wait, past WaitDelay.
+		abandon = time.AfterFunc(s.waitDelay, p.stdio.release)
+	}
 	err = p.cmd.Wait() // reaps; waits for the output goroutines (at most WaitDelay)
+	if p.stdio != nil {
+		abandon.Stop()
+		p.closeStdin() // unblocks a bridge writing to a pipe nobody reads
+	}
 	children.mu.Lock()
 	delete(children.live, p.pid) // only now: until reaped, the pid is the Cmd's
 	children.mu.Unlock()
 	reapSession(p.pid)
+	if p.stdio != nil {
+		p.stdio.finish() // lets the bridge handle the last lines before the log closes
+	}
 	p.stdout.Close()
 	p.stderr.Close()
 	p.exit = exitStatus(p.cmd.ProcessState, err)
@@ -349,6 +390,14 @@ func (p *Process) closeLog() {
 		if err := p.logFile.Close(); err != nil {
 			p.log.Warn("close log file", "error", err)
 		}
+	}
+}
+
+// closeStdin closes the write end of a Spec.Stdio child's stdin. A second
+// close (the bridge's, then this one) does nothing.
+func (p *Process) closeStdin() {
+	if p.stdin != nil {
+		_ = p.stdin.Close()
 	}
 }
 

@@ -22,8 +22,8 @@ var (
 	steppingAllowed = []string{SteppingLockstep}
 	steppingPlanned = []string{"realtime", "turn_based"}
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeBuiltin}
-	runtimePlanned  = []string{"stdio", "claude"}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin}
+	runtimePlanned  = []string{"claude"}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
 
@@ -294,7 +294,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && a.Runtime == RuntimeNATS:
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}

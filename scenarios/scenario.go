@@ -22,6 +22,7 @@ const (
 // Runtimes.
 const (
 	RuntimeNATS    = "nats"    // the process speaks NATS itself
+	RuntimeStdio   = "stdio"   // the process speaks JSON lines on stdin/stdout; the host bridges them to the bus
 	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
 )
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // tit_for_tat is a Terrarium agent for the repeated_game world, written with
 // the official NATS JavaScript client (@nats-io/transport-node): in every
 // match it cooperates first, then copies the opponent's last move.
