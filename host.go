@@ -142,8 +142,9 @@ type AgentResult struct {
 	Status   string `json:"status"` // "stopped" (exited after the end), "exited" (during the run), "failed" (restarted too often), "killed", "not_started"
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
-	Dropped  int    `json:"dropped"`  // its messages the host dropped because it flooded
-	Restarts int    `json:"restarts"` // how often its process was started again
+	Dropped  int    `json:"dropped"`          // its messages the host dropped because it flooded
+	Restarts int    `json:"restarts"`         // how often its process was started again
+	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
 	world.AgentStats

@@ -521,6 +521,60 @@ agent "allowed" {
 	}
 }
 
+// max_turns stops an agent cleanly once its budget is spent; an agent that
+// misses its deadline too often in a row is reported unhealthy and, with
+// restart_unhealthy, killed and restarted.
+func TestBudgetsAndHealth(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "budget" {
+  ticks           = 400
+  action_deadline = "150ms"
+}
+world "repeated_game" {
+  rounds       = 400
+  default_move = "D"
+}
+agent "thrifty" {
+  runtime   = "builtin"
+  command   = "cooperator"
+  max_turns = 3
+}
+agent "sleepy" {
+  runtime           = "builtin"
+  command           = "test_silent_at_3"
+  unhealthy_after   = 1
+  restart_unhealthy = true
+  restart           = "on-failure"
+  restart_delay     = "10ms"
+}
+agent "steady" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := agentResult(t, res, "thrifty")
+	if th.Actions != 3 || th.Status != "stopped" || !strings.Contains(th.Reason, "max_turns 3") || th.Restarts != 0 {
+		t.Errorf("thrifty %+v, want stopped after exactly 3 actions", th)
+	}
+	if n := len(kinds(recs, events.AgentSpent)); n != 1 {
+		t.Errorf("%d agent.spent events, want 1", n)
+	}
+	un := kinds(recs, events.AgentUnhealthy)
+	if len(un) == 0 || un[0].Agent != "sleepy" || un[0].Tick != 3 {
+		t.Fatalf("agent.unhealthy events %+v, want sleepy at tick 3", un)
+	}
+	if s := agentResult(t, res, "sleepy"); s.Restarts < 1 {
+		t.Errorf("sleepy %+v: restart_unhealthy did not restart it", s)
+	}
+	if res.Status != "finished" || res.Ticks != 400 {
+		t.Errorf("run %s after %d ticks, want finished after 400", res.Status, res.Ticks)
+	}
+}
+
 // A flooding agent is counted and summarised; the other agent loses nothing.
 func TestFloodingAgentHurtsNobodyElse(t *testing.T) {
 	sc := writeScenario(t, `

@@ -79,6 +79,10 @@ type agentRun struct {
 	helloSeen bool            // the current process said hello
 	restarts  int
 	failed    bool
+	turns     int          // its own applied actions, over all its processes
+	missedRow int          // deadlines missed in a row
+	spent     bool         // max_turns reached: stopped, not restarted
+	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
 
 	settleOnce sync.Once
@@ -508,6 +512,18 @@ func (r *run) start(a *agentRun) error {
 	return nil
 }
 
+// stopSpent stops an agent whose max_turns are spent: it is told to stop,
+// not observed again, and not restarted.
+func (r *run) stopSpent(a *agentRun) {
+	id := a.seat.ID
+	r.events.Emit(events.AgentSpent, r.tick(), id, map[string]any{"max_turns": a.spec.MaxTurns})
+	r.loop.Gone(id)
+	stop, err := bus.Encode(bus.Envelope{Kind: bus.KindStop, Run: r.res.Run, Agent: string(id), Tick: uint64(r.tick()), Seq: r.seq.Add(1)})
+	if err == nil {
+		_ = r.nc.Publish(bus.ToSubject(r.res.Run, string(id), bus.KindStop), stop)
+	}
+}
+
 // watchExit reports each exit of an agent's process as an event and to the
 // loop, and restarts the agent as its policy says while the run goes on.
 func (r *run) watchExit(a *agentRun) {
@@ -531,10 +547,21 @@ func (r *run) watchExit(a *agentRun) {
 		if !during {
 			return
 		}
-		r.log.Warn("agent exited before the run ended", "agent", id, "status", st.String())
 		r.loop.Gone(id)
+		a.mu.Lock()
+		spent := a.spent
+		a.mu.Unlock()
+		if spent {
+			a.exitedIn.Store(false) // it left because it was told to
+			return
+		}
+		r.log.Warn("agent exited before the run ended", "agent", id, "status", st.String())
 
-		d := a.tracker.Exited(time.Now(), st.Clean(), a.jitter)
+		a.mu.Lock()
+		clean := st.Clean() && !a.sick
+		a.sick = false
+		a.mu.Unlock()
+		d := a.tracker.Exited(time.Now(), clean, a.jitter)
 		switch {
 		case d.Failed:
 			a.mu.Lock()
@@ -680,6 +707,38 @@ func (r *run) tick() world.Tick { return world.Tick(r.lastTick.Load()) }
 
 func (r *run) onTick(tr world.TickReport) {
 	r.lastTick.Store(uint64(tr.Tick))
+	for _, id := range tr.Answered {
+		a := r.agents[id]
+		a.mu.Lock()
+		a.turns++
+		a.missedRow = 0
+		spent := a.spec.MaxTurns > 0 && a.turns == a.spec.MaxTurns
+		a.spent = a.spent || spent
+		a.mu.Unlock()
+		if spent {
+			r.stopSpent(a)
+		}
+	}
+	for _, id := range tr.Missing {
+		a := r.agents[id]
+		a.mu.Lock()
+		a.missedRow++
+		unhealthy := a.spec.UnhealthyAfter > 0 && a.missedRow == a.spec.UnhealthyAfter
+		p := a.proc
+		a.mu.Unlock()
+		if unhealthy {
+			r.log.Warn("agent unhealthy: missed its deadline too often in a row", "agent", id, "missed", a.spec.UnhealthyAfter)
+			r.events.Emit(events.AgentUnhealthy, tr.Tick, id, map[string]any{"missed": a.spec.UnhealthyAfter, "restart": a.spec.RestartUnhealthy})
+			if a.spec.RestartUnhealthy && p != nil {
+				// Its restart policy decides what happens next; however it
+				// exits, it counts as a failure.
+				a.mu.Lock()
+				a.sick = true
+				a.mu.Unlock()
+				go func() { _ = p.Terminate(context.Background()) }()
+			}
+		}
+	}
 	r.tickDur = append(r.tickDur, tr.Elapsed)
 	if r.metrics != nil {
 		r.metrics.row(tr.Tick, tr.Metrics)
@@ -837,10 +896,15 @@ func (r *run) agentResults() []AgentResult {
 			failed := a.failed
 			ar.Restarts = a.restarts
 			ar.Stdio = a.stdio
+			if a.spent {
+				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
+			}
 			a.mu.Unlock()
 			switch {
 			case failed:
 				ar.Status = "failed"
+			case ar.Reason != "":
+				ar.Status = "stopped" // told to, when its budget was spent
 			case a.exitedIn.Load():
 				ar.Status = "exited"
 			case st.Signal != "":

@@ -40,6 +40,8 @@ const (
 	AgentExited     = "agent.exited"
 	AgentRestarting = "agent.restarting"
 	AgentFailed     = "agent.failed"
+	AgentUnhealthy  = "agent.unhealthy"
+	AgentSpent      = "agent.spent"
 	Violation       = "violation"
 	BadMessage      = "message.rejected"
 	MessagesDropped = "message.dropped"

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
@@ -60,6 +61,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_restarts"},
 		{Name: "restart_window"},
 		{Name: "restart_delay"},
+		{Name: "max_turns"},
+		{Name: "unhealthy_after"},
+		{Name: "restart_unhealthy"},
 	},
 }
 
@@ -333,6 +337,24 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 	if attr := optional(attrs, "restart_delay"); attr != nil {
 		if v, dok := d.duration(attr); dok {
 			a.RestartDelay = v
+		}
+	}
+	if attr := optional(attrs, "max_turns"); attr != nil {
+		if v, tok := d.whole(attr, 0, 1<<31, "a whole number >= 0 (actions it may take; 0 = no limit), like max_turns = 100"); tok {
+			a.MaxTurns = int(v)
+		}
+	}
+	if attr := optional(attrs, "unhealthy_after"); attr != nil {
+		if v, hok := d.whole(attr, 0, 1<<31, "a whole number >= 0 (missed deadlines in a row; 0 = never), like unhealthy_after = 3"); hok {
+			a.UnhealthyAfter = int(v)
+		}
+	}
+	if attr := optional(attrs, "restart_unhealthy"); attr != nil {
+		var b bool
+		if diags := gohcl.DecodeExpression(attr.Expr, nil, &b); diags.HasErrors() {
+			d.errorf(attr.Expr.Range(), invalid("restart_unhealthy"), "restart_unhealthy must be true or false.")
+		} else {
+			a.RestartUnhealthy = b
 		}
 	}
 	return a, ok

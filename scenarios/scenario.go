@@ -96,6 +96,14 @@ type Agent struct {
 	MaxRestarts   int           // max_restarts = 5
 	RestartWindow time.Duration // restart_window = "1m"
 	RestartDelay  time.Duration // restart_delay = "200ms"
+	// MaxTurns is the agent's budget of applied actions (max_turns; 0 = no
+	// limit): when it is spent the agent is stopped cleanly.
+	MaxTurns int
+	// UnhealthyAfter missed deadlines in a row report the agent unhealthy
+	// (unhealthy_after; 0 = never); with RestartUnhealthy its process is then
+	// killed, so that its restart policy applies.
+	UnhealthyAfter   int
+	RestartUnhealthy bool
 }
 
 // IDs returns the agent ids this block makes: NAME when Count is 1,

@@ -68,6 +68,11 @@ type TickReport struct {
 	Elapsed time.Duration // from sending the first observation to the end of Step
 	Metrics map[string]float64
 	Hash    string
+	// Answered lists the agents whose own action was applied at this tick;
+	// Missing those observed at it whose action the policy filled in. Both
+	// are sorted by agent id.
+	Answered []AgentID
+	Missing  []AgentID
 }
 
 // LoopConfig configures a lockstep loop.
@@ -383,7 +388,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		// Close the tick: fill what is missing by policy.
 		actions := make([]Action, 0, len(cur.expected))
 		applied := make([]map[string]any, 0, len(cur.expected))
-		var answered []AgentID // counted once the tick is applied
+		var answered, missing []AgentID // counted once the tick is applied
 		for _, s := range l.cfg.Seats {
 			id := s.ID
 			if !cur.expected[id] {
@@ -394,6 +399,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			if ok {
 				answered = append(answered, id)
 			} else {
+				missing = append(missing, id)
 				bump(id, func(s *AgentStats) { s.Missing++ })
 				l.cfg.Events.Emit(EventActionMissing, cur.t, id, map[string]any{"policy": l.cfg.Missing})
 				if l.cfg.Missing == PolicyAbort {
@@ -443,7 +449,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			"wall_us": elapsed.Microseconds(),
 		})
 		if l.cfg.OnTick != nil {
-			l.cfg.OnTick(TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash})
+			l.cfg.OnTick(TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing})
 		}
 	}
 }

@@ -447,6 +447,9 @@ func TestLoopClosesEachTickWhenAllAnswered(t *testing.T) {
 		if r.Tick != tick || r.Hash != wantHash || r.Metrics["total"] != float64(6*tick) || r.Elapsed < 0 {
 			t.Errorf("report %d: %+v, want tick %d hash %s total %d", i, r, tick, wantHash, 6*tick)
 		}
+		if !slices.Equal(r.Answered, []world.AgentID{"a", "b", "c"}) || len(r.Missing) != 0 {
+			t.Errorf("report %d: answered %v missing %v, want a b c and none", i, r.Answered, r.Missing)
+		}
 		if want := world.TickRNG(seed, tick).Uint64(); h.world.rngs[i] != want {
 			t.Errorf("tick %d: Step got rng starting %d, want TickRNG(seed, %d) starting %d", tick, h.world.rngs[i], tick, want)
 		}
@@ -516,11 +519,15 @@ func TestLoopMissingAction(t *testing.T) {
 		t.Run(tc.policy, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, map[world.AgentID]agentSpec{"a": {value: 1}, "b": b})
-			sum, err := h.run(world.LoopConfig{Ticks: 5, Deadline: shortDeadline, Missing: tc.policy}, nil)
+			var missed []string
+			sum, err := h.run(world.LoopConfig{Ticks: 5, Deadline: shortDeadline, Missing: tc.policy, OnTick: func(r world.TickReport) {
+				missed = append(missed, fmt.Sprint(r.Tick, r.Answered, r.Missing))
+			}}, nil)
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
 			checkSummary(t, sum, 5, tc.hash, map[world.AgentID]world.AgentStats{"a": {Actions: 5}, "b": {Actions: 2, Missing: 3}})
+			equal(t, "tick reports", missed, []string{"1 [a] [b]", "2 [a b] []", "3 [a] [b]", "4 [a b] []", "5 [a] [b]"})
 			equal(t, "steps", h.world.steps, tc.steps)
 			events, _ := h.board.snapshot()
 			equal(t, "events", events, tc.events)
