@@ -55,6 +55,7 @@ type run struct {
 	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
+	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -171,6 +172,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.subscribe(); err != nil {
 		return err
 	}
+	r.startWatchdog()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
@@ -479,6 +481,11 @@ func (r *run) start(a *agentRun) error {
 		}
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
+	if r.wd != nil {
+		if err := r.wd.WatchGroup(p.Pid()); err != nil {
+			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
+		}
+	}
 	if a.bridgeEnv != nil {
 		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv})
 		if err != nil {
@@ -510,6 +517,32 @@ func (r *run) start(a *agentRun) error {
 	}
 	r.events.Emit(events.AgentSpawned, r.tick(), id, data)
 	return nil
+}
+
+// startWatchdog starts the process that kills the run's agents (their
+// process groups, descendants and UIDs) if the host dies, even by SIGKILL.
+// Without one (a program embedding the host that does not call
+// builtin.Main), the run goes on with a warning.
+func (r *run) startWatchdog() {
+	exe := r.h.cfg.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			r.log.Warn("no watchdog: agents may outlive a killed host", "error", err)
+			return
+		}
+	}
+	wd, err := agents.StartWatchdog(exe, r.log.Named("watchdog"))
+	if err != nil {
+		r.log.Warn("no watchdog: agents may outlive a killed host (call builtin.Main first in main)", "error", err)
+		return
+	}
+	if r.iso.on {
+		if err := wd.WatchUIDs(r.iso.block.base, len(r.seats)); err != nil {
+			r.log.Warn("the watchdog cannot watch the agents' users", "error", err)
+		}
+	}
+	r.wd = wd
 }
 
 // stopSpent stops an agent whose max_turns are spent: it is told to stop,
@@ -773,6 +806,13 @@ func (r *run) finish(runErr error) {
 		r.loop.Stop()
 	}
 	r.stopAgents()
+	if r.wd != nil {
+		// Before the UIDs are released: a watchdog still watching them could
+		// kill the agents of the next run that takes them.
+		if err := r.wd.Close(); err != nil {
+			r.log.Warn("close watchdog", "error", err)
+		}
+	}
 	if err := r.iso.end(r.workspaces()); err != nil {
 		r.log.Error("clean up agent users", "error", err)
 	}

@@ -4,8 +4,10 @@
 //
 // Main never returns when agents.EnvBuiltin is set: it runs the program and
 // exits the process, 0 when the run ended (stop, world end, or SIGTERM/SIGINT
-// from the supervisor), 1 with a message on stderr otherwise. When the variable
-// is not set it returns at once and does nothing.
+// from the supervisor), 1 with a message on stderr otherwise. When
+// agents.EnvWatchdog is "1" (checked first) it runs the process as the run's
+// watchdog (agents.WatchdogMain) and exits with its code. When neither is set
+// it returns at once and does nothing.
 package builtin
 
 import (
@@ -75,8 +77,12 @@ func Respond(h sdk.Handler) Program {
 // process (0 on a clean end, 1 on error, with the message on stderr) if that
 // variable is set; otherwise it returns at once. cmd/terrarium's main and the
 // TestMain of packages that run the host call it first thing, so the builtin
-// runtime can re-execute os.Executable().
+// runtime can re-execute os.Executable(). With agents.EnvWatchdog=1 it runs
+// the watchdog instead (see agents.StartWatchdog).
 func Main() {
+	if os.Getenv(agents.EnvWatchdog) == "1" {
+		os.Exit(agents.WatchdogMain())
+	}
 	name, ok := os.LookupEnv(agents.EnvBuiltin)
 	if !ok {
 		return

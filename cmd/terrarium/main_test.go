@@ -20,6 +20,9 @@ import (
 // the builtin runtime's agent binary.
 func TestMain(m *testing.M) {
 	builtin.Main()
+	// Race-built children (agents, the watchdog) must not sleep a second
+	// when they exit.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	if os.Getenv("TERRARIUM_TEST_CLI") == "1" {
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
