@@ -113,7 +113,7 @@ func stdioTitForTat(in io.Reader, out io.Writer) int {
 func BenchmarkSpawnToReady(b *testing.B) {
 	for _, n := range []int{100, 500} {
 		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			sc := benchScenario(b, spawnScenario(n))
+			sc := writeScenario(b, spawnScenario(n))
 			var toReady, setup, rss, heap []float64
 			for i := 0; i < b.N; i++ {
 				m := runSpawnOnce(b, sc, n)
@@ -164,7 +164,7 @@ type spawnFigures struct {
 // stands in.
 func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 	b.Helper()
-	dir := filepath.Join(benchTempDir(b), "run")
+	dir := filepath.Join(openTempDir(b), "run")
 	var (
 		mu                  sync.Mutex
 		readyMem, progMem   memSample
@@ -313,7 +313,7 @@ func BenchmarkLockstepTick(b *testing.B) {
 	const n, rounds = 100, 20
 	for _, rt := range []string{"nats", "stdio", "stdio-python"} {
 		b.Run("runtime="+rt, func(b *testing.B) {
-			dir := benchTempDir(b)
+			dir := openTempDir(b)
 			env := map[string]string{}
 			for k, v := range raceEnv {
 				env[k] = v
@@ -365,7 +365,7 @@ scenario "tick_bench" {
 					for i := 0; i < n; i++ {
 						fmt.Fprintf(&s, "agent \"p%03d\" {\n%s}\n", i, agent)
 					}
-					sc := benchScenario(b, s.String())
+					sc := writeScenario(b, s.String())
 					var med, p95 []float64
 					for i := 0; i < b.N; i++ {
 						tt, isolation := runTicksOnce(b, sc, env, rounds)
@@ -445,7 +445,7 @@ func (w *benchEchoWorld) StateHash() string      { return strconv.FormatUint(uin
 // checking that every agent played every tick.
 func runTicksOnce(b *testing.B, sc *scenarios.Scenario, env map[string]string, rounds int) (terrarium.TickTime, string) {
 	b.Helper()
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: benchLogger(b), Dir: filepath.Join(benchTempDir(b), "run"), Env: env})
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: benchLogger(b), Dir: filepath.Join(openTempDir(b), "run"), Env: env})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -476,34 +476,6 @@ func runTicksOnce(b *testing.B, sc *scenarios.Scenario, env map[string]string, r
 		}
 	}
 	return disk.TickTime, res.Isolation
-}
-
-// benchScenario writes src to a temp file and loads it.
-func benchScenario(b *testing.B, src string) *scenarios.Scenario {
-	b.Helper()
-	path := filepath.Join(b.TempDir(), "scenario.hcl")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	sc, diags := scenarios.Load(path)
-	if diags.HasErrors() {
-		b.Fatalf("load %s: %s", path, diags.Error())
-	}
-	return sc
-}
-
-// benchTempDir is openTempDir for benchmarks: a temp directory other users
-// may enter, so agents run as their own users when the host is root, as in
-// production.
-func benchTempDir(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // benchLogger logs errors through b.Log: debug lines for hundreds of agents

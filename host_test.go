@@ -41,7 +41,7 @@ func testLogger(t *testing.T) hclog.Logger { return testlog.New(t) }
 // openTempDir is a t.TempDir() that other users may enter (t.TempDir makes
 // 0700 directories), so agents running as their own users (the host is root
 // in CI) can reach their workspaces in a run directory inside it.
-func openTempDir(t *testing.T) string {
+func openTempDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -53,7 +53,7 @@ func openTempDir(t *testing.T) string {
 }
 
 // writeScenario writes src to a temp file and loads it.
-func writeScenario(t *testing.T, src string) *scenarios.Scenario {
+func writeScenario(t testing.TB, src string) *scenarios.Scenario {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "scenario.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -62,7 +62,7 @@ func writeScenario(t *testing.T, src string) *scenarios.Scenario {
 	return loadScenario(t, path)
 }
 
-func loadScenario(t *testing.T, path string) *scenarios.Scenario {
+func loadScenario(t testing.TB, path string) *scenarios.Scenario {
 	t.Helper()
 	sc, diags := scenarios.Load(path)
 	if diags.HasErrors() {

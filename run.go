@@ -481,7 +481,9 @@ func (r *run) start(a *agentRun) error {
 		}
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
-	if r.wd != nil {
+	// With agents as their own users the watchdog kills by UID, which
+	// catches every descendant; otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}

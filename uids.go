@@ -1,13 +1,11 @@
 package terrarium
 
 import (
-	"bufio"
+	"github.com/terrarium-sim/terrarium/agents"
+
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -74,77 +72,8 @@ func (b *uidBlock) release() {
 	}
 }
 
-// killAll kills every process running under the first n UIDs of the block.
-// For each UID with live processes it runs `kill -KILL -1` as that UID: the
-// kernel signals all of that user's processes in one pass that a fork
-// cannot race, so even a process that keeps re-spawning itself in new
-// sessions is caught. It waits until none is left (zombies aside).
+// killAll kills every process running under the first n UIDs of the
+// block and waits until none is left (agents.KillUIDs).
 func (b *uidBlock) killAll(n int) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live := uidsWithProcesses(b.base, uint32(n))
-		if len(live) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes of agent uids %v survive SIGKILL", live)
-		}
-		for _, uid := range live {
-			cmd := exec.Command("/bin/sh", "-c", "kill -KILL -1")
-			cmd.Dir = "/"
-			cmd.Env = []string{"PATH=/usr/bin:/bin"}
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
-			_ = cmd.Run() // its own exit status is irrelevant: the scan decides
-		}
-		time.Sleep(10 * time.Millisecond) // the kernel delivers; poll the result
-	}
-}
-
-// uidsWithProcesses lists the UIDs in [base, base+n) that own a process
-// that is not a zombie.
-func uidsWithProcesses(base, n uint32) []uint32 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	seen := map[uint32]bool{}
-	var out []uint32
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		uid, state, ok := procUID(filepath.Join("/proc", e.Name(), "status"))
-		if !ok || state == "Z" || uid < base || uid >= base+n || seen[uid] {
-			continue
-		}
-		seen[uid] = true
-		out = append(out, uid)
-	}
-	return out
-}
-
-// procUID reads the real UID and the state of a process from its status file.
-func procUID(path string) (uid uint32, state string, ok bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	var gotUID bool
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		fields := strings.Fields(v)
-		switch {
-		case k == "State" && len(fields) > 0:
-			state = fields[0]
-		case k == "Uid" && len(fields) > 0:
-			u, err := strconv.ParseUint(fields[0], 10, 32)
-			if err != nil {
-				return 0, "", false
-			}
-			uid, gotUID = uint32(u), true
-		}
-	}
-	return uid, state, gotUID
+	return agents.KillUIDs(b.base, n, 10*time.Second)
 }
