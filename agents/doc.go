@@ -81,12 +81,13 @@
 // forkAndExecInChild1) sets it after setgroups/setgid/setuid and chdir, just
 // before exec. It is cleared when the child executes a set-user-id program.
 //
-// Known limitation: Pdeathsig reaches only the agent process, not its
-// descendants, and a dead host can no longer sweep. After the host is killed
-// (kill -9, a crash) a descendant of an agent survives, reparented to init: for
-// example the `sleep 502 &` of a shell-wrapper agent that then runs `exec sleep
-// 1000`. Only a cgroup per agent (killed as a whole, cgroup.kill) closes this
-// gap; this package does not create cgroups.
+// Pdeathsig reaches only the agent process, not its descendants, and a dead
+// host can no longer sweep: for a host killed by kill -9 or a crash, the
+// Watchdog (a separate process in its own session, see StartWatchdog) kills
+// the agents' groups, sessions, tracked descendants and, when agents run as
+// their own users, everything of those UIDs. Without a watchdog, a
+// descendant such as the `sleep 502 &` of a shell-wrapper agent survives,
+// reparented to init. This package does not create cgroups.
 //
 // # Output
 //
