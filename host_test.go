@@ -578,6 +578,46 @@ agent "steady" {
 	}
 }
 
+// A file descriptor the host inherited (not close-on-exec, as a shell's
+// `9<secret` gives it) does not reach agents.
+func TestInheritedDescriptorsDoNotReachAgents(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "host-only-secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Open(secret, syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	sc := writeScenario(t, `
+scenario "fds" { ticks = 2 }
+world "repeated_game" { rounds = 2 }
+agent "lister" {
+  runtime = "builtin"
+  command = "test_list_fds"
+}
+agent "other" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, _, err := runScenario(t, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(res.Dir, "logs", "lister.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "fd 0 ") {
+		t.Fatalf("the agent listed no descriptors:\n%s", b)
+	}
+	if strings.Contains(string(b), secret) {
+		t.Errorf("an agent inherited the host's descriptor of %s:\n%s", secret, b)
+	}
+}
+
 // A flooding agent is counted and summarised; the other agent loses nothing.
 func TestFloodingAgentHurtsNobodyElse(t *testing.T) {
 	sc := writeScenario(t, `

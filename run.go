@@ -229,7 +229,7 @@ func (r *run) prepareAgents() error {
 	for i, seat := range r.seats {
 		spec := blocks[seat.Group]
 		a := &agentRun{seat: seat, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), args: spec.Args,
-			tracker: agents.NewRestartTracker(agents.RestartPolicy{Mode: spec.Restart, Attempts: spec.MaxRestarts, Window: spec.RestartWindow, Delay: spec.RestartDelay}),
+			tracker: agents.NewRestartTracker(agents.RestartPolicy{Mode: spec.Restart, Attempts: restartAttempts(spec.MaxRestarts), Window: spec.RestartWindow, Delay: spec.RestartDelay}),
 			jitter:  rand.New(rand.NewPCG(sc.Seed, world.AgentSeed(sc.Seed, seat.ID))),
 		}
 		r.agents[seat.ID] = a
@@ -511,6 +511,7 @@ func (r *run) start(a *agentRun) error {
 	a.mu.Lock()
 	a.proc = p
 	a.helloSeen = false
+	a.missedRow = 0 // a new process starts healthy
 	restarts := a.restarts
 	a.mu.Unlock()
 	data := map[string]any{"pid": p.Pid(), "group": a.seat.Group, "runtime": a.spec.Runtime, "command": a.spec.Command}
@@ -519,6 +520,15 @@ func (r *run) start(a *agentRun) error {
 	}
 	r.events.Emit(events.AgentSpawned, r.tick(), id, data)
 	return nil
+}
+
+// restartAttempts maps a scenario's max_restarts onto the tracker's
+// Attempts, where 0 means its default: max_restarts = 0 allows none.
+func restartAttempts(maxRestarts int) int {
+	if maxRestarts == 0 {
+		return -1
+	}
+	return maxRestarts
 }
 
 // startWatchdog starts the process that kills the run's agents (their

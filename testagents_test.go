@@ -78,6 +78,15 @@ func init() {
 		}
 		return serve(ctx, a, func(obs sdk.Observation) error { return a.Act(obs.Tick, allMoves(obs, "C")) })
 	})
+	builtin.Register("test_list_fds", func(ctx context.Context, a *sdk.Agent) error {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
+				fmt.Println("fd", e.Name(), target)
+			}
+		}
+		return serve(ctx, a, func(obs sdk.Observation) error { return a.Act(obs.Tick, allMoves(obs, "C")) })
+	})
 	builtin.Register("test_double", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if err := a.Act(obs.Tick, allMoves(obs, "C")); err != nil {

@@ -41,8 +41,12 @@ func reserveUIDs(first uint32, n int) (uidBlock, error) {
 		return uidBlock{}, fmt.Errorf("%d agents: at most %d can have their own users", n, uidBlockSize)
 	}
 	dir := uidLockDir()
+	// Blocks are aligned to uidBlockSize, so that two runs' blocks are the
+	// same or disjoint whatever base each was given: a base inside a block
+	// is rounded up to the next block.
+	start := (uint64(first) + uidBlockSize - 1) / uidBlockSize * uidBlockSize
 	for k := uint64(0); k < 1000; k++ {
-		base := uint64(first) + k*uidBlockSize
+		base := start + k*uidBlockSize
 		if base+uidBlockSize > 1<<31 {
 			break
 		}

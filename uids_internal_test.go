@@ -39,6 +39,20 @@ func TestUIDBlocksAreExclusive(t *testing.T) {
 	if _, err := reserveUIDs(testUIDBase, uidBlockSize+1); err == nil {
 		t.Error("a block was reserved for more agents than it has UIDs")
 	}
+	// Regression: a base inside a held block must not overlap it.
+	held, err := reserveUIDs(testUIDBase, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.release()
+	inside, err := reserveUIDs(testUIDBase+1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inside.release()
+	if inside.base < held.base+uidBlockSize {
+		t.Errorf("base %d overlaps the held block %d..%d", inside.base, held.base, held.base+uidBlockSize-1)
+	}
 }
 
 // Processes left under a block's UIDs (a crashed run's agents and what they

@@ -16,13 +16,14 @@ const (
 type RestartPolicy struct {
 	Mode string // RestartNever, RestartOnFailure or RestartAlways
 	// Attempts is how many restarts are allowed within Window; one more
-	// marks the agent failed. Defaults 5 and 1 minute.
+	// marks the agent failed. Defaults 5 and 1 minute; a negative Attempts
+	// allows none.
 	Attempts int
 	Window   time.Duration
 	// Delay is the first backoff; each restart within the window doubles it,
 	// up to MaxDelay. Defaults 200ms and 30s. Jitter spreads each delay by up
 	// to ±Jitter of itself (default 0.2) so crashing agents do not restart in
-	// lockstep.
+	// lockstep; a negative Jitter means none.
 	Delay    time.Duration
 	MaxDelay time.Duration
 	Jitter   float64
@@ -49,8 +50,11 @@ func NewRestartTracker(p RestartPolicy) *RestartTracker {
 	if p.Mode == "" {
 		p.Mode = RestartNever
 	}
-	if p.Attempts <= 0 {
+	switch {
+	case p.Attempts == 0:
 		p.Attempts = 5
+	case p.Attempts < 0:
+		p.Attempts = 0 // no restarts at all: the first crash fails the agent
 	}
 	if p.Window <= 0 {
 		p.Window = time.Minute
@@ -64,8 +68,11 @@ func NewRestartTracker(p RestartPolicy) *RestartTracker {
 	if p.MaxDelay < p.Delay {
 		p.MaxDelay = p.Delay
 	}
-	if p.Jitter < 0 || p.Jitter >= 1 {
+	switch {
+	case p.Jitter == 0 || p.Jitter >= 1:
 		p.Jitter = 0.2
+	case p.Jitter < 0:
+		p.Jitter = 0 // none
 	}
 	return &RestartTracker{p: p}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,10 +90,28 @@ type Supervisor struct {
 	sweepErr  error
 }
 
+// closeInheritedFDs marks every open file descriptor above stderr
+// close-on-exec. Go opens its own that way, but descriptors the host
+// inherited from whoever started it (a shell's `9<secret`, a CI runner's
+// pipe, a lock) would otherwise reach every agent, which could read them
+// whatever its user. Process-wide and idempotent.
+func closeInheritedFDs() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
 // NewSupervisor returns a supervisor with no processes. With cfg.Subreaper it
 // makes the process a child subreaper; if the kernel refuses, it logs a
 // warning and goes on without (orphans then go to init and survive).
 func NewSupervisor(cfg Config) *Supervisor {
+	closeInheritedFDs()
 	s := &Supervisor{
 		log:       cfg.Logger,
 		grace:     cfg.StopGrace,

@@ -715,27 +715,41 @@ func signalProc(p procInfo, sig unix.Signal) {
 // a fork cannot race), until no process of those UIDs is left (zombies
 // aside) or timeout has passed. The caller must be root (CAP_SETUID).
 func KillUIDs(base uint32, n int, timeout time.Duration) error {
+	// A /proc scan is no snapshot: a process forking fast (or after pid
+	// wrap-around) can be missed by one scan. So every UID ever seen is
+	// killed again on every pass (kill -1 as a user is atomic against its
+	// forks), and only several empty scans in a row end the loop.
+	const emptyScans = 3
 	deadline := time.Now().Add(timeout)
-	for {
+	seen := map[uint32]bool{}
+	for empty := 0; empty < emptyScans; {
 		live, err := uidsWithProcesses(base, n)
 		if err != nil {
 			return fmt.Errorf("kill uids %d+%d: %w", base, n, err)
 		}
 		if len(live) == 0 {
-			return nil
+			empty++
+		} else {
+			empty = 0
 		}
-		if time.Now().After(deadline) {
+		if len(live) > 0 && time.Now().After(deadline) {
 			return fmt.Errorf("kill uids %d+%d: processes of uids %v survive SIGKILL", base, n, live)
 		}
 		for _, uid := range live {
+			seen[uid] = true
+		}
+		for uid := range seen {
 			cmd := exec.Command("/bin/sh", "-c", "kill -KILL -1")
 			cmd.Dir = "/"
 			cmd.Env = []string{"PATH=/usr/bin:/bin"}
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
-			_ = cmd.Run() // its own exit status is irrelevant: the scan decides
+			_ = cmd.Run() // its own exit status is irrelevant: the scans decide
 		}
-		time.Sleep(10 * time.Millisecond) // the kernel delivers; poll the result
+		if len(seen) > 0 || empty < emptyScans {
+			time.Sleep(10 * time.Millisecond) // the kernel delivers; scan again
+		}
 	}
+	return nil
 }
 
 // uidsWithProcesses lists, sorted, the UIDs in [base, base+n) that are the
