@@ -127,6 +127,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.events.Emit(events.RunStarted, 0, "", map[string]any{
 		"scenario": sc.Name, "seed": sc.Seed, "ticks": sc.Ticks, "stepping": sc.Stepping,
 		"world": sc.World.Kind, "agents": len(sc.Seats()), "dir": r.dir, "isolation": r.res.Isolation,
+		"host_pid": os.Getpid(),
 	})
 
 	// The world first: a bad world config must fail before any process starts.

@@ -1,6 +1,9 @@
 package terrarium
 
 import (
+	"os"
+	"strings"
+
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -42,6 +45,7 @@ func ReadRunState(dir string) (*RunState, error) {
 		return nil, err
 	}
 	st := &RunState{Status: "running"}
+	hostPid := 0
 	agents := map[string]*AgentState{}
 	get := func(id world.AgentID) *AgentState {
 		a := agents[string(id)]
@@ -58,6 +62,9 @@ func ReadRunState(dir string) (*RunState, error) {
 		case events.RunStarted:
 			st.Run = r.Run
 			st.Scenario, _ = d["scenario"].(string)
+			if pid, ok := d["host_pid"].(float64); ok {
+				hostPid = int(pid)
+			}
 		case events.RunFinished:
 			st.Status, _ = d["status"].(string)
 		case events.AgentSpawned:
@@ -108,9 +115,48 @@ func ReadRunState(dir string) (*RunState, error) {
 			}
 		}
 	}
+	// A run without run.finished whose host is gone was killed (kill -9, a
+	// crash): say so rather than "running".
+	if st.Status == "running" && hostPid > 0 && !processAlive(hostPid) {
+		st.Status = "abandoned (the host is gone: no run.finished)"
+	}
+	// A finished run's result.json is the last word on each agent's outcome.
+	if res, err := readResult(dir); err == nil {
+		for _, ar := range res.Agents {
+			if a := agents[ar.ID]; a != nil {
+				a.State = ar.Status
+				if ar.Reason != "" {
+					a.LastError = ar.Reason
+				}
+			}
+		}
+	}
 	for _, a := range agents {
 		st.Agents = append(st.Agents, *a)
 	}
 	sort.Slice(st.Agents, func(i, j int) bool { return st.Agents[i].ID < st.Agents[j].ID })
 	return st, nil
+}
+
+// processAlive reports whether pid exists and is not a zombie.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// readResult reads dir/result.json.
+func readResult(dir string) (*Result, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return nil, err
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("result.json: %w", err)
+	}
+	return &res, nil
 }

@@ -17,14 +17,11 @@ import (
 // the result and every problem found, joined.
 func VerifyRun(dir string) (*Result, error) {
 	var problems []error
-	b, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	r, err := readResult(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w (a run that is still going, or was killed, has no result.json yet)", dir, err)
 	}
-	var res Result
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("verify %s: result.json: %w", dir, err)
-	}
+	res := *r
 	res.Dir = dir
 	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
 	if err != nil {

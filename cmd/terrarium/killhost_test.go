@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
 )
@@ -98,12 +99,20 @@ agent "other" {
 	for {
 		left := sleepers(marker)
 		if len(left) == 0 {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after kill -9 of the host, still running: %v", left)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// ps tells a killed run from a running one.
+	st, err := terrarium.ReadRunState(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Status, "abandoned") {
+		t.Errorf("ps status of a run whose host was killed: %q, want abandoned", st.Status)
 	}
 }
 
