@@ -88,6 +88,12 @@ type Supervisor struct {
 
 	sweepOnce sync.Once // the end of the first Shutdown: sweep, drop the subreaper
 	sweepErr  error
+
+	// The reaper collects adopted orphans that have exited while agents
+	// run (subreaper only), so short-lived helpers of agents cannot pile up
+	// as zombies and exhaust the pids. reaperStop ends it; reaperDone says it did.
+	reaperStop chan struct{}
+	reaperDone chan struct{}
 }
 
 // closeInheritedFDs marks every open file descriptor above stderr
@@ -132,9 +138,46 @@ func NewSupervisor(cfg Config) *Supervisor {
 			s.log.Warn("cannot become child subreaper; orphaned agent descendants will survive", "error", err)
 		} else {
 			s.subreaper = true
+			s.reaperStop, s.reaperDone = make(chan struct{}), make(chan struct{})
+			go s.reapZombies()
 		}
 	}
 	return s
+}
+
+// reaperInterval is how often the reaper looks for exited orphans.
+const reaperInterval = 250 * time.Millisecond
+
+// reapZombies reaps, every reaperInterval until Shutdown, the orphans that
+// were reparented to the host and have already exited. They are dead, not
+// an exec.Cmd's, and pinned by being unreaped, so collecting them can hurt
+// nobody (the same rule as the sweep's, see orphans).
+func (s *Supervisor) reapZombies() {
+	defer close(s.reaperDone)
+	t := time.NewTicker(reaperInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.reaperStop:
+			return
+		case <-t.C:
+		}
+		children.mu.Lock()
+		found, err := s.orphans()
+		var dead []int
+		if err == nil {
+			for _, p := range found {
+				if p.zombie() {
+					dead = append(dead, p.pid)
+				}
+			}
+		}
+		children.mu.Unlock()
+		for _, pid := range dead {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+	}
 }
 
 // Process is one running (or finished) agent process.
@@ -532,6 +575,8 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		if !s.subreaper {
 			return
 		}
+		close(s.reaperStop)
+		<-s.reaperDone
 		s.sweepErr = s.sweep()
 		if err := releaseSubreaper(); err != nil {
 			s.sweepErr = errors.Join(s.sweepErr, err)

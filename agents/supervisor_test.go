@@ -77,6 +77,25 @@ func child(mode string, args []string) int {
 		fmt.Println("ready")
 		time.Sleep(time.Hour)
 		return 0
+	case "orphans": // N orphans (a middle process starts one and exits), then sleep
+		n, _ := strconv.Atoi(args[0])
+		for i := 0; i < n; i++ {
+			if _, err := spawn("middle", &syscall.SysProcAttr{Setsid: true}); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+		}
+		fmt.Println("spawned")
+		time.Sleep(time.Hour)
+		return 0
+	case "middle": // start a process that outlives us a little, and leave it
+		if _, err := spawn("late-exit", nil); err != nil {
+			return 2
+		}
+		return 0
+	case "late-exit":
+		time.Sleep(50 * time.Millisecond)
+		return 0
 	case "hold-stdout": // a grandchild in its own session keeps stdout open; exit at once
 		pid, err := spawn("sleep", &syscall.SysProcAttr{Setsid: true})
 		if err != nil {

@@ -307,3 +307,36 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Orphans adopted by the subreaper host that have exited are reaped while
+// the agents run, not only at Shutdown: an agent starting short-lived
+// helpers cannot exhaust the pids with zombies.
+func TestAdoptedZombiesReapedDuringRun(t *testing.T) {
+	f := newFixture(t, agents.Config{Subreaper: true})
+	p := f.start(f.spec("spawner", "orphans", "20"))
+	// First the orphans come to us (the test process is the host here).
+	waitFor(t, "an orphan adopted by the host", func() bool {
+		for _, q := range agenttest.Procs() {
+			if q.PPid == os.Getpid() && q.Pid != p.Pid() {
+				return true
+			}
+		}
+		return false
+	})
+	// The agent still runs (it never waits for its children, whose parent
+	// is now the host): every zombie child of ours must go away by itself.
+	// They exit within 50ms; every one must then be reaped, not left a zombie.
+	waitFor(t, "adopted orphans to exit and be reaped", func() bool {
+		for _, q := range agenttest.Procs() {
+			if q.PPid == os.Getpid() && q.Pid != p.Pid() {
+				return false
+			}
+		}
+		return true
+	})
+	select {
+	case <-p.Done():
+		t.Fatal("the agent exited early")
+	default:
+	}
+}
