@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
 )
 
@@ -112,28 +111,7 @@ agent "cooperator" {
 		t.Fatalf("run: %v (the agent's output is in %s)", err, filepath.Join(res.Dir, "logs", "tft.log"))
 	}
 	t.Logf("isolation: %s", res.Isolation)
-	if res.Status != terrarium.StatusFinished || res.Ticks != 20 {
-		t.Fatalf("status %s after %d ticks, want finished after 20", res.Status, res.Ticks)
-	}
-	// Payoffs R=3 (C,C), S=0 (C against D), T=5 (D against C), P=1 (D,D).
-	// tft vs defector: tft plays C then copies D: round 1 S/T, rounds 2-20 P/P.
-	// tft vs cooperator: C,C every round: R/R. defector vs cooperator: T/S.
-	want := map[string]float64{
-		"tft":        (0 + 19*1) + 20*3, // 79
-		"defector":   (5 + 19*1) + 20*5, // 124
-		"cooperator": 20*3 + 20*0,       // 60
-	}
-	if got := scores(t, res); len(got) != len(want) || got["tft"] != want["tft"] || got["defector"] != want["defector"] || got["cooperator"] != want["cooperator"] {
-		t.Errorf("scores %v, want %v", got, want)
-	}
-	for _, a := range res.Agents {
-		if a.Actions != 20 || a.Missing != 0 || a.Late != 0 || a.Rejected != 0 {
-			t.Errorf("agent %s: %+v, want 20 clean actions", a.ID, a.AgentStats)
-		}
-		if a.Status != "stopped" || a.ExitCode != 0 {
-			t.Errorf("agent %s: status %s exit %d, want stopped with 0", a.ID, a.Status, a.ExitCode)
-		}
-	}
+	checkTFTRun(t, res)
 	// The host looked node up in PATH and started it.
 	var spawned bool
 	for _, r := range kinds(recs, events.AgentSpawned) {

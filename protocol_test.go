@@ -152,28 +152,7 @@ agent "cooperator" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != terrarium.StatusFinished || res.Ticks != 20 {
-		t.Fatalf("status %s after %d ticks, want finished after 20", res.Status, res.Ticks)
-	}
-	// Payoffs R=3 (C,C), S=0 (C against D), T=5 (D against C), P=1 (D,D).
-	// tft vs defector: tft plays C then copies D: round 1 S/T, rounds 2-20 P/P.
-	// tft vs cooperator: C,C every round: R/R. defector vs cooperator: T/S.
-	want := map[string]float64{
-		"tft":        (0 + 19*1) + 20*3, // 79
-		"defector":   (5 + 19*1) + 20*5, // 124
-		"cooperator": 20*3 + 20*0,       // 60
-	}
-	if got := scores(t, res); len(got) != len(want) || got["tft"] != want["tft"] || got["defector"] != want["defector"] || got["cooperator"] != want["cooperator"] {
-		t.Errorf("scores %v, want %v", got, want)
-	}
-	for _, a := range res.Agents {
-		if a.Actions != 20 || a.Missing != 0 || a.Late != 0 || a.Rejected != 0 {
-			t.Errorf("agent %s: %+v, want 20 clean actions", a.ID, a.AgentStats)
-		}
-		if a.Status != "stopped" || a.ExitCode != 0 {
-			t.Errorf("agent %s: status %s exit %d, want stopped with 0", a.ID, a.Status, a.ExitCode)
-		}
-	}
+	checkTFTRun(t, res)
 	var spawned bool
 	for _, r := range kinds(recs, events.AgentSpawned) {
 		if r.Agent == "tft" {
@@ -291,5 +270,34 @@ agent %q {
 	// The forger saw both refusals and none of the victim's messages.
 	if f := agentResult(t, res, "forger"); f.Status != "stopped" || f.ExitCode != 0 {
 		t.Errorf("forger: status %s exit %d, want stopped with 0 (its stderr is in the test log)", f.Status, f.ExitCode)
+	}
+}
+
+// checkTFTRun checks a 20-round run of an external tit-for-tat agent "tft"
+// against builtin defector and cooperator: exact scores, clean actions,
+// normal stops.
+func checkTFTRun(t *testing.T, res *terrarium.Result) {
+	t.Helper()
+	if res.Status != terrarium.StatusFinished || res.Ticks != 20 {
+		t.Fatalf("status %s after %d ticks, want finished after 20", res.Status, res.Ticks)
+	}
+	// Payoffs R=3 (C,C), S=0 (C against D), T=5 (D against C), P=1 (D,D).
+	// tft vs defector: tft plays C then copies D: round 1 S/T, rounds 2-20 P/P.
+	// tft vs cooperator: C,C every round: R/R. defector vs cooperator: T/S.
+	want := map[string]float64{
+		"tft":        (0 + 19*1) + 20*3, // 79
+		"defector":   (5 + 19*1) + 20*5, // 124
+		"cooperator": 20*3 + 20*0,       // 60
+	}
+	if got := scores(t, res); len(got) != len(want) || got["tft"] != want["tft"] || got["defector"] != want["defector"] || got["cooperator"] != want["cooperator"] {
+		t.Errorf("scores %v, want %v", got, want)
+	}
+	for _, a := range res.Agents {
+		if a.Actions != 20 || a.Missing != 0 || a.Late != 0 || a.Rejected != 0 {
+			t.Errorf("agent %s: %+v, want 20 clean actions", a.ID, a.AgentStats)
+		}
+		if a.Status != "stopped" || a.ExitCode != 0 {
+			t.Errorf("agent %s: status %s exit %d, want stopped with 0", a.ID, a.Status, a.ExitCode)
+		}
 	}
 }
