@@ -355,6 +355,14 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			d.errorf(attr.Expr.Range(), invalid("restart_unhealthy"), "restart_unhealthy must be true or false.")
 		} else {
 			a.RestartUnhealthy = b
+			if b && optional(attrs, "unhealthy_after") == nil {
+				d.diags = append(d.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagWarning,
+					Summary:  "restart_unhealthy has no effect",
+					Detail:   "restart_unhealthy = true acts only when unhealthy_after is set (missed deadlines in a row, like unhealthy_after = 3).",
+					Subject:  attr.Expr.Range().Ptr(),
+				})
+			}
 		}
 	}
 	return a, ok

@@ -538,3 +538,16 @@ func TestParseIsRepeatable(t *testing.T) {
 		}
 	}
 }
+
+// restart_unhealthy without unhealthy_after loads, with a warning at its line.
+func TestRestartUnhealthyAloneWarns(t *testing.T) {
+	inProgramDir(t)
+	src := lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  restart_unhealthy = true`, `}`)
+	sc, diags := scenarios.Parse([]byte(src), "w.hcl")
+	if diags.HasErrors() || sc == nil {
+		t.Fatalf("Parse: %v", diags)
+	}
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Subject.Start.Line != 5 || !strings.Contains(diags[0].Summary, "no effect") {
+		t.Fatalf("diagnostics %v, want one warning at line 5", diags)
+	}
+}
