@@ -222,7 +222,7 @@ func (r *run) prepareAgents() error {
 	for _, a := range sc.Agents {
 		blocks[a.Name] = a
 	}
-	pathEnv := lookupEnv(r.h.cfg.HostEnv, "PATH")
+	pathEnv := agents.EnvValue(r.h.cfg.HostEnv, "PATH")
 	scenarioDir := filepath.Dir(sc.Path)
 	var builtinPath string
 	var errs []error
@@ -991,13 +991,4 @@ func writeJSON(path string, v any, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return os.Rename(tmp, path)
-}
-
-func lookupEnv(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }

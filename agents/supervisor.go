@@ -248,7 +248,7 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	} else if !fi.IsDir() {
 		return fail(fmt.Errorf("working directory %s is not a directory", spec.Dir))
 	}
-	path, err := LookPath(spec.Path, spec.Dir, envValue(spec.Env, "PATH"))
+	path, err := LookPath(spec.Path, spec.Dir, EnvValue(spec.Env, "PATH"))
 	if err != nil {
 		return fail(err)
 	}
@@ -592,7 +592,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 }
 
 // envValue returns the value of the last KEY= entry in env.
-func envValue(env []string, key string) string {
+// EnvValue returns the value of key in a KEY=VALUE environment list (the
+// last one wins, as in exec), or "".
+func EnvValue(env []string, key string) string {
 	v := ""
 	for _, kv := range env {
 		if k, val, ok := strings.Cut(kv, "="); ok && k == key {

@@ -108,18 +108,22 @@ func parseStat(pid int, b []byte) (procStat, bool) {
 }
 
 // listProcs reads every process of /proc.
-func listProcs() ([]procStat, error) {
+func listProcs() ([]procStat, error) { return readTable(readStat) }
+
+// readTable reads every process of /proc with read, skipping the ones that
+// are gone by the time they are read.
+func readTable[P any](read func(pid int) (P, bool)) ([]P, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	ps := make([]procStat, 0, len(ents))
+	ps := make([]P, 0, len(ents))
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if p, ok := readStat(pid); ok {
+		if p, ok := read(pid); ok {
 			ps = append(ps, p)
 		}
 	}

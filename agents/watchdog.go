@@ -496,23 +496,7 @@ func readProcInfo(pid int) (procInfo, bool) {
 }
 
 // readProcTable reads every process of /proc.
-func readProcTable() ([]procInfo, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
-	ps := make([]procInfo, 0, len(ents))
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if p, ok := readProcInfo(pid); ok {
-			ps = append(ps, p)
-		}
-	}
-	return ps, nil
-}
+func readProcTable() ([]procInfo, error) { return readTable(readProcInfo) }
 
 // tracker is the watchdog's view of the agents' processes.
 type tracker struct {
