@@ -591,7 +591,6 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// envValue returns the value of the last KEY= entry in env.
 // EnvValue returns the value of key in a KEY=VALUE environment list (the
 // last one wins, as in exec), or "".
 func EnvValue(env []string, key string) string {
