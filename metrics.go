@@ -1,7 +1,7 @@
 package terrarium
 
 import (
-	"bufio"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,11 +10,13 @@ import (
 )
 
 // metricsWriter writes metrics.csv: a "tick" column, then one column per
-// metric the world declares, one row per tick, flushed every tick.
+// metric the world declares, one row per tick, flushed every tick. A metric
+// the world did not report at a tick is an empty field.
 type metricsWriter struct {
 	f     *os.File
-	w     *bufio.Writer
+	w     *csv.Writer
 	names []string
+	rec   []string // reused for every row
 	err   error
 }
 
@@ -23,48 +25,34 @@ func createMetrics(path string, names []string) (*metricsWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create metrics: %w", err)
 	}
-	m := &metricsWriter{f: f, w: bufio.NewWriter(f), names: names}
-	m.w.WriteString("tick")
-	for _, n := range names {
-		m.w.WriteByte(',')
-		m.w.WriteString(csvField(n))
-	}
-	m.w.WriteByte('\n')
-	return m, m.flush()
+	m := &metricsWriter{f: f, w: csv.NewWriter(f), names: names, rec: make([]string, len(names)+1)}
+	m.write(append([]string{"tick"}, names...))
+	return m, m.err
 }
 
 func (m *metricsWriter) row(t world.Tick, vals map[string]float64) {
-	m.w.WriteString(strconv.FormatUint(uint64(t), 10))
-	for _, n := range m.names {
-		m.w.WriteByte(',')
+	m.rec[0] = strconv.FormatUint(uint64(t), 10)
+	for i, n := range m.names {
+		m.rec[i+1] = ""
 		if v, ok := vals[n]; ok {
-			m.w.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+			m.rec[i+1] = strconv.FormatFloat(v, 'g', -1, 64)
 		}
 	}
-	m.w.WriteByte('\n')
-	_ = m.flush()
+	m.write(m.rec)
 }
 
-func (m *metricsWriter) flush() error {
-	if err := m.w.Flush(); err != nil && m.err == nil {
+// write writes one record and flushes it; the first error is kept.
+func (m *metricsWriter) write(rec []string) {
+	_ = m.w.Write(rec)
+	m.w.Flush()
+	if err := m.w.Error(); err != nil && m.err == nil {
 		m.err = fmt.Errorf("write metrics: %w", err)
 	}
-	return m.err
 }
 
 func (m *metricsWriter) close() error {
-	_ = m.flush()
 	if err := m.f.Close(); err != nil && m.err == nil {
 		m.err = fmt.Errorf("close metrics: %w", err)
 	}
 	return m.err
-}
-
-func csvField(s string) string {
-	for _, c := range s {
-		if c == ',' || c == '"' || c == '\n' {
-			return strconv.Quote(s)
-		}
-	}
-	return s
 }

@@ -70,6 +70,7 @@ type agentRun struct {
 	args  []string
 	env   []string
 	cred  *syscall.Credential // nil: the host's user
+	sub   *nats.Subscription  // the host's subscription to its messages
 	// bridgeEnv, for the stdio runtime, holds the agent's bus settings, for its bridge.
 	bridgeEnv map[string]string
 	tracker   *agents.RestartTracker
@@ -354,6 +355,7 @@ func (r *run) subscribe() error {
 			return fmt.Errorf("subscribe to agent %s: %w", id, err)
 		}
 		r.subs[sub] = id
+		a.sub = sub
 	}
 	if err := r.nc.Flush(); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -936,10 +938,8 @@ func (r *run) agentResults() []AgentResult {
 	out := make([]AgentResult, 0, len(r.seats))
 	for _, seat := range r.seats {
 		ar := AgentResult{ID: string(seat.ID), Group: seat.Group, Status: "not_started", AgentStats: r.stats[seat.ID]}
-		for sub, id := range r.subs {
-			if id == seat.ID {
-				ar.Dropped, _ = sub.Dropped()
-			}
+		if a := r.agents[seat.ID]; a != nil && a.sub != nil {
+			ar.Dropped, _ = a.sub.Dropped()
 		}
 		if a := r.agents[seat.ID]; a != nil && a.process() != nil {
 			p := a.process()

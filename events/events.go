@@ -160,13 +160,6 @@ func (w *Writer) Last() (seq uint64, hash string) {
 	return w.seq, w.prev
 }
 
-// Seq returns the sequence number of the last event written.
-func (w *Writer) Seq() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.seq
-}
-
 // Close flushes and syncs the file. It returns the first write error.
 func (w *Writer) Close() error {
 	w.mu.Lock()
