@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/agents/agenttest"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
@@ -109,21 +109,10 @@ func assertNoAgentsLeft(t *testing.T, recs []events.Record) {
 		if err := json.Unmarshal(r.Data, &d); err != nil || d.Pid <= 0 {
 			t.Fatalf("agent.spawned without pid: %s", r.Data)
 		}
-		if alive(d.Pid) {
+		if agenttest.Alive(d.Pid) {
 			t.Errorf("agent %s (pid %d) still running after the run", r.Agent, d.Pid)
 		}
 	}
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func kinds(recs []events.Record, kind string) []events.Record {

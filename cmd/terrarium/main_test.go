@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/terrarium-sim/terrarium/agents/agenttest"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
 )
@@ -206,7 +206,7 @@ agent "alt" {
 		}
 		var d struct{ Pid int }
 		_ = json.Unmarshal(r.Data, &d)
-		if st, err := os.ReadFile("/proc/" + strconv.Itoa(d.Pid) + "/stat"); err == nil && !strings.Contains(string(st), ") Z") {
+		if agenttest.Alive(d.Pid) {
 			t.Errorf("agent %s (pid %d) outlived the host", r.Agent, d.Pid)
 		}
 	}
