@@ -101,7 +101,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.makeDir(); err != nil {
 		return err
 	}
-	r.iso, err = decideIsolation(r.h.cfg.AgentUsers, r.h.cfg.AgentUIDBase, r.dir, len(sc.Seats()))
+	r.seats = sc.Seats()
+	r.iso, err = decideIsolation(r.h.cfg.AgentUsers, r.h.cfg.AgentUIDBase, r.dir, len(r.seats))
 	if err != nil {
 		return err
 	}
@@ -127,12 +128,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 	r.events.Emit(events.RunStarted, 0, "", map[string]any{
 		"scenario": sc.Name, "seed": sc.Seed, "ticks": sc.Ticks, "stepping": sc.Stepping,
-		"world": sc.World.Kind, "agents": len(sc.Seats()), "dir": r.dir, "isolation": r.res.Isolation,
+		"world": sc.World.Kind, "agents": len(r.seats), "dir": r.dir, "isolation": r.res.Isolation,
 		"host_pid": os.Getpid(),
 	})
 
 	// The world first: a bad world config must fail before any process starts.
-	r.seats = sc.Seats()
 	r.w, err = sc.World.Impl.New(sc.World.Config, r.seats)
 	if err != nil {
 		return fmt.Errorf("world %s: %w", sc.World.Kind, err)
