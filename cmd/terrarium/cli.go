@@ -1,23 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strconv"
+	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium"
-	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -29,35 +23,63 @@ const (
 	exitInterrupted = 130
 )
 
-const usage = `terrarium hosts multi-agent simulations: an embedded NATS bus, one OS
+const usageHead = `terrarium hosts multi-agent simulations: an embedded NATS bus, one OS
 process per agent, and a world loop stepping the shared world.
 
 Usage:
-  terrarium run [flags] SCENARIO.hcl     run a scenario, leave a run directory
-  terrarium validate SCENARIO.hcl...     check scenario files, report every problem
-  terrarium verify RUN_DIR...            check a run directory's event log and results
-  terrarium ps RUN_DIR                   a live or finished run's agents: state, pid, restarts, turns
-  terrarium version                      print the version
+`
 
+const usageTail = `
 Run 'terrarium COMMAND -h' for a command's flags.
 Exit codes: 0 ok, 1 run failed, 2 bad usage or scenario, 130 interrupted.
 `
 
+// command is one subcommand. Each lives in its own file and registers itself
+// from init, so adding one touches no other command.
+type command struct {
+	name    string
+	order   int    // place in the usage text
+	usage   string // e.g. "run [flags] SCENARIO.hcl"
+	summary string // one line
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func register(c command) {
+	if _, dup := commands[c.name]; dup {
+		panic("terrarium: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+func usageText() string {
+	cs := make([]command, 0, len(commands))
+	for _, c := range commands {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].order != cs[j].order {
+			return cs[i].order < cs[j].order
+		}
+		return cs[i].name < cs[j].name
+	})
+	var b strings.Builder
+	b.WriteString(usageHead)
+	for _, c := range cs {
+		fmt.Fprintf(&b, "  terrarium %-28s %s\n", c.usage, c.summary)
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
+
 // Main is the whole CLI; it returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return exitUsage
 	}
 	switch args[0] {
-	case "run":
-		return cmdRun(args[1:], stdout, stderr)
-	case "validate":
-		return cmdValidate(args[1:], stdout, stderr)
-	case "verify":
-		return cmdVerify(args[1:], stdout, stderr)
-	case "ps":
-		return cmdPs(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, terrarium.VersionString())
 		return exitOK
@@ -65,12 +87,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 {
 			return Main([]string{args[1], "-h"}, stdout, stderr)
 		}
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText())
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "terrarium: unknown command %q\n\n%s", args[0], usage)
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "terrarium: unknown command %q\n\n%s", args[0], usageText())
 		return exitUsage
 	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func init() {
+	register(command{name: "version", order: 100, usage: "version", summary: "print the version"})
 }
 
 // logFlags are the logging flags every command has.
@@ -136,199 +165,6 @@ func parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	// Parse the collected arguments again so fs.Args() returns them.
 	_ = fs.Parse(append([]string{"--"}, positional...))
 	return 0, true
-}
-
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate", "validate SCENARIO.hcl...",
-		"Checks scenario files without running anything and reports every problem\nwith file:line:column. Exit code 2 if any file has errors.\n", stderr)
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "terrarium validate: no scenario file given")
-		fs.Usage()
-		return exitUsage
-	}
-	code := exitOK
-	for _, path := range fs.Args() {
-		sc, diags := scenarios.Load(path)
-		if diags.HasErrors() {
-			scenarios.FormatDiagnostics(stderr, diags)
-			code = exitUsage
-			continue
-		}
-		if len(diags) > 0 {
-			scenarios.FormatDiagnostics(stderr, diags)
-		}
-		fmt.Fprintf(stdout, "%s: ok (scenario %q, world %s, %d agents)\n", path, sc.Name, sc.World.Kind, len(sc.Seats()))
-	}
-	return code
-}
-
-func cmdVerify(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("verify", "verify RUN_DIR...",
-		"Checks run directories: events.jsonl is an unbroken hash chain ending in\nrun.finished, result.json pins that same end, and metrics.csv has a row per\ntick. Exit code 1 if any problem is found.\n", stderr)
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "terrarium verify: no run directory given")
-		fs.Usage()
-		return exitUsage
-	}
-	code := exitOK
-	for _, dir := range fs.Args() {
-		res, err := terrarium.VerifyRun(dir)
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", dir, err)
-			code = exitFailed
-			continue
-		}
-		fmt.Fprintf(stdout, "%s: ok (run %s, status %s, %d ticks, %d events, state %.12s)\n", dir, res.Run, res.Status, res.Ticks, res.Events.Count, res.StateHash)
-	}
-	return code
-}
-
-func cmdPs(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("ps", "ps RUN_DIR",
-		"Lists the agents of a run, live or finished, from its event log: state,\npid, restarts, turns (applied actions), ticks filled by the missing-action\npolicy, and the last error.\n", stderr)
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "terrarium ps: give one run directory")
-		fs.Usage()
-		return exitUsage
-	}
-	st, err := terrarium.ReadRunState(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintln(stderr, "terrarium ps:", err)
-		return exitFailed
-	}
-	fmt.Fprintf(stdout, "run %s (%s): %s, %d ticks\n", st.Run, st.Scenario, st.Status, st.Ticks)
-	t := world.Table{Columns: []string{"AGENT", "STATE", "PID", "RESTARTS", "TURNS", "MISSING", "LAST ERROR"}}
-	for _, a := range st.Agents {
-		t.Rows = append(t.Rows, []string{a.ID, a.State, strconv.Itoa(a.Pid), strconv.Itoa(a.Restarts), strconv.Itoa(a.Turns), strconv.Itoa(a.Missing), a.LastError})
-	}
-	printTable(stdout, t)
-	return exitOK
-}
-
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("run", "run [flags] SCENARIO.hcl",
-		"Runs a scenario: starts the embedded bus, one process per agent, and steps\nthe world. Leaves runs/<run-id>/ (or --out DIR) with result.json, events.jsonl,\nmetrics.csv, logs/ and each agent's workspace.\n", stderr)
-	var lf logFlags
-	lf.register(fs)
-	out := fs.String("out", "", "run directory (default runs/<run-id>)")
-	runsDir := fs.String("runs", "runs", "where run directories are made when --out is not given")
-	runID := fs.String("run-id", "", "run id, [A-Za-z0-9_-]+ (default <scenario>-<time>-<random>)")
-	quiet := fs.Bool("quiet", false, "no progress display")
-	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
-	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "terrarium run: give exactly one scenario file")
-		fs.Usage()
-		return exitUsage
-	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "terrarium run:", err)
-		return exitUsage
-	}
-	sc, diags := scenarios.Load(fs.Arg(0))
-	if diags.HasErrors() {
-		scenarios.FormatDiagnostics(stderr, diags)
-		return exitUsage
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	interrupted := watchSignals(ctx, cancel, stderr)
-
-	prog := newProgress(stderr, *quiet)
-	h, err := terrarium.New(terrarium.Config{
-		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
-		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "terrarium run:", err)
-		return exitUsage
-	}
-	fmt.Fprintf(stderr, "run %s: %s, %d agents -> %s\n", h.RunID(), sc.Name, len(sc.Seats()), h.Dir())
-	res, err := h.Run(ctx)
-	prog.done()
-	_ = h.Close()
-	if res != nil {
-		printResult(stdout, res)
-	}
-	switch {
-	case err == nil:
-		return exitOK
-	case interrupted():
-		if res != nil && res.Dir != "" {
-			fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
-		}
-		return exitInterrupted
-	default:
-		fmt.Fprintln(stderr, "terrarium run:", err)
-		return exitFailed
-	}
-}
-
-// watchSignals cancels on the first SIGINT or SIGTERM; later ones are only
-// acknowledged, so the orderly shutdown is never cut short.
-func watchSignals(ctx context.Context, cancel context.CancelFunc, stderr io.Writer) (interrupted func() bool) {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP) // SIGHUP: the terminal went away
-	got := make(chan struct{})
-	go func() {
-		first := true
-		for {
-			select {
-			case s := <-ch:
-				if first {
-					first = false
-					fmt.Fprintf(stderr, "\nterrarium: %s: stopping agents and saving results (the run is being shut down)\n", s)
-					close(got)
-					cancel()
-				} else {
-					fmt.Fprintf(stderr, "terrarium: %s: already shutting down\n", s)
-				}
-			case <-ctx.Done():
-				if !first {
-					// keep absorbing signals until the process exits
-					continue
-				}
-				signal.Stop(ch)
-				return
-			}
-		}
-	}()
-	return func() bool {
-		select {
-		case <-got:
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func printResult(w io.Writer, res *terrarium.Result) {
-	if res.Table != nil && len(res.Table.Rows) > 0 && res.Ticks > 0 {
-		if res.Status != terrarium.StatusFinished {
-			res.Table.Title += fmt.Sprintf(" (partial: the run was %s after %d ticks)", res.Status, res.Ticks)
-		}
-		printTable(w, *res.Table)
-	}
-	fmt.Fprintf(w, "\nstatus %s after %d ticks in %s (median tick %s)\n", res.Status, res.Ticks,
-		(time.Duration(res.DurationMS) * time.Millisecond).String(), (time.Duration(res.TickTime.MedianUS) * time.Microsecond).String())
-	if res.Dir != "" {
-		fmt.Fprintf(w, "results in %s\n", res.Dir)
-	}
 }
 
 func printTable(w io.Writer, t world.Table) {

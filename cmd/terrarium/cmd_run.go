@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/scenarios"
+)
+
+func init() {
+	register(command{name: "run", order: 10, usage: "run [flags] SCENARIO.hcl", summary: "run a scenario, leave a run directory", run: cmdRun})
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "run [flags] SCENARIO.hcl",
+		"Runs a scenario: starts the embedded bus, one process per agent, and steps\nthe world. Leaves runs/<run-id>/ (or --out DIR) with result.json, events.jsonl,\nmetrics.csv, logs/ and each agent's workspace.\n", stderr)
+	var lf logFlags
+	lf.register(fs)
+	out := fs.String("out", "", "run directory (default runs/<run-id>)")
+	runsDir := fs.String("runs", "runs", "where run directories are made when --out is not given")
+	runID := fs.String("run-id", "", "run id, [A-Za-z0-9_-]+ (default <scenario>-<time>-<random>)")
+	quiet := fs.Bool("quiet", false, "no progress display")
+	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
+	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "terrarium run: give exactly one scenario file")
+		fs.Usage()
+		return exitUsage
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "terrarium run:", err)
+		return exitUsage
+	}
+	sc, diags := scenarios.Load(fs.Arg(0))
+	if diags.HasErrors() {
+		scenarios.FormatDiagnostics(stderr, diags)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	interrupted := watchSignals(ctx, cancel, stderr)
+
+	prog := newProgress(stderr, *quiet)
+	h, err := terrarium.New(terrarium.Config{
+		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
+		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "terrarium run:", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "run %s: %s, %d agents -> %s\n", h.RunID(), sc.Name, len(sc.Seats()), h.Dir())
+	res, err := h.Run(ctx)
+	prog.done()
+	_ = h.Close()
+	if res != nil {
+		printResult(stdout, res)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case interrupted():
+		if res != nil && res.Dir != "" {
+			fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
+		}
+		return exitInterrupted
+	default:
+		fmt.Fprintln(stderr, "terrarium run:", err)
+		return exitFailed
+	}
+}
+
+// watchSignals cancels on the first SIGINT or SIGTERM; later ones are only
+// acknowledged, so the orderly shutdown is never cut short.
+func watchSignals(ctx context.Context, cancel context.CancelFunc, stderr io.Writer) (interrupted func() bool) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP) // SIGHUP: the terminal went away
+	got := make(chan struct{})
+	go func() {
+		first := true
+		for {
+			select {
+			case s := <-ch:
+				if first {
+					first = false
+					fmt.Fprintf(stderr, "\nterrarium: %s: stopping agents and saving results (the run is being shut down)\n", s)
+					close(got)
+					cancel()
+				} else {
+					fmt.Fprintf(stderr, "terrarium: %s: already shutting down\n", s)
+				}
+			case <-ctx.Done():
+				if !first {
+					// keep absorbing signals until the process exits
+					continue
+				}
+				signal.Stop(ch)
+				return
+			}
+		}
+	}()
+	return func() bool {
+		select {
+		case <-got:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func printResult(w io.Writer, res *terrarium.Result) {
+	if res.Table != nil && len(res.Table.Rows) > 0 && res.Ticks > 0 {
+		if res.Status != terrarium.StatusFinished {
+			res.Table.Title += fmt.Sprintf(" (partial: the run was %s after %d ticks)", res.Status, res.Ticks)
+		}
+		printTable(w, *res.Table)
+	}
+	fmt.Fprintf(w, "\nstatus %s after %d ticks in %s (median tick %s)\n", res.Status, res.Ticks,
+		(time.Duration(res.DurationMS) * time.Millisecond).String(), (time.Duration(res.TickTime.MedianUS) * time.Microsecond).String())
+	if res.Dir != "" {
+		fmt.Fprintf(w, "results in %s\n", res.Dir)
+	}
+}
