@@ -3,7 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -36,6 +35,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
 		{Type: "world", LabelNames: []string{"kind"}},
 		{Type: "agent", LabelNames: []string{"name"}},
+		{Type: "variable", LabelNames: []string{"name"}},
 	},
 }
 
@@ -47,6 +47,7 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "checkpoint_every"},
 	},
 }
 
@@ -73,23 +74,7 @@ var agentSchema = &hcl.BodySchema{
 // commands of runtime "nats" agents are resolved against the file's
 // directory.
 func Load(path string) (*Scenario, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read scenario file",
-			Detail:   fmt.Sprintf("%v; check the path and its permissions.", err),
-		}}
-	}
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read scenario file",
-			Detail:   fmt.Sprintf("find the directory of %s: %v.", path, err),
-		}}
-	}
-	return parse(src, path, dir)
+	return LoadWith(path, LoadOptions{})
 }
 
 // Parse parses and validates scenario source; filename is used in
@@ -107,18 +92,23 @@ func Parse(src []byte, filename string) (*Scenario, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("Relative agent commands are resolved against the current directory, which cannot be found: %v.", err),
 		}}
 	}
-	return parse(src, filename, dir)
+	return parse(src, filename, dir, LoadOptions{})
 }
 
 // parse is Parse with the directory that relative commands are resolved
 // against.
-func parse(src []byte, filename, dir string) (*Scenario, hcl.Diagnostics) {
+func parse(src []byte, filename, dir string, o LoadOptions) (*Scenario, hcl.Diagnostics) {
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
 	}
-	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH")}
+	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH"), skipPrograms: o.SkipPrograms}
+	var vars []Variable
+	if root, ok := file.Body.(*hclsyntax.Body); ok {
+		vars = d.variables(root, o.Vars)
+	}
 	s := d.file(file.Body)
+	s.Variables = vars
 	if root, ok := file.Body.(*hclsyntax.Body); ok {
 		suggestAll(d.diags, root, s.World.Kind, s.World.Config)
 	}
@@ -137,6 +127,8 @@ type decoder struct {
 	dir      string // relative commands are resolved against it
 	pathEnv  string // the PATH bare command names are looked up in
 	diags    hcl.Diagnostics
+	// skipPrograms: do not look up agents' programs (LoadOptions.SkipPrograms).
+	skipPrograms bool
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, detail string, args ...any) {
@@ -258,6 +250,11 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	if a := optional(attrs, "checkpoint_every"); a != nil {
+		if v, ok := d.whole(a, 0, ^uint64(0), "a whole number of ticks >= 0 (0 = no periodic checkpoints), like checkpoint_every = 100"); ok {
+			s.CheckpointEvery = v
+		}
+	}
 }
 
 // agent decodes one agent block. ok is false when the block's name or count
@@ -298,7 +295,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio) && !d.skipPrograms:
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}

@@ -63,6 +63,12 @@ type Scenario struct {
 	ActionDeadline time.Duration // action_deadline = "2s" (default 5s)
 	MissingAction  string        // missing_action = "default" | "repeat" | "abort" (default "default")
 	ReadyTimeout   time.Duration // ready_timeout = "30s" (default 30s): how long agents may take to say hello
+	// CheckpointEvery is checkpoint_every = K: the host writes a checkpoint
+	// every K ticks (0, the default: only on an orderly stop).
+	CheckpointEvery uint64
+	// Variables are the scenario's variable blocks with the values they
+	// took (their defaults, or LoadOptions.Vars), in file order.
+	Variables []Variable
 
 	World  World
 	Agents []Agent // in file order

@@ -87,6 +87,19 @@ type LoopConfig struct {
 	Missing  string        // PolicyDefault, PolicyRepeat or PolicyAbort
 	// OnTick, if set, is called from the loop's goroutine after every tick.
 	OnTick func(TickReport)
+	// From, if set, is where the loop goes on from (a resumed or forked
+	// run): its first tick is From.Tick+1. The world must already be in the
+	// state of that tick (World.Restore).
+	From *LoopState
+}
+
+// LoopState is what the loop carries from one tick to the next, besides
+// the world: the last closed tick, each agent's last applied action (for
+// the repeat policy) and the counts so far. A checkpoint stores it.
+type LoopState struct {
+	Tick  Tick                        `json:"tick"`
+	Last  map[AgentID]json.RawMessage `json:"last,omitempty"`
+	Stats map[AgentID]AgentStats      `json:"stats,omitempty"`
 }
 
 // AgentStats counts what the loop saw from one agent.
@@ -120,6 +133,26 @@ type Loop struct {
 	memCh    chan struct{}
 	stopped  chan struct{}
 	stopOnce sync.Once
+
+	// Owned by Run's goroutine; State reads them from OnTick.
+	closed Tick
+	last   map[AgentID]json.RawMessage
+	sum    *Summary
+}
+
+// State returns a copy of the loop's state after the last closed tick.
+// Call it only from OnTick, or after Run returned.
+func (l *Loop) State() LoopState {
+	st := LoopState{Tick: l.closed, Last: make(map[AgentID]json.RawMessage, len(l.last)), Stats: map[AgentID]AgentStats{}}
+	for k, v := range l.last {
+		st.Last[k] = v
+	}
+	if l.sum != nil {
+		for k, v := range l.sum.Stats {
+			st.Stats[k] = v
+		}
+	}
+	return st
 }
 
 // NewLoop checks cfg and returns a loop ready to Run.
@@ -244,6 +277,16 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
 	last := make(map[AgentID]json.RawMessage)
 	var closed Tick // last closed tick
+	if f := l.cfg.From; f != nil {
+		closed, sum.Ticks = f.Tick, f.Tick
+		for k, v := range f.Last {
+			last[k] = v
+		}
+		for k, v := range f.Stats {
+			sum.Stats[k] = v
+		}
+	}
+	l.last, l.sum, l.closed = last, &sum, closed
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -427,6 +470,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			bump(id, func(s *AgentStats) { s.Actions++ })
 		}
 		closed = cur.t
+		l.closed = closed
 		sum.Ticks = closed
 		sum.Hash = l.cfg.World.StateHash()
 		elapsed := time.Since(start)
