@@ -23,8 +23,11 @@ import (
 // resume): it names the range of events that were moved aside.
 const RunResumed = "run.resumed"
 
-// CheckpointWritten is emitted after a checkpoint was written.
-const CheckpointWritten = "checkpoint.written"
+// Checkpoint events: one was written, or writing one failed.
+const (
+	CheckpointWritten = "checkpoint.written"
+	CheckpointFailed  = "checkpoint.failed"
+)
 
 // LogError is the first bad line of an event log.
 type LogError struct {

@@ -118,6 +118,7 @@ func parse(src []byte, filename, dir string, o LoadOptions) (*Scenario, hcl.Diag
 	}
 	s.Path = filename
 	s.Source = src
+	s.Dir = dir
 	return s, diags
 }
 

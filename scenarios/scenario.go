@@ -55,6 +55,8 @@ type Scenario struct {
 	// Path is the file it was loaded from; Source its bytes as read.
 	Path   string
 	Source []byte
+	// Dir is the directory relative agent commands were resolved against.
+	Dir string
 
 	Name           string        // scenario "NAME" label
 	Seed           uint64        // seed = ...; default 1
