@@ -11,6 +11,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 func init() {
@@ -28,6 +29,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress display")
 	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
 	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
+	var vars varFlags
+	fs.Var(&vars, "var", "set a scenario variable, name=value (repeatable)")
+	from := fs.String("from", "", "start from another run's checkpoint, RUN_DIR@TICK (a fork)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -41,7 +45,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "terrarium run:", err)
 		return exitUsage
 	}
-	sc, diags := scenarios.Load(fs.Arg(0))
+	var fork *terrarium.Fork
+	if *from != "" {
+		if fork, err = terrarium.ParseFork(*from); err != nil {
+			fmt.Fprintln(stderr, "terrarium run:", err)
+			return exitUsage
+		}
+	}
+	sc, diags := scenarios.LoadWith(fs.Arg(0), scenarios.LoadOptions{Vars: vars.values})
 	if diags.HasErrors() {
 		scenarios.FormatDiagnostics(stderr, diags)
 		return exitUsage
@@ -54,7 +65,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, *quiet)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
-		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
+		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase), Fork: fork, CheckpointHook: checkpointHook,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)
@@ -63,6 +74,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "run %s: %s, %d agents -> %s\n", h.RunID(), sc.Name, len(sc.Seats()), h.Dir())
 	res, err := h.Run(ctx)
 	prog.done()
+	return finishRun(h, res, err, interrupted, stdout, stderr)
+}
+
+// finishRun prints a run's outcome and returns the exit code.
+func finishRun(h *terrarium.Host, res *terrarium.Result, err error, interrupted func() bool, stdout, stderr io.Writer) int {
 	_ = h.Close()
 	if res != nil {
 		printResult(stdout, res)
@@ -73,6 +89,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case interrupted():
 		if res != nil && res.Dir != "" {
 			fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
+			fmt.Fprintln(stderr, "go on with: terrarium resume", res.Dir)
 		}
 		return exitInterrupted
 	default:
@@ -80,6 +97,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 }
+
+// checkpointHook is passed to every host's Config.CheckpointHook; nil
+// except in tests, which use it to kill the host while it writes one.
+var checkpointHook func(stage string, t world.Tick)
 
 // watchSignals cancels on the first SIGINT or SIGTERM; later ones are only
 // acknowledged, so the orderly shutdown is never cut short.
