@@ -258,4 +258,3 @@ func (r *run) writeCheckpoint(reason string) {
 	r.log.Error("checkpoint failed; the run goes on", "tick", st.Tick, "error", err)
 	r.events.Emit(events.CheckpointFailed, st.Tick, "", map[string]any{"reason": err.Error()})
 }
-
