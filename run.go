@@ -56,13 +56,14 @@ type run struct {
 	lastTick     atomic.Uint64 // last closed tick, for events from outside the loop
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
-	wd           *agents.Watchdog       // kills the agents if the host dies; nil if it could not start
-	ending       chan struct{}          // closed by markEnded: no more restarts
-	bridges      sync.WaitGroup         // stdio bridges; each ends when its process has
-	bridgeCtx    context.Context        // cancelled once every agent process is gone
-	bridgeCancel context.CancelFunc     //
-	from         *checkpoint.Checkpoint // resumed or forked from it; nil: from tick 0
-	ckpt         *checkpoint.Writer
+	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	ending       chan struct{}      // closed by markEnded: no more restarts
+	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
+	bridgeCtx    context.Context    // cancelled once every agent process is gone
+	bridgeCancel context.CancelFunc //
+
+	from *checkpoint.Checkpoint // resumed or forked from it; nil: from tick 0
+	ckpt *checkpoint.Writer
 }
 
 type agentRun struct {
