@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -422,4 +423,33 @@ func mustRead(t *testing.T, dir string) []events.Record {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// Resume refuses a run whose host is still running, and a finished run.
+func TestResumeRefusesLiveAndFinishedRuns(t *testing.T) {
+	src := tournamentWithRandom(5, 0)
+	done, _ := runWithSeed(t, src, 1)
+	if _, _, err := terrarium.Resume(done.Dir, terrarium.Config{}); !errors.Is(err, terrarium.ErrNothingToResume) {
+		t.Errorf("resume a finished run: %v", err)
+	}
+	// A run cut short whose recorded host is alive (a sleeping child
+	// stands in for a host still at work).
+	dir := copyRun(t, done.Dir)
+	os.Remove(filepath.Join(dir, "result.json"))
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	lines := eventLines(t, dir)
+	lines = reseal(t, lines[:lineOf(t, lines, 3)], 1, func(r *events.Record) {
+		var d map[string]any
+		json.Unmarshal(r.Data, &d)
+		d["host_pid"] = sleeper.Process.Pid
+		r.Data, _ = json.Marshal(d)
+	})
+	writeLines(t, dir, lines)
+	if _, _, err := terrarium.Resume(dir, terrarium.Config{}); !errors.Is(err, terrarium.ErrRunning) {
+		t.Errorf("resume a run whose host is alive: %v", err)
+	}
 }

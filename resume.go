@@ -17,8 +17,28 @@ import (
 	"github.com/terrarium-sim/terrarium/world"
 )
 
-// ErrNothingToResume is returned by Resume for a run that finished.
-var ErrNothingToResume = errors.New("the run finished: nothing to resume")
+// Errors of Resume.
+var (
+	ErrNothingToResume = errors.New("the run finished: nothing to resume")
+	ErrRunning         = errors.New("the run is still going")
+)
+
+// lastHostPid is the host pid of the last run.started or run.resumed.
+func lastHostPid(recs []events.Record) int {
+	pid := 0
+	for _, r := range recs {
+		if r.Kind != events.RunStarted && r.Kind != events.RunResumed {
+			continue
+		}
+		var d struct {
+			HostPid int `json:"host_pid"`
+		}
+		if json.Unmarshal(r.Data, &d) == nil {
+			pid = d.HostPid
+		}
+	}
+	return pid
+}
 
 // ResumeReport says what Resume did to a run directory.
 type ResumeReport struct {
@@ -116,6 +136,9 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 	info, err := ReadRunInfo(lg.Records)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	if pid := lastHostPid(lg.Records); pid > 0 && pid != os.Getpid() && processAlive(pid) && lg.Records[len(lg.Records)-1].Kind != events.RunFinished {
+		return nil, nil, fmt.Errorf("resume %s: %w: its host (pid %d) is still running; stop it first (Ctrl-C or kill it)", dir, ErrRunning, pid)
 	}
 	sc, err := LoadRunScenario(dir, info, false)
 	if err != nil {
