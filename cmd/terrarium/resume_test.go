@@ -247,4 +247,3 @@ func TestKillNineThenResume(t *testing.T) {
 		})
 	}
 }
-
