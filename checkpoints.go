@@ -153,6 +153,7 @@ func (r *run) restoreWorld() error {
 	if h := r.w.StateHash(); h != r.from.Meta.StateHash {
 		return fmt.Errorf("restore the world from the checkpoint at tick %d: state %.12s, the checkpoint says %.12s", r.from.Meta.Tick, h, r.from.Meta.StateHash)
 	}
+	r.res.Ticks = r.from.Meta.Tick // until the loop has closed one more
 	return nil
 }
 

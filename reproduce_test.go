@@ -453,3 +453,20 @@ func TestResumeRefusesLiveAndFinishedRuns(t *testing.T) {
 		t.Errorf("resume a run whose host is alive: %v", err)
 	}
 }
+
+// Without any checkpoint, resume starts the run again from tick 0 (and
+// says so): the events after run.started are moved aside.
+func TestResumeWithoutCheckpoint(t *testing.T) {
+	whole, _ := runWithSeed(t, tournamentWithRandom(20, 0), 4)
+	dir := copyRun(t, whole.Dir)
+	os.Remove(filepath.Join(dir, "result.json"))
+	lines := eventLines(t, dir)
+	writeLines(t, dir, lines[:lineOf(t, lines, 12)])
+	os.Chmod(filepath.Dir(dir), 0o755)
+	res, rep := resume(t, dir)
+	if rep.Tick != 0 || rep.Checkpoint != "" || rep.Superseded.FirstSeq != 2 || !strings.Contains(strings.Join(rep.Notes, "\n"), "no usable checkpoint") {
+		t.Errorf("report %+v", rep)
+	}
+	assertSameResult(t, whole, res)
+	assertTicksOnce(t, dir, 20)
+}

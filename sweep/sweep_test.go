@@ -59,7 +59,7 @@ func TestSweep(t *testing.T) {
 	var last sweep.Progress
 	cfg := sweep.Config{
 		Scenario: path, Seeds: seeds, Parallel: 2, Out: filepath.Join(tmp, "out"), Logger: testlog.New(t),
-		Vars:     []sweep.Var{{Name: "strategy", Values: []string{"pavlov", "false", "defector"}}},
+		Vars:     []sweep.Var{{Name: "strategy", Values: []string{"pavlov", "false", "defector", "no_such_strategy"}}},
 		Host:     terrarium.Config{Env: map[string]string{"GORACE": "atexit_sleep_ms=0"}},
 		Progress: func(p sweep.Progress) { last = p },
 	}
@@ -67,10 +67,12 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Ran != 15 || sum.Failed != 5 || sum.Skipped != 0 {
-		t.Errorf("ran %d, failed %d, skipped %d; want 15, 5, 0", sum.Ran, sum.Failed, sum.Skipped)
+	// no_such_strategy is refused when the scenario is loaded: 5 points
+	// failed without a run.
+	if sum.Ran != 20 || sum.Failed != 10 || sum.Skipped != 0 {
+		t.Errorf("ran %d, failed %d, skipped %d; want 20, 10, 0", sum.Ran, sum.Failed, sum.Skipped)
 	}
-	if last.Done != 15 || last.Runs != 15 || last.Failed != 5 || last.Ticks != 30 || last.TotalTicks != 45 {
+	if last.Done != 20 || last.Runs != 20 || last.Failed != 10 || last.Ticks != 30 || last.TotalTicks != 45 {
 		t.Errorf("last progress %+v", last)
 	}
 	f, err := os.Open(filepath.Join(cfg.Out, "sweep.csv"))
@@ -79,7 +81,7 @@ func TestSweep(t *testing.T) {
 	}
 	rows, err := csv.NewReader(f).ReadAll()
 	f.Close()
-	if err != nil || len(rows) != 16 {
+	if err != nil || len(rows) != 21 {
 		t.Fatalf("sweep.csv: %d rows, %v", len(rows), err)
 	}
 	want := []string{"strategy", "seed", "status", "ticks", "state_hash", "cooperation_rate", "mean_payoff", "duration_ms", "error", "dir"}
@@ -88,11 +90,17 @@ func TestSweep(t *testing.T) {
 	}
 	hashes := map[string]bool{}
 	for i, r := range rows[1:] {
-		strategy := []string{"pavlov", "false", "defector"}[i/5]
+		strategy := []string{"pavlov", "false", "defector", "no_such_strategy"}[i/5]
 		seed := string(rune('1' + i%5))
 		dir := filepath.Join(cfg.Out, "strategy="+strategy, "seed-"+seed)
 		if r[0] != strategy || r[1] != seed || r[9] != dir {
 			t.Errorf("row %d: %v, want strategy %s seed %s dir %s", i+1, r, strategy, seed, dir)
+		}
+		if strategy == "no_such_strategy" {
+			if r[2] != terrarium.StatusFailed || !strings.Contains(r[8], `No builtin agent is named "no_such_strategy"`) || !strings.Contains(r[8], "sw.hcl:") {
+				t.Errorf("row %d: status %s error %q, want failed with the scenario's line", i+1, r[2], r[8])
+			}
+			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, "result.json")); err != nil {
 			t.Errorf("row %d: %v", i+1, err)
@@ -119,16 +127,16 @@ func TestSweep(t *testing.T) {
 		return nil
 	})
 	sort.Strings(dirs)
-	if len(dirs) != 15 {
-		t.Errorf("%d run directories, want 15: %v", len(dirs), dirs)
+	if len(dirs) != 20 {
+		t.Errorf("%d point directories, want 20: %v", len(dirs), dirs)
 	}
 
 	again, err := sweep.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Ran != 0 || again.Skipped != 15 || again.Failed != 5 {
-		t.Errorf("second invocation: ran %d, skipped %d, failed %d; want 0, 15, 5", again.Ran, again.Skipped, again.Failed)
+	if again.Ran != 0 || again.Skipped != 20 || again.Failed != 10 {
+		t.Errorf("second invocation: ran %d, skipped %d, failed %d; want 0, 20, 10", again.Ran, again.Skipped, again.Failed)
 	}
 	rows2, _ := os.ReadFile(filepath.Join(cfg.Out, "sweep.csv"))
 	var b strings.Builder

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register(command{name: "sweep", order: 20, usage: "sweep [flags] SCENARIO.hcl", summary: "run every combination of variable values and seeds", run: cmdSweep})
+	register(command{name: "sweep", order: 22, usage: "sweep [flags] SCENARIO.hcl", summary: "run every combination of variable values and seeds", run: cmdSweep})
 }
 
 // sweepVars collects repeated --var name=v1,v2,... flags.
