@@ -78,7 +78,7 @@ func TestLoadValid(t *testing.T) {
 		t.Errorf("World.Impl.Name = %q", s.World.Impl.Name)
 	}
 	got := *s
-	got.Path, got.Source, got.World.Impl = "", nil, world.Kind{}
+	got.Path, got.Source, got.Dir, got.World.Impl = "", nil, "", world.Kind{}
 	want := scenarios.Scenario{
 		Name:           "full-run_1",
 		Seed:           1980,
@@ -115,7 +115,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load: %s", diags)
 	}
 	got := *s
-	got.Path, got.Source, got.World.Impl = "", nil, world.Kind{}
+	got.Path, got.Source, got.Dir, got.World.Impl = "", nil, "", world.Kind{}
 	want := scenarios.Scenario{
 		Name:           "minimal",
 		Seed:           scenarios.DefaultSeed,
