@@ -470,3 +470,15 @@ func TestResumeWithoutCheckpoint(t *testing.T) {
 	assertSameResult(t, whole, res)
 	assertTicksOnce(t, dir, 20)
 }
+
+func TestParseFork(t *testing.T) {
+	f, err := terrarium.ParseFork("runs/a@b@100")
+	if err != nil || f.Dir != "runs/a@b" || f.Tick != 100 {
+		t.Errorf("runs/a@b@100: %+v %v", f, err)
+	}
+	for _, bad := range []string{"runs/a", "runs/a@", "runs/a@0", "runs/a@x", "@5"} {
+		if _, err := terrarium.ParseFork(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
