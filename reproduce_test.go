@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/checkpoint"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/replay"
 	"github.com/terrarium-sim/terrarium/world"
@@ -256,8 +257,10 @@ func TestResumeAfterOrderlyStop(t *testing.T) {
 	dir := filepath.Join(openTempDir(t), "run")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: dir, Env: raceEnv,
+	part := &notePart{}
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: dir, Env: raceEnv, CheckpointParts: []checkpoint.Part{part},
 		Progress: func(p terrarium.Progress) {
+			part.note = fmt.Sprint("after tick ", p.Tick)
 			if p.Tick == 45 {
 				cancel()
 			}
@@ -273,17 +276,35 @@ func TestResumeAfterOrderlyStop(t *testing.T) {
 	recs, _ := events.ReadFile(filepath.Join(dir, "events.jsonl"))
 	assertNoAgentsLeft(t, recs)
 
-	res2, rep := resume(t, dir)
+	res2, rep := resume(t, dir, part)
 	if rep.Tick < 45 || rep.Superseded.Count == 0 {
 		t.Errorf("resumed after tick %d (want the stop checkpoint, >= 45), %d events superseded", rep.Tick, rep.Superseded.Count)
+	}
+	// The host's parts seam: what the part saved at the checkpoint came back.
+	if want := fmt.Sprint("after tick ", rep.Tick); part.restored != want {
+		t.Errorf("the extra checkpoint part restored %q, want %q", part.restored, want)
 	}
 	assertSameResult(t, whole, res2)
 	assertTicksOnce(t, dir, 80)
 }
 
-func resume(t *testing.T, dir string) (*terrarium.Result, *terrarium.ResumeReport) {
+// notePart is an extra checkpoint part: it saves a note and records what
+// it is given back.
+type notePart struct{ note, restored string }
+
+func (p *notePart) Name() string { return "note" }
+func (p *notePart) Save(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "note.txt"), []byte(p.note), 0o644)
+}
+func (p *notePart) Restore(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "note.txt"))
+	p.restored = string(b)
+	return err
+}
+
+func resume(t *testing.T, dir string, parts ...checkpoint.Part) (*terrarium.Result, *terrarium.ResumeReport) {
 	t.Helper()
-	h, rep, err := terrarium.Resume(dir, terrarium.Config{Logger: testLogger(t), Env: raceEnv})
+	h, rep, err := terrarium.Resume(dir, terrarium.Config{Logger: testLogger(t), Env: raceEnv, CheckpointParts: parts})
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
