@@ -409,6 +409,9 @@ func TestFork(t *testing.T) {
 	if res.Ticks != 40 || res.StateHash == orig.StateHash {
 		t.Errorf("fork: %d ticks, state %s (original %s)", res.Ticks, res.StateHash, orig.StateHash)
 	}
+	if _, err := terrarium.VerifyRun(dir); err != nil {
+		t.Errorf("verify the fork: %v", err)
+	}
 	recs, _ := events.ReadFile(filepath.Join(dir, "events.jsonl"))
 	closed := kinds(recs, world.EventTickClosed)
 	if len(closed) != 20 || closed[0].Tick != 21 {
@@ -435,6 +438,19 @@ func TestFork(t *testing.T) {
 	if len(po) != 40 || !strings.HasPrefix(o.Matches[0].Moves[0], o20.Matches[0].Moves[0]) || len(o.Matches[0].Moves[0]) != 21 {
 		t.Errorf("the fork's history does not start with the original's first 20 rounds: %v vs %v", o.Matches[0].Moves, o20.Matches[0].Moves)
 	}
+
+	// A fork killed at tick 30 (before any checkpoint of its own): resume
+	// rebuilds from the checkpoint it started from and the log.
+	killed := copyRun(t, dir)
+	os.Chmod(filepath.Dir(killed), 0o755)
+	os.Remove(filepath.Join(killed, "result.json"))
+	lines := eventLines(t, killed)
+	writeLines(t, killed, lines[:lineOf(t, lines, 30)])
+	res2, rep2 := resume(t, killed)
+	if rep2.Tick != 30 {
+		t.Errorf("the killed fork resumed after tick %d, want 30", rep2.Tick)
+	}
+	assertSameResult(t, res, res2)
 }
 
 func mustRead(t *testing.T, dir string) []events.Record {
@@ -475,8 +491,8 @@ func TestResumeRefusesLiveAndFinishedRuns(t *testing.T) {
 	}
 }
 
-// Without any checkpoint, resume starts the run again from tick 0 (and
-// says so): the events after run.started are moved aside.
+// Without any checkpoint, resume rebuilds one from the event log (the world
+// replayed to the last tick closed) and says so.
 func TestResumeWithoutCheckpoint(t *testing.T) {
 	whole, _ := runWithSeed(t, tournamentWithRandom(20, 0), 4)
 	dir := copyRun(t, whole.Dir)
@@ -485,7 +501,7 @@ func TestResumeWithoutCheckpoint(t *testing.T) {
 	writeLines(t, dir, lines[:lineOf(t, lines, 12)])
 	os.Chmod(filepath.Dir(dir), 0o755)
 	res, rep := resume(t, dir)
-	if rep.Tick != 0 || rep.Checkpoint != "" || rep.Superseded.FirstSeq != 2 || !strings.Contains(strings.Join(rep.Notes, "\n"), "no usable checkpoint") {
+	if rep.Tick != 12 || rep.Checkpoint == "" || !strings.Contains(strings.Join(rep.Notes, "\n"), "rebuilt one at tick 12 by replaying events.jsonl") {
 		t.Errorf("report %+v", rep)
 	}
 	assertSameResult(t, whole, res)

@@ -163,10 +163,18 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 		break
 	}
 	keep := uint64(1) // without a checkpoint: only run.started stays
-	if use != nil {
-		rep.Tick, rep.Checkpoint, keep = use.Meta.Tick, use.Dir, use.Meta.EventSeq
+	if use == nil {
+		c, seq, note, err := rebuild(dir, sc, info, lg.Records, cfg.CheckpointParts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+		}
+		rep.Notes = append(rep.Notes, note)
+		if c != nil {
+			rep.Tick, rep.Checkpoint, keep = c.Meta.Tick, c.Dir, seq
+			use = c
+		}
 	} else {
-		rep.Notes = append(rep.Notes, "no usable checkpoint: the run starts again from tick 0")
+		rep.Tick, rep.Checkpoint, keep = use.Meta.Tick, use.Dir, use.Meta.EventSeq
 	}
 	rep.EventSeq, rep.EventHash = keep, lg.Records[keep-1].Hash
 	n := supersedeNumber(dir)
@@ -205,6 +213,129 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 		return nil, nil, err
 	}
 	return h, rep, nil
+}
+
+// rebuild makes a checkpoint from the event log when a run has none it
+// can use: the world rebuilt by replaying the log's ticks (from the start,
+// or for a fork from the checkpoint it started from), the loop's and the
+// supervisor's state counted from the log, and the agents' workspaces as
+// they are. It returns the checkpoint (nil: start again from tick 0), the
+// sequence number of the last event it covers, and what it did.
+func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Record, parts []checkpoint.Part) (*checkpoint.Checkpoint, uint64, string, error) {
+	w, err := sc.World.Impl.New(sc.World.Config, sc.Seats())
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("world %s: %w", sc.World.Kind, err)
+	}
+	root := filepath.Join(dir, "checkpoints")
+	loop := world.LoopState{Last: map[world.AgentID]json.RawMessage{}, Stats: map[world.AgentID]world.AgentStats{}}
+	var origin *checkpoint.Checkpoint
+	if info.From > 0 {
+		if origin, err = checkpoint.At(root, info.From); err != nil {
+			return nil, 0, "", fmt.Errorf("a forked run goes on from its copy of the checkpoint it started from: %w", err)
+		}
+		snap, err := origin.World()
+		if err == nil {
+			err = w.Restore(snap)
+		}
+		if err != nil {
+			return nil, 0, "", fmt.Errorf("restore the checkpoint the fork started from: %w", err)
+		}
+		loop.Tick = info.From
+		for k, v := range origin.Meta.Loop.Last {
+			loop.Last[k] = v
+		}
+	}
+	proj, _ := events.Project(recs) // up to a problem, if there is one
+	why := ""
+	for _, tp := range proj {
+		if tp.Tick != loop.Tick+1 {
+			why = fmt.Sprintf("; tick %d follows tick %d", tp.Tick, loop.Tick)
+			break
+		}
+		actions := make([]world.Action, len(tp.Actions))
+		for i, a := range tp.Actions {
+			actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
+		}
+		if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil || w.StateHash() != tp.Hash {
+			why = fmt.Sprintf("; tick %d does not replay to its recorded hash", tp.Tick)
+			break
+		}
+		loop.Tick = tp.Tick
+		for _, a := range tp.Actions {
+			loop.Last[a.Agent] = a.Data
+		}
+	}
+	if loop.Tick == info.From {
+		if origin != nil {
+			return origin, 1, "no usable checkpoint: the fork starts again from the checkpoint it started from, at tick " + strconv.FormatUint(uint64(info.From), 10) + why, nil
+		}
+		return nil, 1, "no usable checkpoint and no tick to rebuild: the run starts again from tick 0" + why, nil
+	}
+	// The last event kept is the tick.closed of the last rebuilt tick; count
+	// what the loop and the supervisor knew up to it.
+	var seq uint64
+	agentsState := map[world.AgentID]checkpoint.AgentState{}
+	for _, r := range recs {
+		if r.Kind == world.EventTickClosed && r.Tick == loop.Tick {
+			seq = r.Seq
+			break
+		}
+	}
+	for _, r := range recs[:seq] {
+		st, as := loop.Stats[r.Agent], agentsState[r.Agent]
+		switch r.Kind {
+		case world.EventTickClosed:
+			var d struct {
+				Actions []events.ProjectedAction `json:"actions"`
+			}
+			_ = json.Unmarshal(r.Data, &d)
+			for _, a := range d.Actions {
+				st, as := loop.Stats[a.Agent], agentsState[a.Agent]
+				if a.Filled != "" {
+					st.Missing++
+				} else {
+					st.Actions++
+					as.Turns++
+				}
+				loop.Stats[a.Agent], agentsState[a.Agent] = st, as
+			}
+			continue
+		case world.EventActionLate:
+			st.Late++
+		case world.EventActionRejected:
+			var d struct {
+				Count int `json:"count"`
+			}
+			_ = json.Unmarshal(r.Data, &d)
+			st.Rejected += max(d.Count, 1)
+		case events.AgentSpawned:
+			var d struct {
+				Restart int `json:"restart"`
+			}
+			_ = json.Unmarshal(r.Data, &d)
+			as.Restarts = max(as.Restarts, d.Restart)
+		case events.AgentFailed:
+			as.Failed = true
+		case events.AgentSpent:
+			as.Spent = true
+		default:
+			continue
+		}
+		loop.Stats[r.Agent], agentsState[r.Agent] = st, as
+	}
+	snap, err := w.Snapshot()
+	if err != nil {
+		return nil, 0, "", err
+	}
+	ws := checkpoint.DirPart{PartName: "workspace", Path: filepath.Join(dir, "workspace", "agents")}
+	cw := &checkpoint.Writer{Root: root}
+	c, _, err := cw.Write(checkpoint.Meta{Run: info.Run, Tick: loop.Tick, Seed: info.Seed, StateHash: w.StateHash(),
+		EventSeq: seq, EventHash: recs[seq-1].Hash, Reason: "rebuilt", Loop: loop, Agents: agentsState},
+		snap, append([]checkpoint.Part{ws}, parts...))
+	if err != nil {
+		return nil, 0, "", err
+	}
+	return c, seq, fmt.Sprintf("no usable checkpoint: rebuilt one at tick %d by replaying events.jsonl%s (the agents' workspaces are as the stopped run left them)", loop.Tick, why), nil
 }
 
 // supersedeNumber is the first N no events.superseded-N.jsonl has.
