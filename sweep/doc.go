@@ -10,8 +10,9 @@
 //     aborts) is reported in its row and does not stop the others.
 //   - A point whose directory holds a result.json (or failed.json, for a
 //     value the scenario refused) is not run again: a second Run of the same
-//     sweep runs nothing new. A directory left without either (the sweep was
-//     killed) is moved aside and run again.
+//     sweep runs nothing new. A run an earlier invocation left stopped
+//     (interrupted, or killed with the sweep) is resumed (terrarium.Resume);
+//     one that cannot be is moved aside and run again.
 //   - Cancelling ctx starts no new run and interrupts the running ones;
 //     Run returns once every run has written its results.
 package sweep

@@ -181,8 +181,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	s := &sweeper{cfg: cfg, outcomes: make([]Outcome, len(pts)), prog: Progress{Runs: len(pts)}}
 	type job struct {
-		i  int
-		sc *scenarios.Scenario
+		i      int
+		sc     *scenarios.Scenario
+		resume bool // an earlier invocation left it stopped: go on with it
 	}
 	var jobs []job
 	for i, p := range pts {
@@ -215,10 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		sc.Seed = p.Seed
 		s.prog.TotalTicks += sc.Ticks
-		if err := moveAside(p.Dir); err != nil {
-			return nil, fmt.Errorf("sweep: %w", err)
-		}
-		jobs = append(jobs, job{i, sc})
+		jobs = append(jobs, job{i, sc, stopped(p.Dir)})
 	}
 	s.report()
 
@@ -239,7 +237,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s.run(ctx, j.i, j.sc)
+			s.run(ctx, j.i, j.sc, j.resume)
 		}()
 	}
 	wg.Wait()
@@ -276,7 +274,7 @@ func (s *sweeper) report() {
 	}
 }
 
-func (s *sweeper) run(ctx context.Context, i int, sc *scenarios.Scenario) {
+func (s *sweeper) run(ctx context.Context, i int, sc *scenarios.Scenario, resume bool) {
 	p := s.outcomes[i].Point
 	hc := s.cfg.Host
 	hc.Scenario, hc.Dir, hc.RunID = sc, p.Dir, ""
@@ -289,7 +287,25 @@ func (s *sweeper) run(ctx context.Context, i int, sc *scenarios.Scenario) {
 		s.report()
 	}
 	o := Outcome{Point: p}
-	h, err := terrarium.New(hc)
+	var h *terrarium.Host
+	var err error
+	if resume {
+		var rep *terrarium.ResumeReport
+		if h, rep, err = terrarium.Resume(p.Dir, hc); err == nil {
+			hc.Logger.Info("resuming a run an earlier sweep left stopped", "after_tick", rep.Tick)
+			last.Store(uint64(rep.Tick))
+			s.mu.Lock()
+			s.prog.Ticks += uint64(rep.Tick)
+			s.mu.Unlock()
+		} else {
+			hc.Logger.Warn("cannot resume the run an earlier sweep left; running it again", "error", err)
+		}
+	}
+	if h == nil {
+		if err = moveAside(p.Dir); err == nil {
+			h, err = terrarium.New(hc)
+		}
+	}
 	var res *terrarium.Result
 	if err == nil {
 		res, err = h.Run(ctx)
@@ -320,11 +336,19 @@ func outcomeOf(p Point, res *terrarium.Result) Outcome {
 	return o
 }
 
-// finished reads a point done by an earlier invocation.
+// stopped reports whether dir holds a run an earlier invocation left
+// without finishing it (interrupted, or killed): it can be resumed.
+func stopped(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, "events.jsonl"))
+	return err == nil && fi.Size() > 0
+}
+
+// finished reads a point done by an earlier invocation (an interrupted
+// run is not done).
 func finished(p Point) (Outcome, bool) {
 	if b, err := os.ReadFile(filepath.Join(p.Dir, "result.json")); err == nil {
 		var res terrarium.Result
-		if json.Unmarshal(b, &res) == nil {
+		if json.Unmarshal(b, &res) == nil && res.Status != terrarium.StatusInterrupted {
 			o := outcomeOf(p, &res)
 			o.Skipped = true
 			return o, true

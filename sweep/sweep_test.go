@@ -145,6 +145,28 @@ func TestSweep(t *testing.T) {
 	if string(rows2) != b.String() {
 		t.Errorf("sweep.csv changed on the second invocation:\n%s\nthen\n%s", b.String(), rows2)
 	}
+
+	// A run the sweep left stopped (here: its log cut after tick 2 and no
+	// result.json, as a killed sweep leaves it) is resumed by the next
+	// invocation and ends as it did.
+	stoppedDir, hash := rows[1][9], rows[1][4]
+	os.Remove(filepath.Join(stoppedDir, "result.json"))
+	ev := filepath.Join(stoppedDir, "events.jsonl")
+	log, _ := os.ReadFile(ev)
+	cut := strings.Index(string(log), `"kind":"tick.closed","tick":3,`)
+	os.WriteFile(ev, log[:strings.LastIndexByte(string(log[:cut]), '\n')+1], 0o644)
+	third, err := sweep.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := third.Outcomes[0]
+	if third.Ran != 1 || third.Skipped != 19 || o.Status != terrarium.StatusFinished || o.StateHash != hash {
+		t.Errorf("third invocation: ran %d, skipped %d; the stopped run: %s, state %s (was %s)", third.Ran, third.Skipped, o.Status, o.StateHash, hash)
+	}
+	b2, _ := os.ReadFile(ev)
+	if !strings.Contains(string(b2), `"kind":"run.resumed"`) {
+		t.Error("the stopped run was not resumed")
+	}
 }
 
 func TestParseSeeds(t *testing.T) {
