@@ -70,7 +70,11 @@ func (r *run) prepareStart() error {
 		return fmt.Errorf("fork: %w", err)
 	}
 	dst := filepath.Join(r.ckpt.Root, checkpoint.DirName(f.Tick))
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := os.MkdirAll(r.ckpt.Root, 0o755); err != nil {
+		return fmt.Errorf("fork: %w", err)
+	}
+	// Like every checkpoint, private to the host: it holds every agent's workspace.
+	if err := os.Mkdir(dst, 0o700); err != nil {
 		return fmt.Errorf("fork: %w", err)
 	}
 	if err := checkpoint.CopyTree(src.Dir, dst); err != nil {

@@ -130,3 +130,13 @@ func TestCrashMidWrite(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint holds every agent's workspace: no agent may enter it.
+func TestCheckpointIsPrivate(t *testing.T) {
+	w := &checkpoint.Writer{Root: filepath.Join(t.TempDir(), "checkpoints")}
+	c := write(t, w, 1, workspace(t))
+	fi, err := os.Stat(c.Dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("checkpoint directory mode %v, want 0700 (%v)", fi.Mode().Perm(), err)
+	}
+}

@@ -13,6 +13,8 @@
 //   - List returns only complete checkpoints whose files match the digests
 //     in their checkpoint.json, oldest first.
 //   - Write keeps the newest Keep checkpoints and removes older ones.
+//   - A checkpoint directory is private to the host (mode 0700): it holds
+//     every agent's workspace, which no other agent may read.
 //
 // A Writer is used from one goroutine at a time.
 package checkpoint
