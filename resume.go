@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -208,11 +209,30 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 			return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
 		}
 	}
+	lockAside(filepath.Join(dir, "workspace"))
 	h, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	return h, rep, nil
+}
+
+// lockAside gives the workspaces moved aside to root, mode 0700 (when the
+// host is root): their files belong to agent UIDs that later runs may get.
+func lockAside(wsDir string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	asides, _ := filepath.Glob(filepath.Join(wsDir, "agents.superseded-*"))
+	for _, a := range asides {
+		_ = filepath.WalkDir(a, func(p string, _ fs.DirEntry, err error) error {
+			if err == nil {
+				_ = os.Lchown(p, 0, 0)
+			}
+			return nil
+		})
+		_ = os.Chmod(a, 0o700)
+	}
 }
 
 // rebuild makes a checkpoint from the event log when a run has none it
