@@ -153,6 +153,15 @@ func Run(dir string, o Options) (*Report, error) {
 	if rep.Divergence != nil {
 		d := rep.Divergence
 		rep.Problems = append(rep.Problems, fmt.Sprintf("tick %d diverges: %s %s recorded, %s replayed", d.Tick, d.What, short(d.Expected), short(d.Got)))
+		if c := byTick[d.Tick]; d.Diff == nil && c != nil && d.What == "state hash" {
+			// The world stepped to the diverging state: compare it with
+			// what the run saved at that tick.
+			if snap, err := c.World(); err == nil {
+				if got, err := w.Snapshot(); err == nil {
+					d.Diff, d.DiffOf = diffJSON(snap, got), "the checkpoint's snapshot -> the replayed state"
+				}
+			}
+		}
 		if d.Diff == nil {
 			d.Diff, d.DiffOf = diffTick(info, rep.From, dir, proj, d.Tick)
 		}
