@@ -165,7 +165,7 @@ func lineOf(t *testing.T, lines []string, tick world.Tick) int {
 // after a changed action has an intact chain, and replay finds the tick
 // where it diverges, with the differing state.
 func TestReplayRefusesDamagedLogs(t *testing.T) {
-	res, _ := runWithSeed(t, tournamentWithRandom(30, 0), 3)
+	res, _ := runWithSeed(t, tournamentWithRandom(30, 12), 3) // a checkpoint at tick 12
 	check := func(name string, damage func(lines []string) []string, want ...string) {
 		t.Run(name, func(t *testing.T) {
 			dir := copyRun(t, res.Dir)
@@ -179,7 +179,7 @@ func TestReplayRefusesDamagedLogs(t *testing.T) {
 			}
 			text := strings.Join(rep.Problems, "\n")
 			if d := rep.Divergence; d != nil {
-				text += fmt.Sprintf("\ndiverges at %d: %s\n%s", d.Tick, d.What, strings.Join(d.Diff, "\n"))
+				text += fmt.Sprintf("\ndiverges at %d: %s\n%s\n%s", d.Tick, d.What, d.DiffOf, strings.Join(d.Diff, "\n"))
 			}
 			for _, w := range want {
 				if !strings.Contains(text, w) {
@@ -200,17 +200,23 @@ func TestReplayRefusesDamagedLogs(t *testing.T) {
 		return append(ls[:len(ls)-1], last[:len(last)/2])
 	}, fmt.Sprintf("events.jsonl:%d: the last line is cut short", len(lines)))
 	check("re-sealed after a changed action", func(ls []string) []string {
-		return reseal(t, ls, l12, func(r *events.Record) {
-			// Flip the first agent's move in match m01.
-			d, c := string(r.Data), `"data":{"moves":{"m01":"C"`
-			if strings.Contains(d, c) {
-				d = strings.Replace(d, c, `"data":{"moves":{"m01":"D"`, 1)
-			} else {
-				d = strings.Replace(d, `"data":{"moves":{"m01":"D"`, c, 1)
-			}
-			r.Data = json.RawMessage(d)
-		})
-	}, "tick 12 diverges: state hash", "matches[0].moves")
+		return reseal(t, ls, l12, flipFirstMove)
+	}, "tick 12 diverges: state hash", "the checkpoint's snapshot -> the replayed state", "matches[0].moves")
+	l13 := lineOf(t, lines, 13)
+	check("re-sealed, no checkpoint at that tick", func(ls []string) []string {
+		return reseal(t, ls, l13, flipFirstMove)
+	}, "tick 13 diverges: state hash", "after tick 12 -> after tick 13 (no checkpoint at tick 13", "matches[0].moves")
+}
+
+// flipFirstMove flips the first agent's move in match m01.
+func flipFirstMove(r *events.Record) {
+	d, c := string(r.Data), `"data":{"moves":{"m01":"C"`
+	if strings.Contains(d, c) {
+		d = strings.Replace(d, c, `"data":{"moves":{"m01":"D"`, 1)
+	} else {
+		d = strings.Replace(d, `"data":{"moves":{"m01":"D"`, c, 1)
+	}
+	r.Data = json.RawMessage(d)
 }
 
 // reseal changes line n (1-based) and re-seals the chain from there on,
