@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,9 +30,6 @@ const (
 
 // DefaultKeep is how many checkpoints a Writer keeps by default.
 const DefaultKeep = 3
-
-// ErrNone is returned when a run has no usable checkpoint.
-var ErrNone = errors.New("no usable checkpoint")
 
 // A Part adds its own files to a checkpoint and puts them back when a run
 // goes on from it. The agents' workspaces are one (DirPart); the shared
