@@ -242,3 +242,20 @@ func (t *eventTap) close() {
 	}
 	close(t.ch)
 }
+
+// BusURL is the embedded bus's client URL, for observers (the nats CLI, a
+// subscriber in the game); "" before Start.
+func (h *Host) BusURL() string {
+	h.runMu.Lock()
+	r := h.r
+	h.runMu.Unlock()
+	if r == nil {
+		return ""
+	}
+	select {
+	case <-r.live:
+		return r.srv.ClientURL()
+	default:
+		return ""
+	}
+}
