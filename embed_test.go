@@ -90,7 +90,9 @@ func (w *gameWorld) Validate(a world.Action) error {
 	return nil
 }
 
-func (w *gameWorld) DefaultAction(world.AgentID, world.Tick) json.RawMessage { return json.RawMessage(`null`) }
+func (w *gameWorld) DefaultAction(world.AgentID, world.Tick) json.RawMessage {
+	return json.RawMessage(`null`)
+}
 
 func (w *gameWorld) Step(t world.Tick, actions []world.Action, _ *rand.Rand) (world.StepResult, error) {
 	w.update(func() {
