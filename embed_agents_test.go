@@ -38,3 +38,13 @@ func init() {
 		})
 	})
 }
+
+func init() {
+	// Answers every observation at once, stamped with the wall time it
+	// sent the action (for the latency benchmark; one machine, one clock).
+	builtin.Register("bench_npc_stamp", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			return a.Act(obs.Tick, map[string]any{"sent_ns": time.Now().UnixNano()})
+		})
+	})
+}

@@ -472,7 +472,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		// Take in what arrived between ticks (departures first).
 		l.drain(judge, leave, join, nil)
 
-		cur := &tickState{t: closed + 1, expected: map[AgentID]bool{}, got: map[AgentID]Action{}}
+		cur := &tickState{t: closed + 1, expected: make(map[AgentID]bool, len(live)), got: make(map[AgentID]Action, len(live))}
 		start := l.clock.Now()
 		deadline := start.Add(l.cfg.Deadline)
 		var turn AgentID
