@@ -72,9 +72,16 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // for the tick boundary, so up to one tick by design), and the share of
 // ticks applied on time.
 func BenchmarkRealtimeLatency(b *testing.B) {
-	const npcCount, rate, ticks = 100, 60, 300 // 5 s of play
+	for _, rate := range []int{60, 20} {
+		b.Run(fmt.Sprintf("hz=%d", rate), func(b *testing.B) { benchRealtimeLatency(b, rate) })
+	}
+}
+
+func benchRealtimeLatency(b *testing.B, rate int) {
+	const npcCount = 100
+	ticks := uint64(5 * rate) // 5 s of play
 	for i := 0; i < b.N; i++ {
-		sc := scenarios.New("latency").Realtime(rate)
+		sc := scenarios.New("latency").Realtime(float64(rate))
 		sc.Ticks = ticks
 		sc.ReadyTimeout = 5 * time.Minute
 		sc.Add(npcs("npc", "bench_npc_stamp", npcCount))
@@ -103,7 +110,7 @@ func BenchmarkRealtimeLatency(b *testing.B) {
 			_ = json.Unmarshal(c.Data, &d)
 			behind = append(behind, time.Duration(d.BehindUS)*time.Microsecond)
 		}
-		interval := time.Second / rate
+		interval := time.Second / time.Duration(rate)
 		var onTime, within1ms int
 		for _, d := range behind {
 			if d < interval {

@@ -614,3 +614,18 @@ func TestNewRefusesBadEmbedding(t *testing.T) {
 		t.Errorf("Step before Start = %v", err)
 	}
 }
+
+// Many hosts made in the same second (one per game room) get distinct run
+// ids, hence distinct run directories. (Regression: 16 random bits made a
+// clash likely with a few hundred rooms.)
+func TestRunIDsOfOneSecondAreDistinct(t *testing.T) {
+	now := time.Now()
+	seen := map[string]bool{}
+	for range 200 {
+		id := terrarium.NewRunID("room", now)
+		if seen[id] {
+			t.Fatalf("run id %s made twice", id)
+		}
+		seen[id] = true
+	}
+}

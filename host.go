@@ -267,9 +267,11 @@ func checkRunDir(dir string) error {
 	return nil
 }
 
-// NewRunID makes a run id from a scenario name and a time: name-YYYYMMDDTHHMMSS-xxxx.
+// NewRunID makes a run id from a scenario name and a time:
+// name-YYYYMMDDTHHMMSS-xxxxxxxx. The 32 random bits keep the ids of many
+// hosts started in the same second (one per game room) apart.
 func NewRunID(scenario string, t time.Time) string {
-	var b [2]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return scenario + "-" + t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
