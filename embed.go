@@ -127,6 +127,9 @@ func checkEmbedding(cfg *Config) error {
 	if cfg.World == nil && sc.World.Impl.New == nil {
 		return errors.New("new host: the scenario has no world: give it a world kind or set Config.World")
 	}
+	if _, turns := cfg.World.(world.Turns); cfg.World != nil && sc.Stepping == scenarios.SteppingTurnBased && !turns {
+		return fmt.Errorf("new host: turn-based stepping needs a world that declares the order (implements world.Turns); %T does not", cfg.World)
+	}
 	var errs []error
 	for _, a := range sc.Agents {
 		if a.Runtime != scenarios.RuntimeInProc {

@@ -601,6 +601,12 @@ func TestNewRefusesBadEmbedding(t *testing.T) {
 	if _, err := terrarium.New(terrarium.Config{Scenario: sc, Dir: filepath.Join(t.TempDir(), "run")}); err == nil || !strings.Contains(err.Error(), "no world") {
 		t.Errorf("New without a world = %v", err)
 	}
+	sc = scenarios.New("turns")
+	sc.Stepping = scenarios.SteppingTurnBased
+	sc.Add(npcs("npc", "test_npc_echo", 1))
+	if _, err := terrarium.New(terrarium.Config{Scenario: sc, World: newGameWorld(), Dir: filepath.Join(t.TempDir(), "run")}); err == nil || !strings.Contains(err.Error(), "world.Turns") {
+		t.Errorf("New of a turn-based run without a turn order = %v", err)
+	}
 	sc = scenarios.New("manual")
 	sc.Add(npcs("npc", "test_npc_echo", 1))
 	h, err := terrarium.New(terrarium.Config{Scenario: sc, World: newGameWorld(), StepManually: true, Dir: filepath.Join(t.TempDir(), "run")})
@@ -628,4 +634,32 @@ func TestRunIDsOfOneSecondAreDistinct(t *testing.T) {
 		}
 		seen[id] = true
 	}
+}
+
+// turnWorld is a board game: the world names whose turn each tick is.
+type turnWorld struct {
+	*gameWorld
+	order []world.AgentID
+}
+
+func (w turnWorld) Turn(t world.Tick) world.AgentID { return w.order[int(t-1)%len(w.order)] }
+
+// Turn-based through the host: one agent per tick, in the world's order.
+func TestTurnBasedHost(t *testing.T) {
+	sc := scenarios.New("board")
+	sc.Stepping, sc.Ticks = scenarios.SteppingTurnBased, 6
+	sc.Add(npcs("p", "test_npc_echo", 3))
+	w := turnWorld{newGameWorld(), []world.AgentID{"p-2", "p-3", "p-1"}}
+	h := newGameHost(t, sc, w, nil)
+	res, err := h.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tk := world.Tick(1); tk <= 6; tk++ {
+		got := w.applied[tk]
+		if len(got) != 1 || got[0].Agent != w.Turn(tk) || got[0].Tick != tk {
+			t.Errorf("tick %d applied %v, want only %s's move", tk, got, w.Turn(tk))
+		}
+	}
+	runEvents(t, res)
 }
