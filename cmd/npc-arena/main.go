@@ -141,6 +141,10 @@ func play(ctx context.Context, o options, log hclog.Logger, stdout io.Writer) er
 		return err
 	}
 	ar := newArena(o.width, o.height, sc.Seats(), o.seed)
+	role := map[world.AgentID]string{} // the game's own copy: the world belongs to the loop
+	for _, s := range sc.Seats() {
+		role[s.ID] = s.Group
+	}
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, World: ar, Logger: log, Dir: o.out, RunsDir: o.runs,
 		InProc:       map[string]inproc.Factory{roleRunner: brain, roleTrader: brain},
@@ -171,7 +175,7 @@ loop:
 		}
 		frames++
 		for _, id := range rep.Answered {
-			answered[ar.ents[id].Role]++ // ents' roles never change
+			answered[role[id]]++
 		}
 		if !headless {
 			fmt.Fprint(stdout, "\x1b[H\x1b[2J", ar.Frame())
