@@ -14,6 +14,8 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +45,7 @@ func playArena(t *testing.T, args ...string) (string, *terrarium.Result) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
+	res.Dir = out
 	recs, err := events.ReadFile(filepath.Join(out, "events.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,14 +98,59 @@ func TestHeadlessLockstepArena(t *testing.T) {
 }
 
 // Headless realtime: the game's loop is the clock; a frame never waits for
-// an NPC, so only the frame count is certain.
+// an NPC, so only the frame count is certain. Whatever landed when, the
+// event log records it so that the run replays: stepping a fresh arena with
+// each tick.closed's actions gives every recorded state hash.
 func TestHeadlessRealtimeArena(t *testing.T) {
-	out, res := playArena(t, "--frames", "10", "--fps", "50")
-	if n := counts(t, out); n[0] != 10 || n[1] != 10 {
-		t.Errorf("frames, ticks = %v, want 10, 10", n[:2])
+	out, res := playArena(t, "--frames", "20", "--fps", "50")
+	if n := counts(t, out); n[0] != 20 || n[1] != 20 {
+		t.Errorf("frames, ticks = %v, want 20, 20", n[:2])
 	}
 	if res.Status != terrarium.StatusFinished {
 		t.Errorf("status %s", res.Status)
+	}
+	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o options
+	o.width, o.height, o.chasers, o.runners, o.traders, o.seed, o.stepping, o.fps, o.frames = 32, 12, 3, 16, 4, 1, scenarios.SteppingRealtime, 50, 20
+	sc := o.scenario()
+	ar := newArena(o.width, o.height, sc.Seats(), o.seed)
+	replayed := 0
+	for _, rec := range recs {
+		if rec.Kind != world.EventTickClosed {
+			continue
+		}
+		var d struct {
+			Hash    string `json:"hash"`
+			Actions []struct {
+				Agent      world.AgentID   `json:"agent"`
+				Data       json.RawMessage `json:"data"`
+				ActionTick world.Tick      `json:"action_tick"`
+			} `json:"actions"`
+		}
+		if err := json.Unmarshal(rec.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		var acts []world.Action
+		for _, a := range d.Actions {
+			tag := rec.Tick
+			if a.ActionTick != 0 {
+				tag = a.ActionTick
+			}
+			acts = append(acts, world.Action{Agent: a.Agent, Tick: tag, Data: a.Data})
+		}
+		if _, err := ar.Step(rec.Tick, acts, world.TickRNG(sc.Seed, rec.Tick)); err != nil {
+			t.Fatal(err)
+		}
+		if got := ar.StateHash(); got != d.Hash {
+			t.Fatalf("tick %d: replay hash %s, recorded %s", rec.Tick, got, d.Hash)
+		}
+		replayed++
+	}
+	if replayed != 20 || ar.StateHash() != res.StateHash {
+		t.Errorf("replayed %d ticks to %s, result says %s", replayed, ar.StateHash(), res.StateHash)
 	}
 }
 
