@@ -135,6 +135,20 @@ type LoopConfig struct {
 	Manual bool
 }
 
+// AppliedAction is one entry of a tick.closed event's "actions": an action
+// applied at the tick. Its fields are in the JSON's (alphabetical) order.
+type AppliedAction struct {
+	// ActionTick is, for a realtime action applied after its own tick, the
+	// tick it answered; LateTicks how many ticks later it was applied and
+	// LateUS how long after that tick closed it arrived (when known).
+	ActionTick Tick            `json:"action_tick,omitempty"`
+	Agent      AgentID         `json:"agent"`
+	Data       json.RawMessage `json:"data"`
+	Filled     string          `json:"filled,omitempty"` // the policy that supplied it, if any
+	LateTicks  Tick            `json:"late_ticks,omitempty"`
+	LateUS     *int64          `json:"late_us,omitempty"`
+}
+
 // AgentStats counts what the loop saw from one agent.
 type AgentStats struct {
 	Actions  int `json:"actions"`  // applied actions it sent
@@ -527,7 +541,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 
 		// Close the tick: fill what is missing by policy.
 		actions := make([]Action, 0, len(cur.expected))
-		applied := make([]map[string]any, 0, len(cur.expected))
+		applied := make([]AppliedAction, 0, len(cur.expected))
 		var answered, missing []AgentID // counted once the tick is applied
 		for _, s := range l.cfg.Seats {
 			id := s.ID
@@ -535,7 +549,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				continue
 			}
 			a, ok := cur.got[id]
-			rec := map[string]any{"agent": id}
+			rec := AppliedAction{Agent: id}
 			if ok {
 				answered = append(answered, id)
 			} else {
@@ -548,14 +562,14 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				a = Action{Agent: id, Tick: cur.t}
 				if prev, had := last[id]; had && l.cfg.Missing == PolicyRepeat {
 					a.Data = prev
-					rec["filled"] = PolicyRepeat
+					rec.Filled = PolicyRepeat
 				} else {
 					a.Data = l.cfg.World.DefaultAction(id, cur.t)
-					rec["filled"] = PolicyDefault
+					rec.Filled = PolicyDefault
 				}
 			}
 			last[id] = a.Data
-			rec["data"] = a.Data
+			rec.Data = a.Data
 			actions = append(actions, a)
 			applied = append(applied, rec)
 		}

@@ -148,14 +148,14 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			behind = max(now.Sub(boundary(t)), 0)
 		}
 		actions := make([]Action, 0, len(observed))
-		applied := make([]map[string]any, 0, len(observed))
+		applied := make([]AppliedAction, 0, len(observed))
 		var answered, missing []AgentID
 		for _, s := range cfg.Seats {
 			id := s.ID
 			if !observed[id] {
 				continue
 			}
-			rec := map[string]any{"agent": id}
+			rec := AppliedAction{Agent: id}
 			var a Action
 			if p, ok := slot[id]; ok {
 				a = p.a
@@ -163,10 +163,10 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 				lastTag[id] = a.Tick
 				answered = append(answered, id)
 				if a.Tick < t {
-					rec["action_tick"] = a.Tick
-					rec["late_ticks"] = t - a.Tick
+					rec.ActionTick, rec.LateTicks = a.Tick, t-a.Tick
 					if c, ok := closedAt[a.Tick]; ok {
-						rec["late_us"] = p.at.Sub(c).Microseconds()
+						us := p.at.Sub(c).Microseconds()
+						rec.LateUS = &us
 					}
 				}
 			} else {
@@ -178,14 +178,14 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 				a = Action{Agent: id, Tick: t}
 				if prev, had := last[id]; had && cfg.Missing == PolicyRepeat {
 					a.Data = prev
-					rec["filled"] = PolicyRepeat
+					rec.Filled = PolicyRepeat
 				} else {
 					a.Data = cfg.World.DefaultAction(id, t)
-					rec["filled"] = PolicyDefault
+					rec.Filled = PolicyDefault
 				}
 			}
 			last[id] = a.Data
-			rec["data"] = a.Data
+			rec.Data = a.Data
 			actions = append(actions, a)
 			applied = append(applied, rec)
 		}

@@ -276,14 +276,14 @@ func TestRealtimeLateActionsLandLaterWithTheirLateness(t *testing.T) {
 		t.Fatalf("%d tick.closed events, want %d", len(closed), ticks)
 	}
 	for _, c := range closed[lag:] {
-		recs := c.data["actions"].([]map[string]any)
+		recs := c.data["actions"].([]world.AppliedAction)
 		slow := recs[2]
-		if slow["agent"] != world.AgentID("slow") || slow["late_ticks"] != world.Tick(lag) ||
-			slow["action_tick"] != c.t-lag || slow["late_us"] != ((lag-1)*rtInterval).Microseconds() {
+		if slow.Agent != "slow" || slow.LateTicks != lag || slow.ActionTick != c.t-lag || slow.LateUS == nil ||
+			*slow.LateUS != ((lag-1)*rtInterval).Microseconds() {
 			// it arrived in tick t's window, lag-1 intervals after its own tick's boundary
 			t.Errorf("tick %d: slow's record %v, want late_ticks %d, late_us %d", c.t, slow, lag, ((lag - 1) * rtInterval).Microseconds())
 		}
-		if _, late := recs[0]["late_ticks"]; late {
+		if recs[0].LateTicks != 0 || recs[0].LateUS != nil {
 			t.Errorf("tick %d: a on time recorded late: %v", c.t, recs[0])
 		}
 	}
