@@ -74,6 +74,16 @@ type Runtime struct {
 	wg     sync.WaitGroup
 	start  sync.Once
 	close  sync.Once
+
+	// Every agent of a tick shares its deadline: one context (and one
+	// timer) per deadline, not per Act.
+	ctxMu sync.Mutex
+	ctxs  map[time.Time]deadlineCtx
+}
+
+type deadlineCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type slot struct {
@@ -101,7 +111,8 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	r := &Runtime{cfg: cfg, log: cfg.Logger, slots: make(map[world.AgentID]*slot, len(cfg.Agents)), ready: make(chan *slot, len(cfg.Agents))}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, slots: make(map[world.AgentID]*slot, len(cfg.Agents)), ready: make(chan *slot, len(cfg.Agents)),
+		ctxs: map[time.Time]deadlineCtx{}}
 	for id, a := range cfg.Agents {
 		if a == nil {
 			return nil, fmt.Errorf("inproc: agent %s is nil", id)
@@ -184,10 +195,31 @@ func (r *Runtime) work() {
 	}
 }
 
+// deadlineCtx returns the context ending at deadline (or with the runtime).
+// Contexts whose deadline has passed are released when a new one is made.
+func (r *Runtime) deadlineCtx(deadline time.Time) context.Context {
+	if deadline.IsZero() {
+		return r.ctx
+	}
+	r.ctxMu.Lock()
+	defer r.ctxMu.Unlock()
+	if c, ok := r.ctxs[deadline]; ok {
+		return c.ctx
+	}
+	now := time.Now()
+	for d, c := range r.ctxs {
+		if d.Before(now) {
+			c.cancel() // its deadline passed: done already, now released
+			delete(r.ctxs, d)
+		}
+	}
+	ctx, cancel := context.WithDeadline(r.ctx, deadline)
+	r.ctxs[deadline] = deadlineCtx{ctx, cancel}
+	return ctx
+}
+
 func (r *Runtime) act(s *slot, o *Observation) {
-	ctx, cancel := context.WithDeadline(r.ctx, o.Deadline)
-	defer cancel()
-	v, err := s.agent.Act(ctx, *o)
+	v, err := s.agent.Act(r.deadlineCtx(o.Deadline), *o)
 	if err != nil {
 		if r.ctx.Err() == nil {
 			s.errs.Add(1)
@@ -223,6 +255,12 @@ func (r *Runtime) Close() error {
 	var err error
 	r.close.Do(func() {
 		r.cancel()
+		r.ctxMu.Lock()
+		for d, c := range r.ctxs {
+			c.cancel()
+			delete(r.ctxs, d)
+		}
+		r.ctxMu.Unlock()
 		done := make(chan struct{})
 		go func() { r.wg.Wait(); close(done) }()
 		t := time.NewTimer(r.cfg.Grace)
