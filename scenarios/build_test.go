@@ -57,3 +57,20 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// A file may name in-process agents (for an embedding program); validate
+// warns that terrarium run cannot run them.
+func TestInProcAgentWarns(t *testing.T) {
+	src := `scenario "s" {}
+world "test_kind" {}
+agent "crowd" {
+  runtime = "inproc"
+  command = "villager"
+}
+`
+	s, diags := scenarios.Parse([]byte(src), "s.hcl")
+	if s == nil || diags.HasErrors() || len(diags) != 1 || diags[0].Subject.Start.Line != 4 ||
+		!strings.Contains(diags[0].Detail, "terrarium run cannot run them") {
+		t.Fatalf("Parse = %v, %v", s, diags)
+	}
+}

@@ -284,6 +284,9 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		if v, runtimeOK = d.enum(attr, runtimeAllowed, runtimePlanned); runtimeOK {
 			a.Runtime = v
 		}
+		if a.Runtime == RuntimeInProc {
+			d.inprocWarning(attr)
+		}
 	}
 	if attrs["command"] == nil {
 		d.errorf(b.Body.MissingItemRange(), "Missing command",

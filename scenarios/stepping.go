@@ -62,3 +62,14 @@ func (d *decoder) positive(attr *hcl.Attribute, hi float64, want string) (float6
 	}
 	return f, true
 }
+
+// inprocWarning says that in-process agents exist only in a program that
+// embeds the host.
+func (d *decoder) inprocWarning(a *hcl.Attribute) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  "In-process agent",
+		Detail:   `runtime = "inproc" agents are Go values a program that embeds Terrarium supplies (terrarium.Config.InProc); terrarium run cannot run them. See docs/embedding.md.`,
+		Subject:  a.Expr.Range().Ptr(),
+	})
+}
