@@ -560,6 +560,9 @@ func restartAttempts(maxRestarts int) int {
 // Without one (a program embedding the host that does not call
 // builtin.Main), the run goes on with a warning.
 func (r *run) startWatchdog() {
+	if r.inproc != nil && r.inproc.Len() == len(r.seats) {
+		return // in-process agents only: no process to watch
+	}
 	exe := r.h.cfg.Executable
 	if exe == "" {
 		var err error

@@ -133,6 +133,9 @@ func (r *Runtime) Start() {
 	})
 }
 
+// Len is the number of agents.
+func (r *Runtime) Len() int { return len(r.slots) }
+
 // Has reports whether id is one of the runtime's agents.
 func (r *Runtime) Has(id world.AgentID) bool {
 	_, ok := r.slots[id]
