@@ -14,6 +14,7 @@ import (
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/checkpoint"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -64,6 +65,9 @@ func (r *run) prepareStart() error {
 	f := r.h.cfg.Fork
 	if f == nil {
 		return nil
+	}
+	if r.h.sc.Stepping == scenarios.SteppingRealtime {
+		return fmt.Errorf("fork: %w", errRealtimeFrom)
 	}
 	src, err := checkpoint.At(filepath.Join(f.Dir, "checkpoints"), f.Tick)
 	if err != nil {

@@ -24,6 +24,9 @@ var (
 	ErrRunning         = errors.New("the run is still going")
 )
 
+// errRealtimeFrom: the realtime loop cannot go on from a checkpoint.
+var errRealtimeFrom = errors.New("a realtime run cannot go on from a checkpoint yet (its clock and pending actions are not saved); run it again instead")
+
 // lastHostPid is the host pid of the last run.started or run.resumed.
 func lastHostPid(recs []events.Record) int {
 	pid := 0
@@ -144,6 +147,9 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 	sc, err := LoadRunScenario(dir, info, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	if sc.Stepping == scenarios.SteppingRealtime {
+		return nil, nil, fmt.Errorf("resume %s: %w", dir, errRealtimeFrom)
 	}
 	rep := &ResumeReport{Run: info.Run}
 	if lg.Bad != nil {
