@@ -17,7 +17,7 @@ func TestParseMemory(t *testing.T) {
 		{"512MB", 512e6, true},
 		{"4096B", 4096, true},
 		{"1 GiB", 1 << 30, true},
-		{"256", 0, false},   // no unit
+		{"256", 0, false},    // no unit
 		{"256mib", 0, false}, // units are case-sensitive
 		{"lots", 0, false},
 		{"-1MiB", 0, false},
