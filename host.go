@@ -147,6 +147,9 @@ type AgentResult struct {
 	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
+	// Limits says, per limit its block sets, what enforces it and how often
+	// it bit (agents with limits only; see docs/events.md, agent.limits).
+	Limits agents.LimitReports `json:"limits,omitempty"`
 	world.AgentStats
 }
 

@@ -56,6 +56,8 @@ type run struct {
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
+	shim         string             // the binary agents with limits start as
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -86,6 +88,9 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+	cgroup    *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits   []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits    agents.LimitReports // how each of its limits is enforced; nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -171,10 +176,14 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.prepareAgents(); err != nil {
 		return err
 	}
+	if err := r.prepareLimits(); err != nil {
+		return err
+	}
 	if err := r.subscribe(); err != nil {
 		return err
 	}
 	r.startWatchdog()
+	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
@@ -477,6 +486,7 @@ func (r *run) start(a *agentRun) error {
 		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
 	})
 	if err != nil {
 		if a.cred != nil {
@@ -590,6 +600,9 @@ func (r *run) watchExit(a *agentRun) {
 		}
 		if st.Err != nil {
 			data["error"] = st.Err.Error()
+		}
+		if st.Reason != "" {
+			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
 		if !during {
@@ -821,6 +834,7 @@ func (r *run) finish(runErr error) {
 		r.loop.Stop()
 	}
 	r.stopAgents()
+	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
@@ -952,6 +966,7 @@ func (r *run) agentResults() []AgentResult {
 			if a.spent {
 				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
 			}
+			ar.Limits = a.limits
 			a.mu.Unlock()
 			switch {
 			case failed:
@@ -964,6 +979,9 @@ func (r *run) agentResults() []AgentResult {
 				ar.Status = "killed"
 			default:
 				ar.Status = "stopped"
+			}
+			if ar.Reason == "" {
+				ar.Reason = st.Reason // a limit ended its last process
 			}
 		}
 		out = append(out, ar)

@@ -1,0 +1,100 @@
+package terrarium
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/terrarium-sim/terrarium/agents"
+	"github.com/terrarium-sim/terrarium/events"
+)
+
+// EventAgentLimits is the kind of the event that reports, at start, how
+// each of an agent's limits is enforced (see docs/events.md).
+const EventAgentLimits = "agent.limits"
+
+var _ = events.RunStarted // the other kinds live in package events
+
+// prepareLimits makes the cgroup of every agent whose block sets limits,
+// writes and reads back the limits, decides the rlimits the shim sets for
+// what no cgroup enforces, and reports each agent's limits in an
+// agent.limits event.
+func (r *run) prepareLimits() error {
+	for _, seat := range r.seats {
+		a := r.agents[seat.ID]
+		lim := agents.Limits{Memory: a.spec.Memory, Pids: a.spec.Pids, CPU: a.spec.CPU}
+		if !lim.Set() {
+			continue
+		}
+		if r.cg == nil {
+			r.cg = agents.OpenCgroups(r.res.Run, r.log.Named("cgroups"))
+		}
+		if r.shim == "" {
+			shim, err := r.shimPath()
+			if err != nil {
+				return err
+			}
+			r.shim = shim
+		}
+		g, rep := r.cg.Group(string(seat.ID), lim)
+		a.rlimits = agents.Rlimits(lim, rep, a.cred != nil)
+		a.cgroup, a.limits = g, rep
+		data := map[string]any{}
+		for name, lr := range rep {
+			data[name] = lr
+			if lr.Mechanism == agents.MechanismNone {
+				r.log.Warn("agent limit not enforced", "agent", seat.ID, "limit", name, "why", lr.Detail)
+			}
+		}
+		if g != nil {
+			data["cgroups"] = g.Dirs()
+		}
+		r.events.Emit(EventAgentLimits, 0, seat.ID, data)
+	}
+	return nil
+}
+
+// shimPath is the terrarium binary in the run directory (installed for
+// the builtin runtime, or now), which every agent with limits starts as.
+func (r *run) shimPath() (string, error) {
+	p := filepath.Join(r.dir, "bin", "terrarium")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	p, err := r.copyExecutable()
+	if err != nil {
+		return "", fmt.Errorf("limits: %w", err)
+	}
+	return p, nil
+}
+
+// watchCgroups lets the watchdog remove the run's cgroups, killing what is
+// in them, should the host die.
+func (r *run) watchCgroups() {
+	if r.wd == nil || r.cg == nil {
+		return
+	}
+	for _, p := range r.cg.Parents() {
+		if err := r.wd.WatchCgroup(p); err != nil {
+			r.log.Warn("the watchdog cannot watch the agents' cgroups", "cgroup", p, "error", err)
+		}
+	}
+}
+
+// closeLimits records how often each limit bit and removes the agents'
+// cgroups (every agent process is gone by now).
+func (r *run) closeLimits() {
+	if r.cg == nil {
+		return
+	}
+	for _, a := range r.agents {
+		if a.cgroup != nil {
+			a.mu.Lock()
+			a.cgroup.Hits(a.limits)
+			a.mu.Unlock()
+		}
+	}
+	if err := r.cg.Close(); err != nil {
+		r.log.Error("remove the agents' cgroups", "error", err)
+	}
+}
