@@ -83,14 +83,16 @@ type agentRun struct {
 	helloSeen bool            // the current process said hello
 	restarts  int
 	failed    bool
-	turns     int                 // its own applied actions, over all its processes
-	missedRow int                 // deadlines missed in a row
-	spent     bool                // max_turns reached: stopped, not restarted
-	sick      bool                // killed as unhealthy: its exit counts as a failure
-	stdio     *StdioCounts        // stdio runtime: its bridges' counts
-	cgroup    *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
-	rlimits   []agents.Rlimit     // set by the shim for the limits no cgroup enforces
-	limits    agents.LimitReports // how each of its limits is enforced; nil without limits
+	turns     int          // its own applied actions, over all its processes
+	missedRow int          // deadlines missed in a row
+	spent     bool         // max_turns reached: stopped, not restarted
+	sick      bool         // killed as unhealthy: its exit counts as a failure
+	stdio     *StdioCounts // stdio runtime: its bridges' counts
+
+	// Limits (limits.go): set before its first start.
+	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits  agents.LimitReports // how each of its limits is enforced (and, at the end, hits); nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
