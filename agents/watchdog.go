@@ -473,6 +473,9 @@ func killWatched(tr *tracker, uids []uidRange, cgroups []string, log hclog.Logge
 		if err := KillCgroupTree(d); err != nil {
 			errs = append(errs, err)
 		}
+		if top := filepath.Dir(d); filepath.Base(top) == "terrarium" {
+			_ = unix.Rmdir(top) // shared by concurrent runs: busy while one is on
+		}
 	}
 	for _, r := range uids {
 		if err := KillUIDs(r.base, r.n, watchdogKillTimeout); err != nil {
