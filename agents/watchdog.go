@@ -78,8 +78,9 @@ var ErrWatchdogClosed = errors.New("watchdog is closed")
 //   - Limitation: a descendant that leaves its agent's group and session
 //     and whose parent dies before a scan has seen it is out of reach
 //     (nothing links it to the agent any more). When agents run as their own
-//     users the UID kill catches it; otherwise only a cgroup would. The host
-//     can narrow the window with Sync.
+//     users the UID kill catches it; so does a watched cgroup (WatchCgroup:
+//     its processes are killed, frozen first, and its directories removed,
+//     before anything else). The host can narrow the window with Sync.
 //   - It ignores SIGINT, SIGTERM, SIGHUP and SIGPIPE, runs in a session of
 //     its own (no controlling terminal: a Ctrl-C reaches the host, not the
 //     watchdog) and has no parent-death signal.
