@@ -166,11 +166,11 @@ func pidfdHeld() map[int]bool {
 // opened and then checked to still be in the session, so a recycled pid is
 // never hit. A member may fork between the scan and its death, so it scans
 // again until a scan finds no member it has not signalled yet (at most a
-// bounded number of times).
+// bounded number of times). The scans are shared with other exits (scans).
 func killSession(sid int) error {
 	signalled := map[int]bool{}
 	for range 100 {
-		ps, err := listProcs()
+		ps, err := scans.table()
 		if err != nil {
 			return err
 		}
@@ -323,7 +323,7 @@ func reap(pid int) error {
 // match is one of them, and none of them is anyone's exec.Cmd. Members that
 // are still dying are left to Shutdown's sweep.
 func reapSession(leader int) {
-	ps, err := listProcs()
+	ps, err := scans.table()
 	if err != nil {
 		return
 	}
@@ -334,5 +334,74 @@ func reapSession(leader int) {
 		}
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(p.pid, &ws, unix.WNOHANG, nil)
+	}
+}
+
+// scans batches the process-table scans that agent exits need. When
+// hundreds of agents exit at once (the end of a run), each would otherwise
+// read all of /proc once or twice for itself, which is quadratic in the
+// number of agents; instead every caller waiting when a scan starts gets
+// that scan's table.
+var scans procScanner
+
+// procScanner hands out process tables, one scan shared by every caller
+// that asked before it started.
+type procScanner struct {
+	mu   sync.Mutex
+	next *procScan // the scan that starts next, shared by its callers; nil if nobody waits
+	busy bool      // a goroutine is running scans
+	// For tests: scans done so far, callers waiting, and a hook run
+	// before each scan.
+	n, waiting int
+	beforeScan func()
+}
+
+// procScan is one scan's result, valid once done is closed. Its table is
+// shared: readers must not change it.
+type procScan struct {
+	done chan struct{}
+	ps   []procStat
+	err  error
+}
+
+// table returns a process table read entirely after the call began.
+func (s *procScanner) table() ([]procStat, error) {
+	s.mu.Lock()
+	if s.next == nil {
+		s.next = &procScan{done: make(chan struct{})}
+	}
+	r := s.next
+	if !s.busy {
+		s.busy = true
+		go s.run()
+	}
+	s.waiting++
+	s.mu.Unlock()
+	<-r.done
+	s.mu.Lock()
+	s.waiting--
+	s.mu.Unlock()
+	return r.ps, r.err
+}
+
+// run scans for as long as callers wait, then ends.
+func (s *procScanner) run() {
+	for {
+		s.mu.Lock()
+		r := s.next
+		s.next = nil
+		if r == nil {
+			s.busy = false
+			s.mu.Unlock()
+			return
+		}
+		s.n++
+		hook := s.beforeScan
+		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		r.ps, r.err = listProcs()
+		close(r.done)
 	}
 }
