@@ -18,27 +18,38 @@ var _ = events.RunStarted // the other kinds live in package events
 // prepareLimits makes the cgroup of every agent whose block sets limits,
 // writes and reads back the limits, decides the rlimits the shim sets for
 // what no cgroup enforces, and reports each agent's limits in an
-// agent.limits event.
+// agent.limits event. Agents that share the host's user get a cgroup
+// without limits too, where the machine offers one: it is the only thing
+// that holds every descendant of theirs (the UID kill does that for agents
+// with users of their own), so that the watchdog can kill even a setsid'd
+// orphan that init adopted after the host died.
 func (r *run) prepareLimits() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
 		lim := agents.Limits{Memory: a.spec.Memory, Pids: a.spec.Pids, CPU: a.spec.CPU}
-		if !lim.Set() {
+		contain := a.cred == nil
+		if !lim.Set() && !contain {
 			continue
 		}
 		if r.cg == nil {
 			r.cg = agents.OpenCgroups(r.res.Run, r.log.Named("cgroups"))
 		}
-		if r.shim == "" {
-			shim, err := r.shimPath()
-			if err != nil {
-				return err
-			}
-			r.shim = shim
-		}
 		g, rep := r.cg.Group(string(seat.ID), lim)
 		a.rlimits = agents.Rlimits(lim, rep, a.cred != nil)
-		a.cgroup, a.limits = g, rep
+		if g != nil || len(a.rlimits) > 0 {
+			if r.shim == "" {
+				shim, err := r.shimPath()
+				if err != nil {
+					return err
+				}
+				r.shim = shim
+			}
+		}
+		a.cgroup = g
+		if !lim.Set() {
+			continue // containment only: nothing to report
+		}
+		a.limits = rep
 		data := map[string]any{}
 		for name, lr := range rep {
 			data[name] = lr

@@ -1,14 +1,17 @@
 package terrarium_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
 )
 
 // limitsEvent returns the agent.limits event of agent id.
@@ -198,4 +201,67 @@ agent "honest" {
 		t.Errorf("the hog was not stopped:\n%s", log)
 	}
 	checkCgroupsGone(t, recs, "hog")
+}
+
+// An agent without limits that shares the host's user gets a cgroup
+// anyway (without limits) where the machine offers one: the only thing
+// that holds all its descendants, for the watchdog after a host crash.
+func TestAgentsSharingTheHostUserAreContained(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "contained" {
+  ticks = 2
+}
+world "repeated_game" {
+  rounds = 2
+}
+agent "a" {
+  runtime = "builtin"
+  command = "test_print_cgroup"
+}
+agent "b" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	leaktest.Goroutines(t)
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv, AgentUsers: terrarium.AgentUsersOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	res, err := h.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kindsInFile(t, res.Dir, terrarium.EventAgentLimits); got != 0 {
+		t.Errorf("%d agent.limits events for agents without limits", got)
+	}
+	log, err := os.ReadFile(filepath.Join(res.Dir, "logs", "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Contains(string(log), "/terrarium/"+res.Run+"/a")
+	if os.Geteuid() != 0 {
+		if in {
+			t.Errorf("a host that is not root put its agent into a cgroup?\n%s", log)
+		}
+		t.Skip("not root: no cgroups to contain agents in")
+	}
+	if !in {
+		t.Errorf("the agent did not run in a cgroup of its own:\n%s", log)
+	}
+	for _, d := range []string{"freezer", "pids"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", d, "terrarium", res.Run)); err == nil {
+			t.Errorf("the run's %s cgroup is left", d)
+		}
+	}
+}
+
+func kindsInFile(t *testing.T, dir, kind string) int {
+	t.Helper()
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(kinds(recs, kind))
 }

@@ -153,6 +153,11 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	builtin.Register("test_print_cgroup", func(ctx context.Context, a *sdk.Agent) error {
+		b, _ := os.ReadFile("/proc/self/cgroup")
+		fmt.Print(string(b))
+		return serve(ctx, a, func(obs sdk.Observation) error { return a.Act(obs.Tick, allMoves(obs, "C")) })
+	})
 	builtin.Register("test_memory_hog", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if obs.Tick == 2 {
