@@ -19,7 +19,7 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	doc := string(b)
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
-		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, events.Violation, events.BadMessage, events.MessagesDropped,
+		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, terrarium.EventAgentLimitHit, events.Violation, events.BadMessage, events.MessagesDropped,
 		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 	} {
 		if !strings.Contains(doc, "### `"+k+"`") {

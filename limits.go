@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 // EventAgentLimits is the kind of the event that reports, at start, how
@@ -95,6 +97,10 @@ func (r *run) watchCgroups() {
 // closeLimits records how often each limit bit and removes the agents'
 // cgroups (every agent process is gone by now).
 func (r *run) closeLimits() {
+	if r.limitStop != nil {
+		close(r.limitStop)
+		<-r.limitDone
+	}
 	if r.cg == nil {
 		return
 	}
@@ -107,5 +113,60 @@ func (r *run) closeLimits() {
 	}
 	if err := r.cg.Close(); err != nil {
 		r.log.Error("remove the agents' cgroups", "error", err)
+	}
+}
+
+// EventAgentLimitHit is the kind of the event that reports, while the run
+// goes on, that one of an agent's limits bit (see docs/events.md).
+const EventAgentLimitHit = "agent.limit_hit"
+
+// limitPollInterval is how often the agents' cgroup counters are read.
+const limitPollInterval = time.Second
+
+// watchLimits reports, until stop is closed (and once more then), each rise
+// of an agent's limit counters (OOM kills, refused forks, throttled
+// periods) as an agent.limit_hit event: at most one per agent and limit
+// per poll.
+func (r *run) watchLimits(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	seen := map[world.AgentID][3]uint64{}
+	t := time.NewTicker(limitPollInterval)
+	defer t.Stop()
+	for last := false; !last; {
+		select {
+		case <-stop:
+			last = true // one more look: the run may have ended between polls
+		case <-t.C:
+		}
+		for _, seat := range r.seats {
+			a := r.agents[seat.ID]
+			if a.cgroup == nil || a.limits == nil {
+				continue
+			}
+			m, p, c := a.cgroup.Counters()
+			now, before := [3]uint64{m, p, c}, seen[seat.ID]
+			seen[seat.ID] = now
+			for i, name := range []string{agents.LimitMemory, agents.LimitPids, agents.LimitCPU} {
+				lr, ok := a.limits[name]
+				if !ok || now[i] <= before[i] || lr.Mechanism == agents.MechanismNone || lr.Mechanism == agents.MechanismRlimit {
+					continue
+				}
+				r.events.Emit(EventAgentLimitHit, r.tick(), seat.ID, map[string]any{
+					"limit": name, "hits": now[i], "new": now[i] - before[i], "want": lr.Want, "mechanism": lr.Mechanism,
+				})
+			}
+		}
+	}
+}
+
+// startLimitWatch starts watchLimits when an agent has limits a cgroup
+// enforces; closeLimits stops it.
+func (r *run) startLimitWatch() {
+	for _, a := range r.agents {
+		if a.cgroup != nil && a.limits != nil {
+			r.limitStop, r.limitDone = make(chan struct{}), make(chan struct{})
+			go r.watchLimits(r.limitStop, r.limitDone)
+			return
+		}
 	}
 }

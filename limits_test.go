@@ -137,6 +137,16 @@ agent "honest" {
 	if b.Limits[agents.LimitPids].Hits == 0 {
 		t.Errorf("pids limit %+v: its refusals were not counted", b.Limits[agents.LimitPids])
 	}
+	var hit bool
+	for _, r := range kinds(recs, terrarium.EventAgentLimitHit) {
+		hit = hit || r.Agent == "bomb" && strings.Contains(string(r.Data), `"limit":"pids"`)
+		if r.Agent != "bomb" {
+			t.Errorf("limit hit reported for %s: %s", r.Agent, r.Data)
+		}
+	}
+	if !hit {
+		t.Error("no agent.limit_hit event for the bomb's pids")
+	}
 	checkCgroupsGone(t, recs, "bomb")
 }
 
@@ -187,6 +197,9 @@ agent "honest" {
 	}
 	if hog.Limits[agents.LimitMemory].Hits == 0 {
 		t.Errorf("memory limit %+v: the OOM kill was not counted", hog.Limits[agents.LimitMemory])
+	}
+	if hits := kinds(recs, terrarium.EventAgentLimitHit); len(hits) == 0 || hits[0].Agent != "hog" || !strings.Contains(string(hits[0].Data), `"limit":"memory"`) {
+		t.Errorf("agent.limit_hit events %v, want the hog's memory", hits)
 	}
 	var exited []string
 	for _, r := range kinds(recs, events.AgentExited) {
@@ -264,4 +277,41 @@ func kindsInFile(t *testing.T, dir, kind string) int {
 		t.Fatal(err)
 	}
 	return len(kinds(recs, kind))
+}
+
+// A CPU quota throttles a spinning agent; the throttling is counted.
+func TestCPUQuotaThrottles(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "spin" {
+  ticks           = 3
+  action_deadline = "60s"
+}
+world "repeated_game" {
+  rounds = 3
+}
+agent "spin" {
+  runtime = "builtin"
+  command = "test_cpu_spin"
+  cpu     = 0.2
+}
+agent "honest" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	enforced := checkHonestReport(t, res, recs, "spin", agents.LimitCPU, 0.2)
+	if !enforced {
+		t.Skipf("no cgroup enforces cpu here (run error %v; limits %+v): throttling not tested", err, agentResult(t, res, "spin").Limits)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(filepath.Join(res.Dir, "logs", "spin.log"))
+	if !strings.Contains(string(log), "throttled after") {
+		t.Errorf("the spinner was not throttled:\n%s", log)
+	}
+	if s := agentResult(t, res, "spin"); s.Limits[agents.LimitCPU].Hits == 0 || s.Actions != 3 {
+		t.Errorf("spinner %+v, limits %+v: want 3 actions and its throttling counted", s.AgentStats, s.Limits)
+	}
 }

@@ -58,6 +58,8 @@ type run struct {
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
 	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
 	shim         string             // the binary agents with limits start as
+	limitStop    chan struct{}      // stops watchLimits (limits.go); nil when it does not run
+	limitDone    chan struct{}      //
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -190,6 +192,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.spawn(); err != nil {
 		return err
 	}
+	r.startLimitWatch()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
@@ -153,6 +154,14 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	builtin.Register("test_cpu_spin", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick == 2 {
+				cpuSpin()
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
 	builtin.Register("test_print_cgroup", func(ctx context.Context, a *sdk.Agent) error {
 		b, _ := os.ReadFile("/proc/self/cgroup")
 		fmt.Print(string(b))
@@ -243,3 +252,29 @@ func memoryHog() [][]byte {
 	fmt.Printf("allocated %d bytes without being stopped\n", hogBytes)
 	return hoard
 }
+
+// cpuSpin burns CPU until its cgroup says it was throttled (at most 30 s),
+// if a CPU quota is in force.
+func cpuSpin() {
+	quota := ownCgroupFile("cpu", "cpu.cfs_quota_us")
+	if q, err := strconv.Atoi(quota); err != nil || q <= 0 {
+		fmt.Printf("no cpu quota in force (%q): not spinning\n", quota)
+		return
+	}
+	start := time.Now()
+	for time.Since(start) < 30*time.Second {
+		for i := 0; i < 1e6; i++ {
+			spinSink += i
+		}
+		stat := ownCgroupFile("cpu", "cpu.stat")
+		for _, l := range strings.Split(stat, "\n") {
+			if n, ok := strings.CutPrefix(l, "nr_throttled "); ok && n != "0" {
+				fmt.Printf("throttled after %v\n", time.Since(start).Round(time.Millisecond))
+				return
+			}
+		}
+	}
+	fmt.Println("spun 30s without being throttled")
+}
+
+var spinSink int
