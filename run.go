@@ -500,8 +500,9 @@ func (r *run) start(a *agentRun) error {
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
 	// With agents as their own users the watchdog kills by UID, which
-	// catches every descendant; otherwise it tracks the agent's group.
-	if r.wd != nil && !r.iso.on {
+	// catches every descendant; so does the agent's cgroup, when it has
+	// one (limits.go); otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on && a.cgroup == nil {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}
