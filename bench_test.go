@@ -114,9 +114,16 @@ func stdioTitForTat(in io.Reader, out io.Writer) int {
 // stop, their exits, the sweep, the bus closed, result.json written);
 // killed, the agents that had to be killed by a signal to stop.
 func BenchmarkSpawnToReady(b *testing.B) {
-	for _, n := range []int{100, 500} {
-		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			sc := writeScenario(b, spawnScenario(n))
+	for _, c := range []struct {
+		n      int
+		limits string
+	}{{100, ""}, {500, ""}, {100, "memory = \"256MiB\"\n  pids = 64\n  cpu = 0.5\n"}} {
+		n, name := c.n, fmt.Sprintf("agents=%d", c.n)
+		if c.limits != "" {
+			name += ",limits" // each agent starts through the shim, in cgroups of its own
+		}
+		b.Run(name, func(b *testing.B) {
+			sc := writeScenario(b, spawnScenario(n, c.limits))
 			var toReady, setup, rss, heap, stop, killed []float64
 			for i := 0; i < b.N; i++ {
 				m := runSpawnOnce(b, sc, n)
@@ -139,8 +146,9 @@ func BenchmarkSpawnToReady(b *testing.B) {
 	}
 }
 
-// spawnScenario is n builtin agents in n/2 self-play blocks, one tick.
-func spawnScenario(n int) string {
+// spawnScenario is n builtin agents in n/2 self-play blocks, one tick;
+// limits, if not empty, goes into every agent block.
+func spawnScenario(n int, limits string) string {
 	var s strings.Builder
 	s.WriteString(`
 scenario "spawn_bench" {
@@ -154,7 +162,7 @@ world "repeated_game" {
 }
 `)
 	for i := 0; i < n/2; i++ {
-		fmt.Fprintf(&s, "agent \"p%03d\" {\n  runtime = \"builtin\"\n  command = \"cooperator\"\n  count   = 2\n}\n", i)
+		fmt.Fprintf(&s, "agent \"p%03d\" {\n  runtime = \"builtin\"\n  command = \"cooperator\"\n  count   = 2\n  %s}\n", i, limits)
 	}
 	return s.String()
 }
