@@ -33,16 +33,38 @@ import (
 // run ends or ctx is done. Most programs are Respond(handler).
 type Program func(ctx context.Context, a *sdk.Agent) error
 
+// RawProgram is a reference agent that does without the SDK and the
+// envelope: it reads the agent's settings from the environment and speaks
+// to the bus itself. The benchmark baseline's "echo" is one. Raw programs
+// are not for scenarios (Lookup and Names do not report them; their
+// messages are not protocol messages): a harness starts them by setting
+// agents.EnvBuiltin itself. It returns when told to stop or ctx is done.
+type RawProgram func(ctx context.Context) error
+
 var (
 	mu       sync.RWMutex
 	programs = map[string]Program{}
+	raw      = map[string]RawProgram{}
 )
+
+// RegisterRaw makes a raw program available to Main under name. It panics
+// on a duplicate of any program.
+func RegisterRaw(name string, p RawProgram) {
+	mu.Lock()
+	defer mu.Unlock()
+	_, dup := programs[name]
+	if _, dupRaw := raw[name]; dup || dupRaw {
+		panic(fmt.Sprintf("builtin: %q registered twice", name))
+	}
+	raw[name] = p
+}
 
 // Register makes a program available under name. It panics on a duplicate.
 func Register(name string, p Program) {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := programs[name]; dup {
+	_, dup := programs[name]
+	if _, dupRaw := raw[name]; dup || dupRaw {
 		panic(fmt.Sprintf("builtin: %q registered twice", name))
 	}
 	programs[name] = p
@@ -100,6 +122,12 @@ func Main() {
 // runProgram connects, runs the program and closes. A signal (ctx done) is a
 // clean end.
 func runProgram(ctx context.Context, name string, stderr io.Writer) error {
+	mu.RLock()
+	rp, isRaw := raw[name]
+	mu.RUnlock()
+	if isRaw {
+		return rp(ctx)
+	}
 	p, ok := Lookup(name)
 	if !ok {
 		return fmt.Errorf("unknown program %q (known: %s)", name, strings.Join(Names(), ", "))
