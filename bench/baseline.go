@@ -222,7 +222,10 @@ func runBaseline(ctx context.Context, o Options, dir string, n, ticks int) (_ si
 	closed := make([]time.Time, 0, ticks)
 	tt := time.NewTimer(tickTimeout)
 	defer tt.Stop()
-	var after memSample
+	var (
+		after      memSample
+		cpu0, cpu1 cpuSample
+	)
 	for t := 1; t <= ticks; t++ {
 		want.Store(int64(t * n))
 		for _, subj := range obsSubj {
@@ -239,10 +242,14 @@ func runBaseline(ctx context.Context, o Options, dir string, n, ticks int) (_ si
 			return side{}, ctx.Err()
 		}
 		closed = append(closed, time.Now())
-		if t == 1 {
-			after = sampleMem()
+		switch t {
+		case 1:
+			after, cpu0 = sampleMem(), sampleCPU()
+		case ticks:
+			cpu1 = sampleCPU()
 		}
 	}
+	s.cpuPerRoundTrip(cpu0, cpu1, n, ticks)
 	s.rssKiB, s.fds = perAgent(before, after, n)
 	s.ticksPerSec, s.p50us, s.p99us, err = tickFigures(closed)
 	if err != nil {

@@ -40,6 +40,9 @@ type Options struct {
 	AgentUsers string
 	// Progress, if set, gets one line per finished run.
 	Progress io.Writer
+	// Only, if "terrarium" or "baseline", runs that side alone (for
+	// profiling one side; the report then has no ratios).
+	Only string
 }
 
 // Stats summarises one figure over the runs of one side.
@@ -132,6 +135,20 @@ type side struct {
 	ticksPerSec, p50us, p99us float64
 	readyMS                   float64 // first spawn to last ready
 	rssKiB, fds               float64 // growth per agent
+	// CPU per agent round trip (one observation and its action) while
+	// ticking, in µs: the host process's and the agents'.
+	hostCPUus, agentCPUus float64
+}
+
+// cpuPerRoundTrip divides the CPU used from tick 1 to the last tick by
+// the round trips in between.
+func (s *side) cpuPerRoundTrip(from, to cpuSample, n, ticks int) {
+	trips := float64(n * (ticks - 1))
+	if trips <= 0 {
+		return
+	}
+	s.hostCPUus = float64((to.host - from.host).Microseconds()) / trips
+	s.agentCPUus = float64((to.agents - from.agents).Microseconds()) / trips
 }
 
 // Run runs every case and returns the report. It fails on the first run
@@ -158,6 +175,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 		o.Executable = exe
+	}
+	switch o.Only {
+	case "", "terrarium", "baseline":
+	default:
+		return nil, fmt.Errorf("bench: only %q: want terrarium or baseline", o.Only)
 	}
 	switch o.AgentUsers {
 	case "", "auto":
@@ -197,6 +219,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				order = []bool{false, true}
 			}
 			for _, terr := range order {
+				if (o.Only == "terrarium" && !terr) || (o.Only == "baseline" && terr) {
+					continue
+				}
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
@@ -222,8 +247,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 					bs = append(bs, s)
 				}
 				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "%-9s N=%-5d run %d/%d: %8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs  ready %6.0f ms  %6.1f KiB/agent  %4.1f fds/agent\n",
-						name, n, i+1, o.Runs, s.ticksPerSec, s.p50us, s.p99us, s.readyMS, s.rssKiB, s.fds)
+					fmt.Fprintf(o.Progress, "%-9s N=%-5d run %d/%d: %8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs  cpu/trip host %5.1f agents %5.1f µs  ready %6.0f ms  %6.1f KiB/agent  %4.1f fds/agent\n",
+						name, n, i+1, o.Runs, s.ticksPerSec, s.p50us, s.p99us, s.hostCPUus, s.agentCPUus, s.readyMS, s.rssKiB, s.fds)
 				}
 				_ = os.RemoveAll(dir)
 			}
@@ -255,6 +280,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		add("lockstep ticks/s", "ticks/s", true, func(s side) float64 { return s.ticksPerSec }, tickTargetText, tickTarget)
 		add("lockstep tick p50", "µs", false, func(s side) float64 { return s.p50us }, "", nil)
 		add("lockstep tick p99", "µs", false, func(s side) float64 { return s.p99us }, "", nil)
+		add("host CPU per round trip", "µs", false, func(s side) float64 { return s.hostCPUus }, "", nil)
+		add("agent CPU per round trip", "µs", false, func(s side) float64 { return s.agentCPUus }, "", nil)
 		if slices.Contains(spawns, n) {
 			var st, mt func(*Case) bool
 			stText, mtText := "", ""

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,3 +134,40 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// BenchmarkTerrariumSide runs only Terrarium's side (BENCH_SIDE=baseline: only the baseline's) of the lockstep case at
+// BENCH_N agents (default 100), for profiling the host (and, with TERRARIUM_BUILTIN_CPUPROFILE=DIR, the agents):
+//
+//	BENCH_N=100 go test -run '^$' -bench TerrariumSide -benchtime 1x -cpuprofile cpu.out ./bench/
+func BenchmarkTerrariumSide(b *testing.B) {
+	n := 100
+	if s := os.Getenv("BENCH_N"); s != "" {
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	log := testlog.New(b)
+	log.SetLevel(hclog.Error)
+	env := map[string]string{"GORACE": "atexit_sleep_ms=0"}
+	if d := os.Getenv(builtin.EnvCPUProfile); d != "" {
+		env[builtin.EnvCPUProfile] = d // the agents profile themselves too
+	}
+	only := "terrarium"
+	if os.Getenv("BENCH_SIDE") == "baseline" {
+		only = "baseline"
+	}
+	for b.Loop() {
+		rep, err := bench.Run(context.Background(), bench.Options{Logger: log, Dir: dir, Sizes: []int{n}, Runs: 1, Only: only, Env: env})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := rep.Cases[0]
+		b.ReportMetric(c.Terrarium.Median+c.Baseline.Median, "ticks/s")
+	}
+}

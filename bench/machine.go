@@ -90,3 +90,51 @@ func sampleMem() memSample {
 func perAgent(before, after memSample, n int) (kib, fds float64) {
 	return float64(after.rssKiB-before.rssKiB) / float64(n), float64(after.fds-before.fds) / float64(n)
 }
+
+// cpuSample is the CPU time used so far by this process and by its live
+// children (the agents, and Terrarium's watchdog), user plus system.
+type cpuSample struct {
+	host, agents time.Duration
+}
+
+// clockTick is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
+// 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+func sampleCPU() cpuSample {
+	var s cpuSample
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		s.host = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	self := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return s
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != self {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		s.agents += time.Duration(ut+st) * clockTick
+	}
+	return s
+}

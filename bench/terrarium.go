@@ -89,9 +89,10 @@ func runTerrarium(ctx context.Context, o Options, dir string, n, ticks int) (sid
 		return side{}, fmt.Errorf("scenario: %s", diags.Error())
 	}
 	var (
-		mu     sync.Mutex
-		closed = make([]time.Time, 0, ticks)
-		after  memSample
+		mu         sync.Mutex
+		closed     = make([]time.Time, 0, ticks)
+		after      memSample
+		cpu0, cpu1 cpuSample
 	)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: o.Logger, Dir: dir, RunID: runID(dir), Executable: o.Executable,
@@ -101,10 +102,16 @@ func runTerrarium(ctx context.Context, o Options, dir string, n, ticks int) (sid
 			mu.Lock()
 			closed = append(closed, now)
 			mu.Unlock()
-			if p.Tick == 1 {
-				s := sampleMem()
+			switch int(p.Tick) {
+			case 1:
+				s, c := sampleMem(), sampleCPU()
 				mu.Lock()
-				after = s
+				after, cpu0 = s, c
+				mu.Unlock()
+			case ticks:
+				c := sampleCPU()
+				mu.Lock()
+				cpu1 = c
 				mu.Unlock()
 			}
 		},
@@ -133,6 +140,7 @@ func runTerrarium(ctx context.Context, o Options, dir string, n, ticks int) (sid
 	mu.Lock()
 	s.ticksPerSec, s.p50us, s.p99us, err = tickFigures(closed)
 	s.rssKiB, s.fds = perAgent(before, after, n)
+	s.cpuPerRoundTrip(cpu0, cpu1, n, ticks)
 	mu.Unlock()
 	if err != nil {
 		return side{}, err

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -110,13 +111,43 @@ func Main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	endProfile := startProfile()
 	err := runProgram(ctx, name, os.Stderr)
+	endProfile()
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "builtin %s: %v\n", name, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// EnvCPUProfile, when set to a directory, makes a builtin agent write its
+// CPU profile to <dir>/<agent id>.pprof (for `go tool pprof`) when it
+// ends cleanly. The directory must be writable by the agent's user.
+const EnvCPUProfile = "TERRARIUM_BUILTIN_CPUPROFILE"
+
+// startProfile starts the CPU profile EnvCPUProfile asks for; the function
+// it returns stops and writes it.
+func startProfile() func() {
+	dir := os.Getenv(EnvCPUProfile)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, os.Getenv(agents.EnvAgentID)+".pprof"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // runProgram connects, runs the program and closes. A signal (ctx done) is a
