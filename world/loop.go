@@ -111,8 +111,17 @@ type Summary struct {
 // Deliver and Gone may be called from any goroutine, at any time, including
 // before Run starts and after it returned (then they are dropped).
 type Loop struct {
-	cfg   LoopConfig
-	inbox chan Action
+	cfg LoopConfig
+	// Delivered actions wait in inQ (at most inCap); inReady tells the
+	// loop that inQ became non-empty, so a tick's N actions wake the loop
+	// a few times, not N times. A sender finding inQ full waits for inRoom,
+	// closed when the loop empties it.
+	inMu    sync.Mutex
+	inQ     []Action
+	inSpare []Action // the batch the loop gave back, reused as inQ
+	inCap   int
+	inRoom  chan struct{}
+	inReady chan struct{}
 	// Membership changes (Gone, Back) wait in mem, latest per agent wins;
 	// memCh tells the loop there are some. Senders never block.
 	memMu    sync.Mutex
@@ -146,7 +155,8 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	cfg.Seats = seats
 	return &Loop{
 		cfg:     cfg,
-		inbox:   make(chan Action, 1024),
+		inCap:   max(1024, 2*len(seats)),
+		inReady: make(chan struct{}, 1),
 		mem:     map[AgentID]bool{},
 		memCh:   make(chan struct{}, 1),
 		stopped: make(chan struct{}),
@@ -161,12 +171,58 @@ func (l *Loop) Stop() {
 }
 
 // Deliver hands the loop an action received from agent a.Agent. It blocks
-// while the loop's inbox is full, until the loop takes it or stops.
+// while the loop's inbox is full (1024 actions, or two per seat if more),
+// until the loop takes them or stops.
 func (l *Loop) Deliver(a Action) {
-	select {
-	case l.inbox <- a:
-	case <-l.stopped:
+	for {
+		l.inMu.Lock()
+		if len(l.inQ) < l.inCap {
+			l.inQ = append(l.inQ, a)
+			first := len(l.inQ) == 1
+			l.inMu.Unlock()
+			if first {
+				select {
+				case l.inReady <- struct{}{}:
+				default: // the loop has been told already
+				}
+			}
+			return
+		}
+		if l.inRoom == nil {
+			l.inRoom = make(chan struct{})
+		}
+		room := l.inRoom
+		l.inMu.Unlock()
+		select {
+		case <-room:
+		case <-l.stopped:
+			return
+		}
 	}
+}
+
+// takeInbox returns every action delivered so far, in delivery order, and
+// empties the inbox; the caller hands the batch back with giveBack.
+func (l *Loop) takeInbox() []Action {
+	l.inMu.Lock()
+	defer l.inMu.Unlock()
+	q := l.inQ
+	l.inQ, l.inSpare = l.inSpare[:0], nil
+	if l.inRoom != nil {
+		close(l.inRoom)
+		l.inRoom = nil
+	}
+	return q
+}
+
+// giveBack returns a judged batch for reuse.
+func (l *Loop) giveBack(q []Action) {
+	clear(q) // drop the payloads
+	l.inMu.Lock()
+	if l.inSpare == nil {
+		l.inSpare = q[:0]
+	}
+	l.inMu.Unlock()
 }
 
 // Gone tells the loop that agent id has left (exited or was stopped): it is
@@ -224,6 +280,14 @@ func AgentSeed(seed uint64, id AgentID) uint64 {
 	return h.Sum64()
 }
 
+// appliedAction is one entry of a tick.closed event's "actions": the same
+// JSON as a map with these keys (sorted), without a map per agent per tick.
+type appliedAction struct {
+	Agent  AgentID         `json:"agent"`
+	Data   json.RawMessage `json:"data"`
+	Filled string          `json:"filled,omitempty"` // the policy that filled a missing action
+}
+
 // tickState is the collection state of the tick being run.
 type tickState struct {
 	t        Tick
@@ -244,6 +308,8 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
 	last := make(map[AgentID]json.RawMessage)
 	var closed Tick // last closed tick
+	expected := make(map[AgentID]bool, len(l.cfg.Seats))
+	got := make(map[AgentID]Action, len(l.cfg.Seats))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -336,7 +402,10 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		// Take in what arrived between ticks (departures first).
 		l.drain(judge, leave, join, nil)
 
-		cur := &tickState{t: closed + 1, expected: map[AgentID]bool{}, got: map[AgentID]Action{}}
+		// The tick's maps are reused: clear keeps their room for N agents.
+		clear(expected)
+		clear(got)
+		cur := &tickState{t: closed + 1, expected: expected, got: got}
 		start := time.Now()
 		deadline := start.Add(l.cfg.Deadline)
 		for _, s := range l.cfg.Seats {
@@ -359,8 +428,8 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	collect:
 		for cur.waiting > 0 {
 			select {
-			case a := <-l.inbox:
-				judge(a, cur)
+			case <-l.inReady:
+				l.drainInbox(judge, cur)
 			case <-l.memCh:
 				// An action the agent sent before it left may already be
 				// queued: take it first, so it stands.
@@ -387,7 +456,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 
 		// Close the tick: fill what is missing by policy.
 		actions := make([]Action, 0, len(cur.expected))
-		applied := make([]map[string]any, 0, len(cur.expected))
+		applied := make([]appliedAction, 0, len(cur.expected))
 		var answered, missing []AgentID // counted once the tick is applied
 		for _, s := range l.cfg.Seats {
 			id := s.ID
@@ -395,7 +464,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				continue
 			}
 			a, ok := cur.got[id]
-			rec := map[string]any{"agent": id}
+			rec := appliedAction{Agent: id}
 			if ok {
 				answered = append(answered, id)
 			} else {
@@ -408,14 +477,14 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				a = Action{Agent: id, Tick: cur.t}
 				if prev, had := last[id]; had && l.cfg.Missing == PolicyRepeat {
 					a.Data = prev
-					rec["filled"] = PolicyRepeat
+					rec.Filled = PolicyRepeat
 				} else {
 					a.Data = l.cfg.World.DefaultAction(id, cur.t)
-					rec["filled"] = PolicyDefault
+					rec.Filled = PolicyDefault
 				}
 			}
 			last[id] = a.Data
-			rec["data"] = a.Data
+			rec.Data = a.Data
 			actions = append(actions, a)
 			applied = append(applied, rec)
 		}
@@ -475,12 +544,9 @@ func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickSt
 
 // drainInbox judges the actions already queued without waiting.
 func (l *Loop) drainInbox(judge func(Action, *tickState), cur *tickState) {
-	for {
-		select {
-		case a := <-l.inbox:
-			judge(a, cur)
-		default:
-			return
-		}
+	q := l.takeInbox()
+	for _, a := range q {
+		judge(a, cur)
 	}
+	l.giveBack(q)
 }

@@ -31,6 +31,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "scratch directory (default: a new temporary directory)")
 	agentUsers := fs.String("agent-users", "auto", "run agents as their own users on both sides: auto (when root), on, off")
 	quiet := fs.Bool("quiet", false, "no line per finished run on stderr")
+	only := fs.String("only", "", "run one side alone, terrarium or baseline (for profiling; no ratios)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -44,7 +45,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "terrarium bench:", err)
 		return exitUsage
 	}
-	o := bench.Options{Logger: log, Short: *short, Runs: *runs, Ticks: *ticks, Dir: *dir, AgentUsers: *agentUsers}
+	o := bench.Options{Logger: log, Short: *short, Runs: *runs, Ticks: *ticks, Dir: *dir, AgentUsers: *agentUsers, Only: *only}
 	if *sizes != "" {
 		for _, s := range strings.Split(*sizes, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
