@@ -224,7 +224,14 @@ func killIf(pid int, still func(procStat) bool) error {
 // not a registered agent of any supervisor, not held by a pidfd of this
 // process, not in the host's own session, and not in the session of another
 // supervisor's live agent. The caller holds children.mu.
-func (s *Supervisor) orphans() ([]procStat, error) {
+//
+// With zombiesOnly it returns only orphans that have exited, and never
+// reads the host's descriptor table unless one has: the reaper calls it
+// every reaperInterval, and a live child of the host outside every
+// agent's session (the watchdog) would otherwise make each call readlink
+// every descriptor of a host holding thousands (a pidfd and pipes per
+// agent), under children.mu, which Start waits for.
+func (s *Supervisor) orphans(zombiesOnly bool) ([]procStat, error) {
 	ps, err := listProcs()
 	if err != nil {
 		return nil, err
@@ -249,6 +256,9 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 		if owner, ok := children.live[p.pgid]; ok && owner != s {
 			continue
 		}
+		if zombiesOnly && !p.zombie() {
+			continue
+		}
 		if held == nil {
 			held = pidfdHeld()
 		}
@@ -267,7 +277,7 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 func (s *Supervisor) sweep() error {
 	for round := 0; ; round++ {
 		children.mu.Lock()
-		found, err := s.orphans()
+		found, err := s.orphans(false)
 		if err == nil {
 			for _, p := range found {
 				// Our child: its pid cannot be reused before we reap it.
