@@ -220,6 +220,9 @@ func killIf(pid int, still func(procStat) bool) error {
 	return nil
 }
 
+// readHeld is pidfdHeld; a test counts its calls.
+var readHeld = pidfdHeld
+
 // orphans returns the children of this process that the sweep of s takes:
 // not a registered agent of any supervisor, not held by a pidfd of this
 // process, not in the host's own session, and not in the session of another
@@ -260,7 +263,7 @@ func (s *Supervisor) orphans(zombiesOnly bool) ([]procStat, error) {
 			continue
 		}
 		if held == nil {
-			held = pidfdHeld()
+			held = readHeld()
 		}
 		if held[p.pid] {
 			continue
