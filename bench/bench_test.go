@@ -56,7 +56,7 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 	}
 	want := map[string]bool{}
 	for _, n := range []string{"1", "10"} {
-		for _, c := range []string{"lockstep ticks/s", "lockstep tick p50", "lockstep tick p99"} {
+		for _, c := range []string{"lockstep ticks/s", "lockstep tick p50", "lockstep tick p99", "host CPU per round trip", "agent CPU per round trip"} {
 			want[c+" N="+n] = true
 		}
 	}

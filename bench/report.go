@@ -48,10 +48,19 @@ func (c Case) verdict() string {
 	case c.Met == nil:
 		return c.Target
 	case *c.Met:
-		return c.Target + " (met)"
+		return fmt.Sprintf("%s (met: %s)", c.Target, c.measure())
 	default:
-		return c.Target + " (NOT met)"
+		return fmt.Sprintf("%s (NOT met: %s)", c.Target, c.measure())
 	}
+}
+
+// measure is the figure the target is checked on, unrounded enough to
+// tell 0.798 from 0.8.
+func (c Case) measure() string {
+	if strings.HasPrefix(c.Target, "ratio") {
+		return fmt.Sprintf("%.3f", c.Ratio)
+	}
+	return num(c.Terrarium.Median) + " " + c.Unit
 }
 
 // analysis is the hand-written part of docs/benchmarks.md: what the

@@ -32,6 +32,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	agentUsers := fs.String("agent-users", "auto", "run agents as their own users on both sides: auto (when root), on, off")
 	quiet := fs.Bool("quiet", false, "no line per finished run on stderr")
 	only := fs.String("only", "", "run one side alone, terrarium or baseline (for profiling; no ratios)")
+	from := fs.String("from", "", "run nothing: read a report written by --json from FILE (to re-render it, e.g. with --write)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -62,8 +63,18 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	interrupted := watchSignals(ctx, cancel, stderr)
-	rep, err := bench.Run(ctx, o)
-	if err != nil {
+	var rep *bench.Report
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err == nil {
+			rep = new(bench.Report)
+			err = json.Unmarshal(b, rep)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "terrarium bench: --from:", err)
+			return exitFailed
+		}
+	} else if rep, err = bench.Run(ctx, o); err != nil {
 		fmt.Fprintln(stderr, "terrarium bench:", err)
 		if interrupted() {
 			return exitInterrupted
@@ -84,7 +95,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	if *write != "" {
 		var b bytes.Buffer
 		cmd := "terrarium bench --write " + *write
-		if *short {
+		if rep.Short {
 			cmd = "terrarium bench --short --write " + *write
 		}
 		if err := rep.WriteMarkdown(&b, cmd); err != nil {
