@@ -23,5 +23,8 @@
 //     logic that reads neither the clock nor global randomness is
 //     deterministic.
 //   - Deliver, Gone and Stop may be called from any goroutine at any time;
-//     after Run returned (or Stop) they return at once.
+//     after Run returned (or Stop) they return at once. Delivered actions
+//     wait in a bounded inbox (1,024, or two per seat if more) that the
+//     loop takes as a batch; Deliver blocks while it is full, so a
+//     flooding agent backs up its own subscription, not the host.
 package world
