@@ -110,6 +110,50 @@ func parseStat(pid int, b []byte) (procStat, bool) {
 // listProcs reads every process of /proc.
 func listProcs() ([]procStat, error) { return readTable(readStat) }
 
+// freshTable shares reads of the process table between the goroutines
+// that handle agents' exits: each needs a table read after it was asked
+// for (so it sees whatever is still alive after its leader died), but
+// when a thousand agents exit at once, one read that starts after all of
+// them asked serves them all, instead of a thousand full reads of /proc.
+// Reads run one at a time; callers must not modify the table they get.
+var freshTable = struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	running       bool
+	started, done uint64 // generations: of the last read begun, of the last finished
+	ps            []procStat
+	err           error
+	read          func() ([]procStat, error) // listProcs; a test counts its calls
+}{read: listProcs}
+
+func init() { freshTable.cond = sync.NewCond(&freshTable.mu) }
+
+// listProcsFresh returns a process table whose read began after the call.
+func listProcsFresh() ([]procStat, error) {
+	t := &freshTable
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// The read in flight (if any) began before this call: the next one
+	// (t.started+1) is the first that did not.
+	need := t.started + 1
+	for t.done < need {
+		if t.running {
+			t.cond.Wait()
+			continue
+		}
+		t.running = true
+		t.started++
+		gen := t.started
+		t.mu.Unlock()
+		ps, err := t.read()
+		t.mu.Lock()
+		t.running = false
+		t.done, t.ps, t.err = gen, ps, err
+		t.cond.Broadcast()
+	}
+	return t.ps, t.err
+}
+
 // readTable reads every process of /proc with read, skipping the ones that
 // are gone by the time they are read.
 func readTable[P any](read func(pid int) (P, bool)) ([]P, error) {
@@ -170,7 +214,7 @@ func pidfdHeld() map[int]bool {
 func killSession(sid int) error {
 	signalled := map[int]bool{}
 	for range 100 {
-		ps, err := listProcs()
+		ps, err := listProcsFresh()
 		if err != nil {
 			return err
 		}
@@ -336,7 +380,7 @@ func reap(pid int) error {
 // match is one of them, and none of them is anyone's exec.Cmd. Members that
 // are still dying are left to Shutdown's sweep.
 func reapSession(leader int) {
-	ps, err := listProcs()
+	ps, err := listProcsFresh()
 	if err != nil {
 		return
 	}

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,5 +79,81 @@ func TestReaperPassSkipsLiveOrphans(t *testing.T) {
 		if p.pid == cmd.Process.Pid {
 			t.Errorf("the sweep took a child this process holds a pidfd for")
 		}
+	}
+}
+
+// Exits handled at once share table reads, and every caller gets a read
+// that began after it asked (so it sees what outlived its leader).
+func TestListProcsFreshSharesReads(t *testing.T) {
+	var mu sync.Mutex
+	var begun []int // the call count when each read began
+	calls := 0
+	release := make(chan struct{})
+	first := make(chan struct{})
+	freshTable.mu.Lock()
+	freshTable.read = func() ([]procStat, error) {
+		mu.Lock()
+		n := len(begun)
+		begun = append(begun, calls)
+		mu.Unlock()
+		if n == 0 {
+			close(first)
+			<-release // hold the first read while others ask
+		}
+		return []procStat{{pid: n}}, nil
+	}
+	freshTable.mu.Unlock()
+	t.Cleanup(func() {
+		freshTable.mu.Lock()
+		freshTable.read = listProcs
+		freshTable.mu.Unlock()
+	})
+
+	var wg sync.WaitGroup
+	results := make([]int, 51)
+	callNo := make([]int, 51)
+	ask := func(i int) {
+		mu.Lock()
+		calls++
+		callNo[i] = calls
+		mu.Unlock()
+		ps, err := listProcsFresh()
+		if err != nil || len(ps) != 1 {
+			t.Errorf("caller %d: %v, %v", i, ps, err)
+			return
+		}
+		results[i] = ps[0].pid
+	}
+	wg.Go(func() { ask(0) })
+	<-first // read 0 is in flight: 50 more callers arrive during it
+	for i := 1; i <= 50; i++ {
+		wg.Go(func() { ask(i) })
+	}
+	waitUntil(t, "50 callers waiting", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls == 51
+	})
+	close(release)
+	wg.Wait()
+	for i, r := range results {
+		if begun[r] < callNo[i] {
+			t.Errorf("caller %d (call %d) got read %d, which began at call %d: before it asked", i, callNo[i], r, begun[r])
+		}
+	}
+	// One read for the first caller, then one (or, for a caller that was
+	// slow to get to the lock, very few) for the 50 that came during it.
+	if len(begun) < 2 || len(begun) > 5 {
+		t.Errorf("%d reads for 51 callers (began at call counts %v), want 2 to 5", len(begun), begun)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
