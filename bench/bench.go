@@ -213,6 +213,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			ticks = defaultTicks(n, o.Short)
 		}
 		var ts, bs []side
+		if !o.Short && o.Only == "" {
+			// One untimed baseline run first: the first run at a size pays
+			// for warming the kernel (the agents' users, the file system)
+			// and would otherwise fall to whichever side goes first.
+			seq++
+			dir := filepath.Join(o.Dir, strconv.Itoa(seq))
+			if _, err := runBaseline(ctx, o, dir, n, 5); err != nil {
+				return nil, fmt.Errorf("bench: warm-up, %d agents: %w", n, err)
+			}
+			_ = os.RemoveAll(dir)
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "warm-up   N=%-5d done (not counted)\n", n)
+			}
+		}
 		for i := 0; i < o.Runs; i++ {
 			order := []bool{true, false} // terrarium first
 			if i%2 == 1 {

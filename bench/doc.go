@@ -15,7 +15,8 @@
 // and recording: what Terrarium adds over the bus and the process boundary.
 //
 // Guarantees: cases run one at a time (never two runs at once), Terrarium
-// and baseline runs alternate (which one goes first alternates too), every
+// and baseline runs alternate (which one goes first alternates too), in
+// full mode an untimed warm-up run precedes the runs of each size, every
 // child process a run started is gone when the run's figures are taken, and
 // Run returns an error, not a partial report, when a run fails. Figures are
 // wall-clock measurements on a machine that may be shared: the report
