@@ -8,6 +8,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -28,6 +29,9 @@ var _ = events.RunStarted // the other kinds live in package events
 func (r *run) prepareLimits() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
+		if a.spec.Runtime == scenarios.RuntimeInProc {
+			continue // no process of its own (the scenario refuses limits for it)
+		}
 		lim := agents.Limits{Memory: a.spec.Memory, Pids: a.spec.Pids, CPU: a.spec.CPU}
 		contain := a.cred == nil
 		if !lim.Set() && !contain {

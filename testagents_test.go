@@ -77,6 +77,19 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	// test_paced answers after 10 ms: a run of 400 ticks lasts at least
+	// 4 s, so an agent restarted early is back long before the end
+	// however fast the loop is.
+	builtin.Register("test_paced", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
 	builtin.Register("test_print_env", func(ctx context.Context, a *sdk.Agent) error {
 		for _, kv := range os.Environ() {
 			fmt.Println("env", kv)

@@ -143,4 +143,12 @@
 // turns observations into JSON lines on the child's stdin and its act lines
 // into actions. Writes go through a bounded queue, so a child that never
 // reads its stdin cannot block the host; see StdioBridge for the rest.
+//
+// # Costs per agent
+//
+// Each agent's output pipes are read through a 2 KiB buffer (not io.Copy's
+// 32 KiB), so an agent costs the host about 100 KiB in all (measured:
+// docs/benchmarks.md). The reaper scans /proc only when waitid reports an
+// exited child. Go agent programs ([IsGoProgram]) get [GoDefaults]
+// (GOMAXPROCS=1) unless the scenario passes the host's value.
 package agents

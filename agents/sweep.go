@@ -110,6 +110,50 @@ func parseStat(pid int, b []byte) (procStat, bool) {
 // listProcs reads every process of /proc.
 func listProcs() ([]procStat, error) { return readTable(readStat) }
 
+// freshTable shares reads of the process table between the goroutines
+// that handle agents' exits: each needs a table read after it was asked
+// for (so it sees whatever is still alive after its leader died), but
+// when a thousand agents exit at once, one read that starts after all of
+// them asked serves them all, instead of a thousand full reads of /proc.
+// Reads run one at a time; callers must not modify the table they get.
+var freshTable = struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	running       bool
+	started, done uint64 // generations: of the last read begun, of the last finished
+	ps            []procStat
+	err           error
+	read          func() ([]procStat, error) // listProcs; a test counts its calls
+}{read: listProcs}
+
+func init() { freshTable.cond = sync.NewCond(&freshTable.mu) }
+
+// listProcsFresh returns a process table whose read began after the call.
+func listProcsFresh() ([]procStat, error) {
+	t := &freshTable
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// The read in flight (if any) began before this call: the next one
+	// (t.started+1) is the first that did not.
+	need := t.started + 1
+	for t.done < need {
+		if t.running {
+			t.cond.Wait()
+			continue
+		}
+		t.running = true
+		t.started++
+		gen := t.started
+		t.mu.Unlock()
+		ps, err := t.read()
+		t.mu.Lock()
+		t.running = false
+		t.done, t.ps, t.err = gen, ps, err
+		t.cond.Broadcast()
+	}
+	return t.ps, t.err
+}
+
 // readTable reads every process of /proc with read, skipping the ones that
 // are gone by the time they are read.
 func readTable[P any](read func(pid int) (P, bool)) ([]P, error) {
@@ -166,11 +210,11 @@ func pidfdHeld() map[int]bool {
 // opened and then checked to still be in the session, so a recycled pid is
 // never hit. A member may fork between the scan and its death, so it scans
 // again until a scan finds no member it has not signalled yet (at most a
-// bounded number of times). The scans are shared with other exits (scans).
+// bounded number of times).
 func killSession(sid int) error {
 	signalled := map[int]bool{}
 	for range 100 {
-		ps, err := scans.table()
+		ps, err := listProcsFresh()
 		if err != nil {
 			return err
 		}
@@ -220,11 +264,21 @@ func killIf(pid int, still func(procStat) bool) error {
 	return nil
 }
 
+// readHeld is pidfdHeld; a test counts its calls.
+var readHeld = pidfdHeld
+
 // orphans returns the children of this process that the sweep of s takes:
 // not a registered agent of any supervisor, not held by a pidfd of this
 // process, not in the host's own session, and not in the session of another
 // supervisor's live agent. The caller holds children.mu.
-func (s *Supervisor) orphans() ([]procStat, error) {
+//
+// With zombiesOnly it returns only orphans that have exited, and never
+// reads the host's descriptor table unless one has: the reaper calls it
+// every reaperInterval, and a live child of the host outside every
+// agent's session (the watchdog) would otherwise make each call readlink
+// every descriptor of a host holding thousands (a pidfd and pipes per
+// agent), under children.mu, which Start waits for.
+func (s *Supervisor) orphans(zombiesOnly bool) ([]procStat, error) {
 	ps, err := listProcs()
 	if err != nil {
 		return nil, err
@@ -249,8 +303,11 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 		if owner, ok := children.live[p.pgid]; ok && owner != s {
 			continue
 		}
+		if zombiesOnly && !p.zombie() {
+			continue
+		}
 		if held == nil {
-			held = pidfdHeld()
+			held = readHeld()
 		}
 		if held[p.pid] {
 			continue
@@ -267,7 +324,7 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 func (s *Supervisor) sweep() error {
 	for round := 0; ; round++ {
 		children.mu.Lock()
-		found, err := s.orphans()
+		found, err := s.orphans(false)
 		if err == nil {
 			for _, p := range found {
 				// Our child: its pid cannot be reused before we reap it.
@@ -323,7 +380,7 @@ func reap(pid int) error {
 // match is one of them, and none of them is anyone's exec.Cmd. Members that
 // are still dying are left to Shutdown's sweep.
 func reapSession(leader int) {
-	ps, err := scans.table()
+	ps, err := listProcsFresh()
 	if err != nil {
 		return
 	}
@@ -337,71 +394,3 @@ func reapSession(leader int) {
 	}
 }
 
-// scans batches the process-table scans that agent exits need. When
-// hundreds of agents exit at once (the end of a run), each would otherwise
-// read all of /proc once or twice for itself, which is quadratic in the
-// number of agents; instead every caller waiting when a scan starts gets
-// that scan's table.
-var scans procScanner
-
-// procScanner hands out process tables, one scan shared by every caller
-// that asked before it started.
-type procScanner struct {
-	mu   sync.Mutex
-	next *procScan // the scan that starts next, shared by its callers; nil if nobody waits
-	busy bool      // a goroutine is running scans
-	// For tests: scans done so far, callers waiting, and a hook run
-	// before each scan.
-	n, waiting int
-	beforeScan func()
-}
-
-// procScan is one scan's result, valid once done is closed. Its table is
-// shared: readers must not change it.
-type procScan struct {
-	done chan struct{}
-	ps   []procStat
-	err  error
-}
-
-// table returns a process table read entirely after the call began.
-func (s *procScanner) table() ([]procStat, error) {
-	s.mu.Lock()
-	if s.next == nil {
-		s.next = &procScan{done: make(chan struct{})}
-	}
-	r := s.next
-	if !s.busy {
-		s.busy = true
-		go s.run()
-	}
-	s.waiting++
-	s.mu.Unlock()
-	<-r.done
-	s.mu.Lock()
-	s.waiting--
-	s.mu.Unlock()
-	return r.ps, r.err
-}
-
-// run scans for as long as callers wait, then ends.
-func (s *procScanner) run() {
-	for {
-		s.mu.Lock()
-		r := s.next
-		s.next = nil
-		if r == nil {
-			s.busy = false
-			s.mu.Unlock()
-			return
-		}
-		s.n++
-		hook := s.beforeScan
-		s.mu.Unlock()
-		if hook != nil {
-			hook()
-		}
-		r.ps, r.err = listProcs()
-		close(r.done)
-	}
-}

@@ -92,4 +92,12 @@ func (d *decoder) limits(attrs hcl.Attributes, a *Agent) {
 		}
 		a.CPU = f
 	}
+	if a.Runtime == RuntimeInProc {
+		for _, name := range []string{"memory", "pids", "cpu"} {
+			if attr := optional(attrs, name); attr != nil {
+				d.errorf(attr.Expr.Range(), invalid(name),
+					"%s cannot be limited for runtime %q agents: they run inside the host's process; limit the host instead, or use a runtime with a process of its own.", name, RuntimeInProc)
+			}
+		}
+	}
 }

@@ -54,3 +54,10 @@ func TestAgentLimits(t *testing.T) {
 		{13, `got "half"`},
 	})
 }
+
+// In-process agents have no process of their own to limit.
+func TestInProcAgentsTakeNoLimits(t *testing.T) {
+	src := lines(okScenario, okWorld, `agent "a" {`, `  runtime = "inproc"`, `  command = "x"`, `  pids = 8`, `  memory = "8MiB"`, `}`)
+	_, diags := scenarios.Parse([]byte(src), "l.hcl")
+	checkDiags(t, diags, []wantDiag{{6, `pids cannot be limited for runtime "inproc"`}, {7, `memory cannot be limited`}})
+}
