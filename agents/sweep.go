@@ -393,4 +393,3 @@ func reapSession(leader int) {
 		_, _ = unix.Wait4(p.pid, &ws, unix.WNOHANG, nil)
 	}
 }
-
