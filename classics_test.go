@@ -317,3 +317,22 @@ func fmtSscan(id string, n *int) (int, error) {
 	*n = v
 	return 1, err
 }
+
+// A builtin agent's bad argument is refused when the file is loaded.
+func TestClassicBadArgsRefusedAtLoad(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("scenarios", "minority.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ args, want string }{
+		{`["strategies=2", "memory=five"]`, `argument memory="five": want a whole number from 1 to 16`},
+		{`["strategies=2", "memroy=5"]`, `unknown argument "memroy"`},
+		{`["memory"]`, `argument "memory": want name=value`},
+	} {
+		src := strings.Replace(string(b), `["strategies=2", "memory=5"]`, c.args, 1)
+		_, diags := scenarios.Parse([]byte(src), "minority.hcl")
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), c.want) || !strings.Contains(diags.Error(), "minority.hcl:25") {
+			t.Errorf("args = %s: %v, want an error at minority.hcl:25 saying %q", c.args, diags, c.want)
+		}
+	}
+}

@@ -40,6 +40,25 @@ func registerMaker(name string, mk handlerMaker) {
 // makers holds the handler makers by program name (for in-process tests).
 var makers = map[string]handlerMaker{}
 
+// CheckArgs reports whether the program name accepts args (its "name=value"
+// parameters), so that a scenario with a bad one is refused when it is
+// loaded rather than when its agents start. Programs that take no
+// parameters, and unknown names, are not checked.
+func CheckArgs(name string, args []string) error {
+	mk, ok := makers[name]
+	if !ok {
+		return nil
+	}
+	p, err := parseParams(args)
+	if err != nil {
+		return err
+	}
+	if _, err := mk(0, p); err != nil {
+		return err
+	}
+	return p.unused()
+}
+
 // params are a program's "name=value" arguments.
 type params struct {
 	v    map[string]string
