@@ -57,6 +57,10 @@ type run struct {
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
+	shim         string             // the binary agents with limits start as
+	limitStop    chan struct{}      // stops watchLimits (limits.go); nil when it does not run
+	limitDone    chan struct{}      //
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -89,6 +93,11 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+
+	// Limits (limits.go): set before its first start.
+	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits  agents.LimitReports // how each of its limits is enforced (and, at the end, hits); nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -183,6 +192,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.prepareAgents(); err != nil {
 		return err
 	}
+	if err := r.prepareLimits(); err != nil {
+		return err
+	}
 	if err := r.startInProc(); err != nil {
 		return err
 	}
@@ -190,10 +202,12 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.startWatchdog()
+	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
 	}
+	r.startLimitWatch()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
@@ -242,6 +256,7 @@ func (r *run) prepareAgents() error {
 	pathEnv := agents.EnvValue(r.h.cfg.HostEnv, "PATH")
 	scenarioDir := filepath.Dir(sc.Path)
 	var builtinPath string
+	goProgram := map[string]bool{} // path -> built by Go, checked once per path
 	var errs []error
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
 	for i, seat := range r.seats {
@@ -274,11 +289,7 @@ func (r *run) prepareAgents() error {
 			}
 			a.path = builtinPath
 			extra[agents.EnvBuiltin] = spec.Command
-			// Reference agents are single-threaded at heart: with one P a
-			// round trip costs 15–40 % less CPU (measured on these machines).
-			if _, set := r.h.cfg.Env["GOMAXPROCS"]; !set && !slices.Contains(spec.Env, "GOMAXPROCS") {
-				extra["GOMAXPROCS"] = "1"
-			}
+			agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env) // reference agents are Go programs
 		default:
 			command := spec.Command
 			if spec.Path != "" {
@@ -290,6 +301,14 @@ func (r *run) prepareAgents() error {
 				continue
 			}
 			a.path = p
+			isGo, seen := goProgram[p]
+			if !seen {
+				isGo = agents.IsGoProgram(p)
+				goProgram[p] = isGo
+			}
+			if isGo { // GOMAXPROCS=1 unless the scenario says otherwise
+				agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env)
+			}
 		}
 		creds, err := r.srv.AddAgent(string(seat.ID))
 		if err != nil {
@@ -503,6 +522,7 @@ func (r *run) start(a *agentRun) error {
 		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
 	})
 	if err != nil {
 		if a.cred != nil {
@@ -511,8 +531,9 @@ func (r *run) start(a *agentRun) error {
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
 	// With agents as their own users the watchdog kills by UID, which
-	// catches every descendant; otherwise it tracks the agent's group.
-	if r.wd != nil && !r.iso.on {
+	// catches every descendant; so does the agent's cgroup, when it has
+	// one (limits.go); otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on && a.cgroup == nil {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}
@@ -619,6 +640,9 @@ func (r *run) watchExit(a *agentRun) {
 		}
 		if st.Err != nil {
 			data["error"] = st.Err.Error()
+		}
+		if st.Reason != "" {
+			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
 		if !during {
@@ -851,6 +875,7 @@ func (r *run) finish(runErr error) {
 	}
 	r.stopInProc()
 	r.stopAgents()
+	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
@@ -983,6 +1008,7 @@ func (r *run) agentResults() []AgentResult {
 			if a.spent {
 				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
 			}
+			ar.Limits = a.limits
 			a.mu.Unlock()
 			switch {
 			case failed:
@@ -995,6 +1021,9 @@ func (r *run) agentResults() []AgentResult {
 				ar.Status = "killed"
 			default:
 				ar.Status = "stopped"
+			}
+			if ar.Reason == "" {
+				ar.Reason = st.Reason // a limit ended its last process
 			}
 		}
 		if a := r.agents[seat.ID]; a != nil && a.spec.Runtime == scenarios.RuntimeInProc {

@@ -66,6 +66,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		{Name: "memory"},
+		{Name: "pids"},
+		{Name: "cpu"},
 	},
 }
 
@@ -376,6 +379,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.limits(attrs, &a)
 	return a, ok
 }
 
