@@ -24,6 +24,7 @@ import (
 	_ "github.com/terrarium-sim/terrarium/agents/builtin"
 	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
+	_ "github.com/terrarium-sim/terrarium/world/grid"
 )
 
 // Run statuses (Result.Status).

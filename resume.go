@@ -104,6 +104,21 @@ func ReadRunInfo(recs []events.Record) (RunInfo, error) {
 	return info, nil
 }
 
+// NewRunWorld builds a scenario's world as a run starts it: New, then the
+// seed for a world that takes one (world.Seeder).
+func NewRunWorld(sc *scenarios.Scenario, seed uint64) (world.World, error) {
+	w, err := sc.World.Impl.New(sc.World.Config, sc.Seats())
+	if err != nil {
+		return nil, fmt.Errorf("world %s: %w", sc.World.Kind, err)
+	}
+	if s, ok := w.(world.Seeder); ok {
+		if err := s.Seed(seed); err != nil {
+			return nil, fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
+		}
+	}
+	return w, nil
+}
+
 // LoadRunScenario loads a run directory's copy of its scenario as the run
 // loaded it: the same variables and seed, relative commands resolved where
 // they were. skipPrograms does not look programs up (replay).
@@ -248,9 +263,9 @@ func lockAside(wsDir string) {
 // they are. It returns the checkpoint (nil: start again from tick 0), the
 // sequence number of the last event it covers, and what it did.
 func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Record, parts []checkpoint.Part) (*checkpoint.Checkpoint, uint64, string, error) {
-	w, err := sc.World.Impl.New(sc.World.Config, sc.Seats())
+	w, err := NewRunWorld(sc, info.Seed)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("world %s: %w", sc.World.Kind, err)
+		return nil, 0, "", err
 	}
 	root := filepath.Join(dir, "checkpoints")
 	loop := world.LoopState{Last: map[world.AgentID]json.RawMessage{}, Stats: map[world.AgentID]world.AgentStats{}}

@@ -158,6 +158,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if r.w, err = r.newWorld(); err != nil {
 		return err
 	}
+	if s, ok := r.w.(world.Seeder); ok {
+		if err := s.Seed(sc.Seed); err != nil {
+			return fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
+		}
+	}
 	if err := r.restoreWorld(); err != nil {
 		return err
 	}

@@ -88,9 +88,9 @@ func Run(dir string, o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", dir, err)
 	}
-	w, err := sc.World.Impl.New(sc.World.Config, sc.Seats())
+	w, err := terrarium.NewRunWorld(sc, info.Seed)
 	if err != nil {
-		return nil, fmt.Errorf("replay %s: world %s: %w", dir, sc.World.Kind, err)
+		return nil, fmt.Errorf("replay %s: %w", dir, err)
 	}
 	ckRoot := filepath.Join(dir, "checkpoints")
 	if info.From > 0 {
@@ -232,7 +232,7 @@ func diffTick(info terrarium.RunInfo, from world.Tick, dir string, proj []events
 	if err != nil {
 		return nil, ""
 	}
-	w, err := s.World.Impl.New(s.World.Config, s.Seats())
+	w, err := terrarium.NewRunWorld(s, info.Seed)
 	if err != nil {
 		return nil, ""
 	}
