@@ -236,7 +236,9 @@ func TestKillNineThenResume(t *testing.T) {
 					t.Fatalf("tick %d closed %d times in events.jsonl", i, seen[world.Tick(i)])
 				}
 			}
-			if _, err := os.Stat(filepath.Join(dir, "events.superseded-1.jsonl")); err != nil {
+			// Killed between ticks past the checkpoint, the events after it
+			// are kept aside (killed right after its rename, there may be none).
+			if _, err := os.Stat(filepath.Join(dir, "events.superseded-1.jsonl")); err != nil && c.name != "just after a checkpoint" {
 				t.Errorf("no superseded events kept: %v", err)
 			}
 			runCLI(t, "verify", dir)
