@@ -36,6 +36,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
 		{Type: "world", LabelNames: []string{"kind"}},
 		{Type: "agent", LabelNames: []string{"name"}},
+		{Type: "workspace"},
 	},
 }
 
@@ -163,9 +164,10 @@ func (d *decoder) file(body hcl.Body) *Scenario {
 		ActionDeadline: DefaultActionDeadline,
 		MissingAction:  MissingDefault,
 		ReadyTimeout:   DefaultReadyTimeout,
+		Workspace:      defaultWorkspace(),
 	}
 
-	var scenarioBlock, worldBlock *hcl.Block
+	var scenarioBlock, worldBlock, workspaceBlock *hcl.Block
 	var agentBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -185,6 +187,14 @@ func (d *decoder) file(body hcl.Body) *Scenario {
 			worldBlock = b
 		case "agent":
 			agentBlocks = append(agentBlocks, b)
+		case "workspace":
+			if workspaceBlock != nil {
+				d.errorf(b.DefRange, "Duplicate workspace block",
+					"A scenario file has at most one workspace block; the first is at %s. Remove or merge this one.", at(workspaceBlock.DefRange))
+				continue
+			}
+			workspaceBlock = b
+			d.workspace(b, s)
 		}
 	}
 

@@ -100,6 +100,7 @@ func TestLoadValid(t *testing.T) {
 			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Args: []string{"--fast", "-v"},
 				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
+		Workspace: scenarios.Workspace{Enforcement: scenarios.EnforcementAuto, LeaseTTL: scenarios.DefaultLeaseTTL, LockDelay: scenarios.DefaultLockDelay},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -127,6 +128,7 @@ func TestLoadDefaults(t *testing.T) {
 		Agents: []scenarios.Agent{
 			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
+		Workspace: scenarios.Workspace{Enforcement: scenarios.EnforcementAuto, LeaseTTL: scenarios.DefaultLeaseTTL, LockDelay: scenarios.DefaultLockDelay},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)

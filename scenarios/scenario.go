@@ -66,6 +66,8 @@ type Scenario struct {
 
 	World  World
 	Agents []Agent // in file order
+	// Workspace is the workspace block (its defaults when there is none).
+	Workspace Workspace
 }
 
 // World is the scenario's world block.
