@@ -96,6 +96,9 @@ type Result struct {
 	Events     EventsSummary `json:"events"`
 	Agents     []AgentResult `json:"agents"`
 	World      any           `json:"world"`
+	// Workspace is what happened in the shared tree: the enforcement mode,
+	// leases, commits, violations and restores.
+	Workspace *WorkspaceResult `json:"workspace,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.

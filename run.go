@@ -60,6 +60,8 @@ type run struct {
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
+	wsh          *wsHost            // the shared tree; nil until started
+	landlock     string             // detect mode: the Landlock rules agents run under ("" none)
 }
 
 type agentRun struct {
@@ -169,6 +171,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	if err := r.prepareAgents(); err != nil {
+		return err
+	}
+	if err := r.startWorkspace(); err != nil {
 		return err
 	}
 	if err := r.subscribe(); err != nil {
@@ -340,6 +345,8 @@ func (r *run) subscribe() error {
 				r.onAct(id, a, m)
 			case bus.KindHello:
 				r.onHello(id, a, m)
+			case bus.KindLease:
+				r.onLease(id, m)
 			case bus.KindBye:
 				r.log.Debug("agent said bye", "agent", id)
 			default:
@@ -592,6 +599,7 @@ func (r *run) watchExit(a *agentRun) {
 			data["error"] = st.Err.Error()
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
+		r.agentGone(id)
 		if !during {
 			return
 		}
@@ -821,6 +829,7 @@ func (r *run) finish(runErr error) {
 		r.loop.Stop()
 	}
 	r.stopAgents()
+	r.stopWorkspace()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
