@@ -22,6 +22,9 @@ func (w *Workspace) check(p, why string) {
 	}
 	base := filepath.Base(p)
 	lease, leased := w.table.Covering(p)
+	if leased && lease.Token == w.scrubbing {
+		leased = false
+	}
 	switch {
 	case !e.exists:
 		w.checkGone(p, lease, leased)

@@ -138,6 +138,10 @@ type Workspace struct {
 	wake    chan struct{}
 	watch   *watcher
 	scanned chan struct{} // closed and replaced after each reconcile
+	// scrubbing is the token of a grant being made: its scope is checked
+	// as if unleased first (changes made before the grant are not the new
+	// holder's).
+	scrubbing uint64
 }
 
 // New opens the shared tree, the version store and the fencing-token
@@ -506,7 +510,9 @@ func (w *Workspace) granted(l Lease) error {
 	w.stats.Grants++
 	// A scope whose last holder expired or died may have been written to
 	// since its restore (detect mode): set it right before anyone builds on it.
+	w.scrubbing = l.Token
 	w.scrub(l.Path, l.Prefix, "before a new grant")
+	w.scrubbing = 0
 	if err := w.open(l); err != nil {
 		w.log.Error("grant: cannot open the scope to its holder", "path", l.Path, "agent", l.Agent, "error", err)
 	}
@@ -729,6 +735,16 @@ func (w *Workspace) commitFile(l Lease, p, sha, reason string) (Version, bool, e
 	if !e.isReg() {
 		w.planted(p, e)
 		return Version{}, false, fmt.Errorf("%w: %s is a %s (removed)", ErrBadPath, p, e.kind())
+	}
+	if ino0, ok := w.ino[l.Token]; ok && !l.Prefix && ino0 != e.ino {
+		// Replaced by a rename since the grant (see checkFile): someone
+		// else's doing. What is there now counts only if it is what the
+		// holder says it wrote.
+		w.violation(p, e, fmt.Sprintf("replaced (renamed over) while leased to %s: a file lease allows writing in place only", l.Agent), nil)
+		w.ino[l.Token] = e.ino
+		if w.cfg.Enforcement == Permissions {
+			_ = w.open(l)
+		}
 	}
 	st, err := w.snapshot(p)
 	if err != nil {

@@ -127,6 +127,13 @@ func HashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// HashBytes returns the hex SHA-256 of b: commit the hash of what you
+// wrote, so that a write by anyone else in between is caught.
+func HashBytes(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
 // lease sends one lease request and decodes the reply.
 func (a *Agent) lease(ctx context.Context, req workspace.Request, wait time.Duration) (workspace.Reply, error) {
 	data, err := json.Marshal(req)
