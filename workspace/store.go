@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Version is one recorded version of a shared file.
@@ -112,7 +114,9 @@ func blobPath(dir, sum string) string {
 	return filepath.Join(dir, "blobs", sum[:2], sum)
 }
 
-// Put stores content read from r and returns its hash and size.
+// Put stores content read from r and returns its hash and size. The blob
+// is not synced to disk here: Add makes a version's blob durable before
+// the version is logged.
 func (s *Store) Put(r io.Reader) (string, int64, error) {
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "blobs"), ".put-*")
 	if err != nil {
@@ -121,9 +125,6 @@ func (s *Store) Put(r io.Reader) (string, int64, error) {
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), r)
-	if err == nil {
-		err = tmp.Sync()
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -179,27 +180,89 @@ func validSum(s string) bool {
 // Add records a new version of v.Path (its content already Put) and
 // returns it numbered.
 func (s *Store) Add(v Version) (Version, error) {
+	vs, err := s.AddAll([]Version{v})
+	if err != nil {
+		return Version{}, err
+	}
+	return vs[0], nil
+}
+
+// AddAll records several versions at once: their blobs are made durable
+// (one syncfs for many, an fsync for one), then their log lines are
+// written and the log synced once.
+func (s *Store) AddAll(in []Version) ([]Version, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.log == nil {
-		return Version{}, ErrClosed
+		return nil, ErrClosed
 	}
-	v.N = len(s.byPath[v.Path]) + 1
-	if v.Time.IsZero() {
-		v.Time = time.Now().UTC()
+	if err := s.syncBlobs(in); err != nil {
+		return nil, err
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return Version{}, fmt.Errorf("version of %s: %w", v.Path, err)
+	out := make([]Version, len(in))
+	var buf []byte
+	next := map[string]int{}
+	for i, v := range in {
+		n, ok := next[v.Path]
+		if !ok {
+			n = len(s.byPath[v.Path])
+		}
+		v.N = n + 1
+		next[v.Path] = v.N
+		if v.Time.IsZero() {
+			v.Time = time.Now().UTC()
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("version of %s: %w", v.Path, err)
+		}
+		buf = append(append(buf, b...), '\n')
+		out[i] = v
 	}
-	if _, err := s.log.Write(append(b, '\n')); err != nil {
-		return Version{}, fmt.Errorf("version log: %w", err)
+	if _, err := s.log.Write(buf); err != nil {
+		return nil, fmt.Errorf("version log: %w", err)
 	}
 	if err := s.log.Sync(); err != nil {
-		return Version{}, fmt.Errorf("version log: %w", err)
+		return nil, fmt.Errorf("version log: %w", err)
 	}
-	s.byPath[v.Path] = append(s.byPath[v.Path], v)
-	return v, nil
+	for _, v := range out {
+		s.byPath[v.Path] = append(s.byPath[v.Path], v)
+	}
+	return out, nil
+}
+
+// syncBlobs makes the versions' blobs durable.
+func (s *Store) syncBlobs(vs []Version) error {
+	var sums []string
+	for _, v := range vs {
+		if !v.Deleted && v.SHA256 != "" {
+			sums = append(sums, v.SHA256)
+		}
+	}
+	if len(sums) > 4 {
+		if err := unix.Syncfs(int(s.log.Fd())); err != nil {
+			return fmt.Errorf("sync blobs: %w", err)
+		}
+		return nil
+	}
+	for _, sum := range sums {
+		f, err := os.Open(blobPath(s.dir, sum))
+		if err != nil {
+			return fmt.Errorf("sync blob: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync blob: %w", err)
+		}
+	}
+	if len(sums) > 0 {
+		if d, err := os.Open(filepath.Join(s.dir, "blobs")); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+	}
+	return nil
 }
 
 // Latest is the newest version of p.

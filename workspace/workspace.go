@@ -138,6 +138,8 @@ type Workspace struct {
 	wake    chan struct{}
 	watch   *watcher
 	scanned chan struct{} // closed and replaced after each reconcile
+	// batch, when not nil, collects versions for one AddAll.
+	batch *[]Version
 	// scrubbing is the token of a grant being made: its scope is checked
 	// as if unleased first (changes made before the grant are not the new
 	// holder's).
@@ -225,7 +227,11 @@ func New(cfg Config) (*Workspace, error) {
 		}
 	}
 	w.mu.Lock()
+	w.batch = &[]Version{}
 	err = w.adopt("")
+	if _, ferr := w.flush(); err == nil {
+		err = ferr
+	}
 	w.mu.Unlock()
 	if err != nil {
 		w.closeFiles()
@@ -365,11 +371,39 @@ func (w *Workspace) snapshot(p string) (fileState, error) {
 	return st, nil
 }
 
+// addVersion records a version, or, while a batch is open (commitScope),
+// queues it: flush then records the batch at once.
 func (w *Workspace) addVersion(v Version) (Version, error) {
+	if w.batch != nil {
+		*w.batch = append(*w.batch, v)
+		return v, nil
+	}
 	v, err := w.store.Add(v)
 	if err != nil {
 		return v, err
 	}
+	w.versionAdded(v)
+	return v, nil
+}
+
+// flush records the open batch and closes it.
+func (w *Workspace) flush() ([]Version, error) {
+	b := w.batch
+	w.batch = nil
+	if b == nil || len(*b) == 0 {
+		return nil, nil
+	}
+	vs, err := w.store.AddAll(*b)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		w.versionAdded(v)
+	}
+	return vs, nil
+}
+
+func (w *Workspace) versionAdded(v Version) {
 	w.stats.Versions++
 	data := map[string]any{"path": v.Path, "version": v.N, "sha256": v.SHA256, "size": v.Size, "reason": v.Reason}
 	if v.Deleted {
@@ -379,7 +413,6 @@ func (w *Workspace) addVersion(v Version) (Version, error) {
 		data["token"] = v.Token
 	}
 	w.emit(EventFileVersion, v.Agent, data)
-	return v, nil
 }
 
 // resolve checks a lease path: cleaned, every element a real directory (no
@@ -602,7 +635,7 @@ func (w *Workspace) Create(agent, path string, dir bool) (Lease, error) {
 	}
 	if dir {
 		err = w.tree.mkdir(p, 0, 0, 0o755)
-		w.dirs[p] = true
+		w.newDir(p)
 	} else {
 		err = w.tree.write(p, strings.NewReader(""), 0, 0, 0o644)
 	}
@@ -617,6 +650,16 @@ func (w *Workspace) Create(agent, path string, dir bool) (Lease, error) {
 	w.granted(l)
 	w.poke()
 	return l, nil
+}
+
+// newDir records a directory the host made and watches it.
+func (w *Workspace) newDir(p string) {
+	w.dirs[p] = true
+	if w.watch != nil {
+		if err := w.watch.add(p); err != nil {
+			w.log.Warn("watch directory", "path", p, "error", err)
+		}
+	}
 }
 
 var emptySHA = func() string { s := sha256.Sum256(nil); return hex.EncodeToString(s[:]) }()
@@ -635,7 +678,7 @@ func (w *Workspace) makeParents(p string) error {
 		if err := w.tree.mkdir(d, 0, 0, 0o755); err != nil {
 			return err
 		}
-		w.dirs[d] = true
+		w.newDir(d)
 	}
 	return nil
 }
@@ -762,6 +805,17 @@ func (w *Workspace) commitFile(l Lease, p, sha, reason string) (Version, bool, e
 
 // commitScope commits every changed file under a prefix lease.
 func (w *Workspace) commitScope(l Lease, reason string) ([]Version, error) {
+	w.batch = &[]Version{}
+	vs, err := w.commitScopeBatch(l, reason)
+	done, ferr := w.flush()
+	if ferr != nil {
+		return nil, ferr
+	}
+	_ = vs
+	return done, err
+}
+
+func (w *Workspace) commitScopeBatch(l Lease, reason string) ([]Version, error) {
 	var vs []Version
 	seen := map[string]bool{}
 	err := w.walk(l.Path, func(p string, e entry) error {
