@@ -61,7 +61,8 @@ type run struct {
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
 	wsh          *wsHost            // the shared tree; nil until started
-	landlock     string             // detect mode: the Landlock rules agents run under ("" none)
+	landlock     string             // detect mode: "landlock" when agents are confined by it
+	trampoline   string             // the binary that confines agents before running them
 }
 
 type agentRun struct {
@@ -316,6 +317,9 @@ func (r *run) prepareAgents() error {
 			}
 		}
 		a.env = agents.BuildEnv(r.h.cfg.HostEnv, spec.Env, extra)
+		if err := r.confine(a); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }

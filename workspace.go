@@ -137,6 +137,43 @@ func (r *run) startWorkspace() error {
 	return nil
 }
 
+// confine routes agent a through the Landlock trampoline (detect mode,
+// where agents share the host's user, on a kernel with Landlock): it may
+// then reach only its own directory, the shared tree and the rest of the
+// system, not another agent's directory or the host's files.
+func (r *run) confine(a *agentRun) error {
+	if r.iso.on {
+		return nil
+	}
+	if mode, err := r.enforcement(); err != nil || mode != workspace.Detect || workspace.LandlockABI() == 0 {
+		return nil
+	}
+	if r.trampoline == "" && a.spec.Runtime == scenarios.RuntimeBuiltin {
+		r.trampoline = a.path // the builtin runtime's copy of the binary
+	}
+	if r.trampoline == "" {
+		p, err := r.copyExecutable()
+		if err != nil {
+			return err
+		}
+		r.trampoline = p
+	}
+	ws := filepath.Join(r.dir, "workspace", "agents", string(a.seat.ID))
+	c, err := workspace.RulesFor(r.dir, ws, filepath.Join(r.dir, "workspace", "shared"))
+	if err != nil {
+		return err
+	}
+	c.Exec = a.path
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	a.env = append(a.env, workspace.EnvConfine+"="+string(b))
+	a.path = r.trampoline
+	r.landlock = "landlock"
+	return nil
+}
+
 // onLease serves one lease request on its own goroutine (an acquire may
 // wait) and answers on the request's reply subject.
 func (r *run) onLease(id world.AgentID, m *nats.Msg) {

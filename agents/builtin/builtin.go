@@ -27,6 +27,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
+	"github.com/terrarium-sim/terrarium/workspace"
 )
 
 // Program is a reference agent. It runs on a connected SDK agent until the
@@ -80,6 +81,11 @@ func Respond(h sdk.Handler) Program {
 // runtime can re-execute os.Executable(). With agents.EnvWatchdog=1 it runs
 // the watchdog instead (see agents.StartWatchdog).
 func Main() {
+	// Detect mode's Landlock trampoline: confine, then run the agent.
+	if err := workspace.ConfineExec(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if os.Getenv(agents.EnvWatchdog) == "1" {
 		os.Exit(agents.WatchdogMain())
 	}
