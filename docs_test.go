@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -20,6 +21,9 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, events.Violation, events.BadMessage, events.MessagesDropped,
 		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+		workspace.EventLeaseRequested, workspace.EventLeaseGranted, workspace.EventLeaseRenewed, workspace.EventLeaseReleased,
+		workspace.EventLeaseExpired, workspace.EventLeaseRefused, workspace.EventFileChanged, workspace.EventFileCommitted,
+		workspace.EventFileVersion, workspace.EventFileRestored, workspace.EventViolation, workspace.EventRescan,
 	} {
 		if !strings.Contains(doc, "### `"+k+"`") {
 			t.Errorf("docs/events.md has no section for %q", k)
