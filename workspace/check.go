@@ -116,7 +116,7 @@ func (w *Workspace) checkDir(p string, e entry, leased bool, why string) {
 }
 
 func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool) {
-	if k, ok := w.known[p]; ok && k.sha != "" && k.ino == e.ino && k.size == e.size && k.mtime == e.mtime {
+	if k, ok := w.known[p]; ok && k.unchanged(e) {
 		return // unchanged since last seen
 	}
 	young := time.Duration(w.now().UnixNano()-e.mtime) < 2*w.cfg.Reconcile
@@ -136,9 +136,7 @@ func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool)
 			} else {
 				w.restoreTo(p, "replaced while leased", "", true)
 			}
-			if ne, err := w.tree.lstat(p); err == nil {
-				w.ino[lease.Token] = ne.ino
-			}
+			w.ino[lease.Token] = w.known[p].ino
 			if w.cfg.Enforcement == Permissions {
 				_ = w.open(lease)
 			}
@@ -193,13 +191,12 @@ func (w *Workspace) restoreSHA(p, sha, reason string) {
 		return
 	}
 	defer f.Close()
-	if err := w.tree.write(p, f, 0, 0, 0o644); err != nil {
+	e, err := w.tree.write(p, f, 0, 0, 0o644)
+	if err != nil {
 		w.log.Error("restore", "path", p, "error", err)
 		return
 	}
-	if e, err := w.tree.lstat(p); err == nil {
-		w.known[p] = fileState{sha: sha, ino: e.ino, size: e.size, mtime: e.mtime}
-	}
+	w.known[p] = w.state(sha, e)
 	w.stats.Restored++
 	w.emit(EventFileRestored, "", map[string]any{"path": p, "sha256": sha, "reason": reason})
 }

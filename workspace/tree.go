@@ -260,8 +260,16 @@ func (t *tree) mkdir(rel string, uid, gid int, mode uint32) error {
 
 // write replaces rel with the content of r atomically: a new file in the
 // same directory, renamed over rel (rename replaces whatever rel is, a link
-// included, without following it).
-func (t *tree) write(rel string, r io.Reader, uid, gid int, mode uint32) error {
+// included, without following it). It returns the new file as it was
+// before the rename, so a change made right after it is not mistaken for
+// the host's own.
+func (t *tree) write(rel string, r io.Reader, uid, gid int, mode uint32) (entry, error) {
+	var written entry
+	err := t.writeTo(rel, r, uid, gid, mode, &written)
+	return written, err
+}
+
+func (t *tree) writeTo(rel string, r io.Reader, uid, gid int, mode uint32, written *entry) error {
 	dfd, name, err := t.parent(rel)
 	if err != nil {
 		return err
@@ -283,6 +291,12 @@ func (t *tree) write(rel string, r io.Reader, uid, gid int, mode uint32) error {
 	}
 	if err == nil {
 		err = unix.Fchmod(fd, mode)
+	}
+	if err == nil {
+		var st unix.Stat_t
+		if err = unix.Fstat(fd, &st); err == nil {
+			*written = entryOf(&st)
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -109,7 +109,24 @@ type fileState struct {
 	sha   string
 	ino   uint64
 	size  int64
-	mtime int64
+	mtime int64 // the file's, ns
+	at    int64 // when the host saw it (its clock), ns
+}
+
+// racyWindow covers the file system's timestamp granularity: a file whose
+// mtime is this close to when it was seen may have changed again within
+// the same timestamp, so it is always read again ("racy git").
+const racyWindow = int64(50 * time.Millisecond)
+
+// unchanged reports whether e is certainly the file last seen: same inode,
+// size and mtime, and an mtime old enough when it was seen.
+func (k fileState) unchanged(e entry) bool {
+	return k.sha != "" && k.ino == e.ino && k.size == e.size && k.mtime == e.mtime && k.mtime+racyWindow < k.at
+}
+
+// state records content sha with file e as seen now.
+func (w *Workspace) state(sha string, e entry) fileState {
+	return fileState{sha: sha, ino: e.ino, size: e.size, mtime: e.mtime, at: w.now().UnixNano()}
 }
 
 type waitResult struct {
@@ -287,7 +304,7 @@ func (w *Workspace) seed(src string) error {
 				return fmt.Errorf("seed: %w", err)
 			}
 			defer f.Close()
-			if err := w.tree.write(rel, f, 0, 0, 0o644); err != nil {
+			if _, err := w.tree.write(rel, f, 0, 0, 0o644); err != nil {
 				return fmt.Errorf("seed: %w", err)
 			}
 		default:
@@ -366,7 +383,8 @@ func (w *Workspace) snapshot(p string) (fileState, error) {
 	if err != nil {
 		return fileState{}, err
 	}
-	st := fileState{sha: sum, ino: e.ino, size: size, mtime: e.mtime}
+	st := w.state(sum, e)
+	st.size = size
 	w.known[p] = st
 	return st, nil
 }
@@ -637,7 +655,7 @@ func (w *Workspace) Create(agent, path string, dir bool) (Lease, error) {
 		err = w.tree.mkdir(p, 0, 0, 0o755)
 		w.newDir(p)
 	} else {
-		err = w.tree.write(p, strings.NewReader(""), 0, 0, 0o644)
+		_, err = w.tree.write(p, strings.NewReader(""), 0, 0, 0o644)
 	}
 	if err != nil {
 		_, out, _ := w.table.Release(w.now(), agent, l.Token)
@@ -960,12 +978,11 @@ func (w *Workspace) writeVersion(p string, v Version) error {
 	if err := w.makeParents(p); err != nil {
 		return err
 	}
-	if err := w.tree.write(p, f, 0, 0, 0o644); err != nil {
+	e, err := w.tree.write(p, f, 0, 0, 0o644)
+	if err != nil {
 		return err
 	}
-	if e, err := w.tree.lstat(p); err == nil {
-		w.known[p] = fileState{sha: v.SHA256, ino: e.ino, size: e.size, mtime: e.mtime}
-	}
+	w.known[p] = w.state(v.SHA256, e)
 	return nil
 }
 
