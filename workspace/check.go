@@ -295,6 +295,7 @@ func (w *Workspace) Run(ctx context.Context) error {
 	w.watch = wt
 	w.rescan() // what changed before the watches existed
 	w.mu.Unlock()
+	close(w.scanned)
 
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -343,6 +344,9 @@ func (w *Workspace) Run(ctx context.Context) error {
 	}
 }
 
+// Watching is closed once Run watches the tree and has scanned it.
+func (w *Workspace) Watching() <-chan struct{} { return w.scanned }
+
 // Sync waits until the watcher has no unsettled change (or ctx is done),
 // then rescans the whole tree: afterwards every change made so far is
 // accounted for.
@@ -376,8 +380,8 @@ func (w *Workspace) Close() error {
 		return nil
 	}
 	w.closed = true
-	for id, ch := range w.waiters {
-		ch <- waitResult{err: ErrClosed}
+	for id, wt := range w.waiters {
+		wt.ch <- waitResult{err: ErrClosed}
 		delete(w.waiters, id)
 	}
 	w.mu.Unlock()

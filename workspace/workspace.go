@@ -134,6 +134,12 @@ type waitResult struct {
 	err   error
 }
 
+// waiter is an Acquire waiting for its grant.
+type waiter struct {
+	agent, path string
+	ch          chan waitResult // buffered: one result
+}
+
 // Workspace is the shared tree of one run with its lessor, enforcement,
 // watcher and version store. Make it with New, drive it with Run.
 type Workspace struct {
@@ -146,7 +152,7 @@ type Workspace struct {
 
 	mu      sync.Mutex
 	table   *Table
-	waiters map[uint64]chan waitResult
+	waiters map[uint64]waiter
 	known   map[string]fileState // regular files, by path
 	dirs    map[string]bool      // directories that may exist
 	ino     map[uint64]uint64    // file lease token -> the file's inode
@@ -154,7 +160,7 @@ type Workspace struct {
 	closed  bool
 	wake    chan struct{}
 	watch   *watcher
-	scanned chan struct{} // closed and replaced after each reconcile
+	scanned chan struct{} // closed once Run watches the tree (Watching)
 	// batch, when not nil, collects versions for one AddAll.
 	batch *[]Version
 	// scrubbing is the token of a grant being made: its scope is checked
@@ -223,7 +229,7 @@ func New(cfg Config) (*Workspace, error) {
 	}
 	w := &Workspace{
 		cfg: cfg, log: cfg.Logger.Named("workspace"), tree: t, store: store, now: cfg.Now, tokens: tokens,
-		waiters: map[uint64]chan waitResult{}, known: map[string]fileState{}, dirs: map[string]bool{},
+		waiters: map[uint64]waiter{}, known: map[string]fileState{}, dirs: map[string]bool{},
 		ino: map[uint64]uint64{}, wake: make(chan struct{}, 1), scanned: make(chan struct{}),
 	}
 	w.stats.Enforcement = cfg.Enforcement
@@ -524,7 +530,7 @@ func (w *Workspace) Acquire(ctx context.Context, agent, path string, o AcquireOp
 		return l, err
 	}
 	ch := make(chan waitResult, 1)
-	w.waiters[id] = ch
+	w.waiters[id] = waiter{agent: agent, path: p, ch: ch}
 	w.mu.Unlock()
 	w.poke()
 	select {
@@ -558,12 +564,21 @@ func (w *Workspace) poke() {
 // the file's identity is remembered, and lease.granted is emitted. The
 // caller holds w.mu.
 func (w *Workspace) granted(l Lease) error {
+	return w.grantedScrub(l, true)
+}
+
+// grantedScrub is granted, with scrub false for a scope the host made
+// just now (Create).
+func (w *Workspace) grantedScrub(l Lease, scrub bool) error {
 	w.stats.Grants++
-	// A scope whose last holder expired or died may have been written to
-	// since its restore (detect mode): set it right before anyone builds on it.
-	w.scrubbing = l.Token
-	w.scrub(l.Path, l.Prefix, "before a new grant")
-	w.scrubbing = 0
+	if scrub {
+		// A scope whose last holder expired or died may have been written
+		// to since its restore (detect mode), or written by anyone while it
+		// was free: set it right before anyone builds on it.
+		w.scrubbing = l.Token
+		w.scrub(l.Path, l.Prefix, "before a new grant")
+		w.scrubbing = 0
+	}
 	if err := w.open(l); err != nil {
 		w.log.Error("grant: cannot open the scope to its holder", "path", l.Path, "agent", l.Agent, "error", err)
 	}
@@ -665,7 +680,7 @@ func (w *Workspace) Create(agent, path string, dir bool) (Lease, error) {
 	if !dir {
 		w.known[p] = fileState{sha: emptySHA}
 	}
-	w.granted(l)
+	w.grantedScrub(l, false)
 	w.poke()
 	return l, nil
 }
@@ -1064,8 +1079,8 @@ func (w *Workspace) AgentGone(agent string) {
 	}
 	revoked, dropped, out := w.table.Dead(w.now(), agent)
 	for _, id := range dropped {
-		if ch := w.waiters[id]; ch != nil {
-			ch <- waitResult{err: fmt.Errorf("%w: the agent exited", ErrClosed)}
+		if wt, ok := w.waiters[id]; ok {
+			wt.ch <- waitResult{err: fmt.Errorf("%w: the agent exited", ErrClosed)}
 			delete(w.waiters, id)
 		}
 	}
@@ -1088,8 +1103,8 @@ func (w *Workspace) deliver(out Outcome) {
 		w.revoke(l, "its lease expired before a commit")
 	}
 	for _, id := range out.TimedOut {
-		if ch := w.waiters[id]; ch != nil {
-			ch <- waitResult{err: w.refuse("acquire", "", "", 0, fmt.Errorf("%w: still held when the wait ended", ErrLeaseHeld))}
+		if wt, ok := w.waiters[id]; ok {
+			wt.ch <- waitResult{err: w.refuse("acquire", wt.agent, wt.path, 0, fmt.Errorf("%w: %s was still held when the wait ended", ErrLeaseHeld, wt.path))}
 			delete(w.waiters, id)
 		}
 	}
@@ -1103,8 +1118,8 @@ func (w *Workspace) deliver(out Outcome) {
 	sortLeases(ls)
 	for _, l := range ls {
 		w.granted(l)
-		if ch := w.waiters[ids[l.Token]]; ch != nil {
-			ch <- waitResult{lease: l}
+		if wt, ok := w.waiters[ids[l.Token]]; ok {
+			wt.ch <- waitResult{lease: l}
 			delete(w.waiters, ids[l.Token])
 		}
 	}

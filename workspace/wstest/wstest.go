@@ -101,6 +101,11 @@ func StartIn(t testing.TB, dir string, cfg Config) *Env {
 		<-done
 		ws.Close()
 	})
+	select {
+	case <-ws.Watching():
+	case <-done:
+		t.Fatal("workspace stopped before it watched the tree")
+	}
 	return e
 }
 
