@@ -82,6 +82,11 @@ func scripted(steps map[world.Tick]stepFunc, finished func() bool) builtin.Progr
 				}
 			}
 			done := obs.Tick >= last && (finished == nil || finished())
+			if !done && obs.Tick >= last {
+				// waiting for something in the background: do not let the
+				// ticks (and the world's rounds) fly by meanwhile
+				time.Sleep(5 * time.Millisecond)
+			}
 			return a.Act(obs.Tick, map[string]any{"done": done})
 		})
 	}

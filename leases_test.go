@@ -79,7 +79,7 @@ scenario "lease-case" {
   action_deadline = %q
 }
 world "turns" {
-  rounds     = 400
+  rounds     = 6000
   until_done = true
 }
 workspace {

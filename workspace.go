@@ -45,6 +45,8 @@ type wsHost struct {
 	reqCtx   context.Context    // cancelled when the run ends: waiting acquires give up
 	reqStop  context.CancelFunc
 	reqs     sync.WaitGroup
+	mu       sync.Mutex // guards closing and orders reqs.Add before reqs.Wait
+	closing  bool
 	inflight map[world.AgentID]*atomic.Int32
 	private  string
 	seed     int // seed versions, not counted as edits
@@ -216,7 +218,15 @@ func (r *run) onLease(id world.AgentID, m *nats.Msg) {
 		fail(fmt.Errorf("%w: at most %d at once", workspace.ErrBusy, maxLeaseInflight))
 		return
 	}
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		n.Add(-1)
+		fail(workspace.ErrClosed)
+		return
+	}
 	h.reqs.Add(1)
+	h.mu.Unlock()
 	go func() {
 		defer h.reqs.Done()
 		defer n.Add(-1)
@@ -277,6 +287,9 @@ func (r *run) stopWorkspace() {
 	if h == nil {
 		return
 	}
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
 	h.reqStop()
 	h.reqs.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
