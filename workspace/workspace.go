@@ -822,9 +822,11 @@ func (w *Workspace) commitFile(l Lease, p, sha, reason string) (Version, bool, e
 			_ = w.open(l)
 		}
 	}
-	st, err := w.snapshot(p)
-	if err != nil {
-		return Version{}, false, err
+	st, known := w.known[p]
+	if !known || !st.unchanged(e) || !w.store.Has(st.sha) {
+		if st, err = w.snapshot(p); err != nil {
+			return Version{}, false, err
+		}
 	}
 	if sha != "" && !strings.EqualFold(sha, st.sha) {
 		return Version{}, false, fmt.Errorf("%w: %s has sha256 %s, not %s (it changed since you hashed it; its content is kept)", ErrHashMismatch, p, st.sha, sha)
