@@ -62,7 +62,8 @@ type run struct {
 	bridgeCancel context.CancelFunc //
 	wsh          *wsHost            // the shared tree; nil until started
 	landlock     string             // detect mode: "landlock" when agents are confined by it
-	trampoline   string             // the binary that confines agents before running them
+	trampoline   string             // the binary that confines agents before running them ("-": none)
+	probed       bool               // the trampoline was checked
 }
 
 type agentRun struct {

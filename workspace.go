@@ -150,6 +150,9 @@ func (r *run) confine(a *agentRun) error {
 	if mode, err := r.enforcement(); err != nil || mode != workspace.Detect || workspace.LandlockABI() == 0 {
 		return nil
 	}
+	if r.trampoline == "-" {
+		return nil // probed: the binary cannot confine
+	}
 	if r.trampoline == "" && a.spec.Runtime == scenarios.RuntimeBuiltin {
 		r.trampoline = a.path // the builtin runtime's copy of the binary
 	}
@@ -159,6 +162,14 @@ func (r *run) confine(a *agentRun) error {
 			return err
 		}
 		r.trampoline = p
+	}
+	if !r.probed {
+		r.probed = true
+		if !workspace.ProbeTrampoline(r.trampoline) {
+			r.log.Warn("agents are not confined by Landlock: the binary does not call builtin.Main first in main", "binary", r.trampoline)
+			r.trampoline = "-"
+			return nil
+		}
 	}
 	ws := filepath.Join(r.dir, "workspace", "agents", string(a.seat.ID))
 	c, err := workspace.RulesFor(r.dir, ws, filepath.Join(r.dir, "workspace", "shared"))

@@ -1,14 +1,17 @@
 package workspace
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +32,25 @@ import (
 
 // EnvConfine carries a Confinement (JSON) to the trampoline.
 const EnvConfine = "TERRARIUM_CONFINE"
+
+// ProbeConfine, as the value of EnvConfine, makes ConfineExec print
+// probeReply and exit: the host checks that a binary is a trampoline
+// before it relies on it (a program embedding the host may not call
+// builtin.Main).
+const ProbeConfine = "probe"
+
+const probeReply = "terrarium-confine-ok"
+
+// ProbeTrampoline reports whether exe runs ConfineExec (it answers the
+// probe within a few seconds).
+func ProbeTrampoline(exe string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), EnvConfine+"="+ProbeConfine)
+	out, err := cmd.Output()
+	return err == nil && strings.TrimSpace(string(out)) == probeReply
+}
 
 // Confinement is what one agent may reach.
 type Confinement struct {
@@ -167,6 +189,10 @@ func ConfineExec() error {
 	spec, ok := os.LookupEnv(EnvConfine)
 	if !ok {
 		return nil
+	}
+	if spec == ProbeConfine {
+		fmt.Println(probeReply)
+		os.Exit(0)
 	}
 	var c Confinement
 	if err := json.Unmarshal([]byte(spec), &c); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/workspace"
 )
@@ -65,6 +66,7 @@ func MemDir(t testing.TB) string {
 // StartIn is Start in a directory of the caller's (see MemDir).
 func StartIn(t testing.TB, dir string, cfg Config) *Env {
 	t.Helper()
+	leaktest.Goroutines(t) // the watcher's and the timers' goroutines end with the test
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
