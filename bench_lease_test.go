@@ -195,7 +195,7 @@ func readDurations(b *testing.B, res *terrarium.Result, agent string) []int64 {
 	return us
 }
 
-func quantile(us []int64, q float64) float64 { return float64(us[int(q*float64(len(us)-1))]) }
+func usQuantile(us []int64, q float64) float64 { return float64(us[int(q*float64(len(us)-1))]) }
 
 // BenchmarkLeaseRoundTrip: acquire + release of one file from an agent
 // process, over the bus (p50, p99 in µs).
@@ -209,8 +209,8 @@ agent "a" {
   command = "bench_lease_roundtrip"
 }`)
 				us := readDurations(b, res, "a")
-				b.ReportMetric(quantile(us, 0.5), "p50-µs")
-				b.ReportMetric(quantile(us, 0.99), "p99-µs")
+				b.ReportMetric(usQuantile(us, 0.5), "p50-µs")
+				b.ReportMetric(usQuantile(us, 0.99), "p99-µs")
 			}
 		})
 	}
@@ -265,7 +265,7 @@ agent "r" {
   command = "bench_lease_rogue"
 }`)
 		us := readDurations(b, res, "r")
-		b.ReportMetric(quantile(us, 0.5), "p50-µs")
-		b.ReportMetric(quantile(us, 0.99), "p99-µs")
+		b.ReportMetric(usQuantile(us, 0.5), "p50-µs")
+		b.ReportMetric(usQuantile(us, 0.99), "p99-µs")
 	}
 }

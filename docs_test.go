@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world"
@@ -19,8 +20,8 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	doc := string(b)
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
-		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, events.Violation, events.BadMessage, events.MessagesDropped,
-		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, terrarium.EventAgentLimitHit, events.Violation, events.BadMessage, events.MessagesDropped,
+		world.EventTickClosed, world.EventTickLag, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 		workspace.EventLeaseRequested, workspace.EventLeaseGranted, workspace.EventLeaseRenewed, workspace.EventLeaseReleased,
 		workspace.EventLeaseExpired, workspace.EventLeaseRefused, workspace.EventFileChanged, workspace.EventFileCommitted,
 		workspace.EventFileVersion, workspace.EventFileRestored, workspace.EventViolation, workspace.EventRescan,

@@ -22,6 +22,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -56,10 +57,16 @@ type run struct {
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
+	shim         string             // the binary agents with limits start as
+	limitStop    chan struct{}      // stops watchLimits (limits.go); nil when it does not run
+	limitDone    chan struct{}      //
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
+	live         chan struct{}      // closed when every agent is ready and the loop runs
+	inproc       *inproc.Runtime    // the in-process agents; nil if none
 	wsh          *wsHost            // the shared tree; nil until started
 	landlock     string             // detect mode: "landlock" when agents are confined by it
 	trampoline   string             // the binary that confines agents before running them ("-": none)
@@ -90,6 +97,11 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+
+	// Limits (limits.go): set before its first start.
+	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits  agents.LimitReports // how each of its limits is enforced (and, at the end, hits); nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -127,6 +139,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.events = ev
+	if r.h.events != nil {
+		ev.Tap(r.h.events.offer)
+	}
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
@@ -137,9 +152,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	})
 
 	// The world first: a bad world config must fail before any process starts.
-	r.w, err = sc.World.Impl.New(sc.World.Config, r.seats)
-	if err != nil {
-		return fmt.Errorf("world %s: %w", sc.World.Kind, err)
+	if r.w, err = r.newWorld(); err != nil {
+		return err
 	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
@@ -167,12 +181,20 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.loop, err = world.NewLoop(world.LoopConfig{
 		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
 		Ticks: world.Tick(sc.Ticks), Deadline: sc.ActionDeadline, Missing: sc.MissingAction,
-		OnTick: r.onTick,
+		OnTick:   r.onTick,
+		Stepping: sc.Stepping, TickInterval: tickInterval(sc.TickRate), MaxCatchUp: sc.MaxCatchUp,
+		Clock: r.h.cfg.Clock, Manual: r.h.cfg.StepManually,
 	})
 	if err != nil {
 		return err
 	}
 	if err := r.prepareAgents(); err != nil {
+		return err
+	}
+	if err := r.prepareLimits(); err != nil {
+		return err
+	}
+	if err := r.startInProc(); err != nil {
 		return err
 	}
 	if err := r.startWorkspace(); err != nil {
@@ -182,14 +204,17 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.startWatchdog()
+	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
 	}
+	r.startLimitWatch()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
 	r.log.Info("all agents ready", "agents", len(r.seats))
+	close(r.live)
 
 	sum, lerr := r.loop.Run(ctx)
 	r.markEnded()
@@ -233,6 +258,7 @@ func (r *run) prepareAgents() error {
 	pathEnv := agents.EnvValue(r.h.cfg.HostEnv, "PATH")
 	scenarioDir := filepath.Dir(sc.Path)
 	var builtinPath string
+	goProgram := map[string]bool{} // path -> built by Go, checked once per path
 	var errs []error
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
 	for i, seat := range r.seats {
@@ -242,6 +268,10 @@ func (r *run) prepareAgents() error {
 			jitter:  rand.New(rand.NewPCG(sc.Seed, world.AgentSeed(sc.Seed, seat.ID))),
 		}
 		r.agents[seat.ID] = a
+		if spec.Runtime == scenarios.RuntimeInProc {
+			a.readyOnce.Do(func() { close(a.ready) }) // a Go value: ready at once
+			continue
+		}
 		extra := map[string]string{}
 		for k, v := range r.h.cfg.Env {
 			extra[k] = v
@@ -261,11 +291,7 @@ func (r *run) prepareAgents() error {
 			}
 			a.path = builtinPath
 			extra[agents.EnvBuiltin] = spec.Command
-			// Reference agents are single-threaded at heart: with one P a
-			// round trip costs 15–40 % less CPU (measured on these machines).
-			if _, set := r.h.cfg.Env["GOMAXPROCS"]; !set && !slices.Contains(spec.Env, "GOMAXPROCS") {
-				extra["GOMAXPROCS"] = "1"
-			}
+			agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env) // reference agents are Go programs
 		default:
 			command := spec.Command
 			if spec.Path != "" {
@@ -277,6 +303,14 @@ func (r *run) prepareAgents() error {
 				continue
 			}
 			a.path = p
+			isGo, seen := goProgram[p]
+			if !seen {
+				isGo = agents.IsGoProgram(p)
+				goProgram[p] = isGo
+			}
+			if isGo { // GOMAXPROCS=1 unless the scenario says otherwise
+				agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env)
+			}
 		}
 		creds, err := r.srv.AddAgent(string(seat.ID))
 		if err != nil {
@@ -450,6 +484,9 @@ func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
 
 // Send implements world.Agents: it publishes an observation to one agent.
 func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
+	if r.inproc != nil && r.inproc.Has(id) {
+		return r.inproc.Send(id, t, deadline, obs)
+	}
 	d := deadline.UTC()
 	b, err := bus.Encode(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: string(id), Tick: uint64(t), Seq: r.seq.Add(1), Deadline: &d, Data: obs})
 	if err != nil {
@@ -473,6 +510,9 @@ func (r *run) onViolation(v bus.Violation) {
 func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
+		if a.spec.Runtime == scenarios.RuntimeInProc {
+			continue
+		}
 		if err := r.start(a); err != nil {
 			return err
 		}
@@ -489,6 +529,7 @@ func (r *run) start(a *agentRun) error {
 		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
 	})
 	if err != nil {
 		if a.cred != nil {
@@ -497,8 +538,9 @@ func (r *run) start(a *agentRun) error {
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
 	// With agents as their own users the watchdog kills by UID, which
-	// catches every descendant; otherwise it tracks the agent's group.
-	if r.wd != nil && !r.iso.on {
+	// catches every descendant; so does the agent's cgroup, when it has
+	// one (limits.go); otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on && a.cgroup == nil {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}
@@ -551,6 +593,9 @@ func restartAttempts(maxRestarts int) int {
 // Without one (a program embedding the host that does not call
 // builtin.Main), the run goes on with a warning.
 func (r *run) startWatchdog() {
+	if r.inproc != nil && r.inproc.Len() == len(r.seats) {
+		return // in-process agents only: no process to watch
+	}
 	exe := r.h.cfg.Executable
 	if exe == "" {
 		var err error
@@ -602,6 +647,9 @@ func (r *run) watchExit(a *agentRun) {
 		}
 		if st.Err != nil {
 			data["error"] = st.Err.Error()
+		}
+		if st.Reason != "" {
+			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
 		r.agentGone(id)
@@ -833,8 +881,10 @@ func (r *run) finish(runErr error) {
 	if r.loop != nil {
 		r.loop.Stop()
 	}
+	r.stopInProc()
 	r.stopAgents()
 	r.stopWorkspace()
+	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
@@ -881,6 +931,7 @@ func (r *run) finish(runErr error) {
 		// result.json pins the event log's end: a truncated or re-sealed
 		// events.jsonl no longer matches it (terrarium verify).
 		res.Events.Count, res.Events.LastHash = r.events.Last()
+		res.Events.TapDropped = r.h.events.droppedCount()
 	}
 	// result.json is written last: when it exists, everything else is complete.
 	if r.dir != "" {
@@ -966,6 +1017,7 @@ func (r *run) agentResults() []AgentResult {
 			if a.spent {
 				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
 			}
+			ar.Limits = a.limits
 			a.mu.Unlock()
 			switch {
 			case failed:
@@ -979,6 +1031,12 @@ func (r *run) agentResults() []AgentResult {
 			default:
 				ar.Status = "stopped"
 			}
+			if ar.Reason == "" {
+				ar.Reason = st.Reason // a limit ended its last process
+			}
+		}
+		if a := r.agents[seat.ID]; a != nil && a.spec.Runtime == scenarios.RuntimeInProc {
+			ar.Status = "stopped" // a Go value: it ends with the run
 		}
 		out = append(out, ar)
 	}

@@ -20,10 +20,10 @@ import (
 // Allowed and planned values of the enumerated settings. A planned value is
 // recognised and refused with a "not supported yet" diagnostic.
 var (
-	steppingAllowed = []string{SteppingLockstep}
-	steppingPlanned = []string{"realtime", "turn_based"}
+	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
+	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc}
 	runtimePlanned  = []string{"claude"}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
@@ -48,6 +48,8 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "tick_rate"},
+		{Name: "max_catch_up"},
 	},
 }
 
@@ -65,6 +67,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		{Name: "memory"},
+		{Name: "pids"},
+		{Name: "cpu"},
 	},
 }
 
@@ -268,6 +273,7 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	d.realtime(attrs, s)
 }
 
 // agent decodes one agent block. ok is false when the block's name or count
@@ -290,6 +296,9 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		var v string
 		if v, runtimeOK = d.enum(attr, runtimeAllowed, runtimePlanned); runtimeOK {
 			a.Runtime = v
+		}
+		if a.Runtime == RuntimeInProc {
+			d.inprocWarning(attr)
 		}
 	}
 	if attrs["command"] == nil {
@@ -375,6 +384,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.limits(attrs, &a)
 	return a, ok
 }
 
@@ -479,9 +489,13 @@ func (d *decoder) world(b *hcl.Block, s *Scenario, agentsOK bool) {
 	if dec.broken || !agentsOK {
 		return
 	}
-	_, err := kind.New(cfg, s.Seats())
+	w, err := kind.New(cfg, s.Seats())
 	for _, e := range splitErrors(err) {
 		d.worldError(b, kind.Name, e, dec)
+	}
+	if _, turns := w.(world.Turns); err == nil && s.Stepping == SteppingTurnBased && !turns {
+		d.errorf(b.LabelRanges[0], "World has no turn order",
+			`stepping = "turn_based" needs a world that declares whose turn each tick is; world kind %q does not: use stepping = "lockstep" or "realtime".`, kind.Name)
 	}
 }
 
