@@ -96,6 +96,8 @@ type Result struct {
 	Events     EventsSummary `json:"events"`
 	Agents     []AgentResult `json:"agents"`
 	World      any           `json:"world"`
+	// LLM is the total of every LLM agent's usage (none without LLM agents).
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.
@@ -147,6 +149,8 @@ type AgentResult struct {
 	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
+	// LLM counts a claude agent's model turns, tokens and cost, over all its processes.
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
 	world.AgentStats
 }
 

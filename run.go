@@ -60,6 +60,8 @@ type run struct {
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
+	llmMu        sync.Mutex
+	llmTotal     agents.LLMUsage // every LLM agent's usage (llm.go)
 }
 
 type agentRun struct {
@@ -86,6 +88,7 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+	llm       *llmAgent    // claude and mcp runtimes (llm.go)
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -302,6 +305,18 @@ func (r *run) prepareAgents() error {
 		extra[agents.EnvWorkspace] = ws
 		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		if spec.Runtime == scenarios.RuntimeClaude || spec.Runtime == scenarios.RuntimeMCP {
+			if builtinPath == "" {
+				p, err := r.copyExecutable()
+				if err != nil {
+					return err
+				}
+				builtinPath = p
+			}
+			if err := r.prepareLLM(a, i, ws, builtinPath, extra); err != nil {
+				return err
+			}
+		}
 		if spec.Runtime == scenarios.RuntimeStdio {
 			// The bridge speaks to the bus for the agent: the process itself
 			// gets no bus credentials.
@@ -447,6 +462,9 @@ func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.
 		r.log.Warn("send observation", "agent", id, "tick", t, "error", err)
 		return fmt.Errorf("send observation to %s: %w", id, err)
 	}
+	if a := r.agents[id]; a != nil && a.llm != nil && a.llm.claude {
+		r.promptLLM(a, t, deadline, obs)
+	}
 	return nil
 }
 
@@ -473,8 +491,12 @@ func (r *run) spawn() error {
 // start starts (or restarts) one agent's process.
 func (r *run) start(a *agentRun) error {
 	id := a.seat.ID
+	args, claude := a.args, a.llm != nil && a.llm.claude
+	if claude {
+		args = r.claudeArgs(a)
+	}
 	p, err := r.sup.Start(agents.Spec{
-		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
+		ID: string(id), Path: a.path, Args: args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil || claude,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
 	})
@@ -510,6 +532,12 @@ func (r *run) start(a *agentRun) error {
 			a.stdio.add(br.Stats())
 			a.mu.Unlock()
 		}()
+	}
+	if claude {
+		if err := r.startClaude(a, p); err != nil {
+			_ = p.Terminate(context.Background())
+			return fmt.Errorf("start agent %s: %w", id, err)
+		}
 	}
 	a.mu.Lock()
 	a.proc = p
@@ -569,6 +597,9 @@ func (r *run) stopSpent(a *agentRun) {
 	stop, err := bus.Encode(bus.Envelope{Kind: bus.KindStop, Run: r.res.Run, Agent: string(id), Tick: uint64(r.tick()), Seq: r.seq.Add(1)})
 	if err == nil {
 		_ = r.nc.Publish(bus.ToSubject(r.res.Run, string(id), bus.KindStop), stop)
+	}
+	if a.llm != nil && a.llm.claude {
+		r.endLLMProcess(a)
 	}
 }
 
@@ -845,6 +876,7 @@ func (r *run) finish(runErr error) {
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	res.TickTime = summarize(r.tickDur)
 	res.Agents = r.agentResults()
+	res.LLM = r.llmResults(res.Agents)
 	if r.metrics != nil {
 		if err := r.metrics.close(); err != nil {
 			r.log.Error("metrics", "error", err)
@@ -904,6 +936,7 @@ func (r *run) stopAgents() {
 		}
 		_ = r.nc.Flush()
 	}
+	r.endLLM()
 	grace := time.NewTimer(r.h.cfg.StopGrace)
 	defer grace.Stop()
 wait:

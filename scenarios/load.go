@@ -23,8 +23,8 @@ var (
 	steppingAllowed = []string{SteppingLockstep}
 	steppingPlanned = []string{"realtime", "turn_based"}
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin}
-	runtimePlanned  = []string{"claude"}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeClaude, RuntimeMCP}
+	runtimePlanned  = []string{}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
 
@@ -47,6 +47,8 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "max_tokens"},   // all LLM agents together (llm.go)
+		{Name: "max_cost_usd"}, // all LLM agents together (llm.go)
 	},
 }
 
@@ -64,6 +66,15 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		// runtime "claude" and "mcp" (llm.go)
+		{Name: "model"},
+		{Name: "system_prompt"},
+		{Name: "permission_mode"},
+		{Name: "allowed_tools"},
+		{Name: "max_model_turns"},
+		{Name: "max_tokens"},
+		{Name: "max_cost_usd"},
+		{Name: "mcp_config_env"},
 	},
 }
 
@@ -258,6 +269,7 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	d.runBudget(attrs, s)
 }
 
 // agent decodes one agent block. ok is false when the block's name or count
@@ -282,7 +294,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			a.Runtime = v
 		}
 	}
-	if attrs["command"] == nil {
+	if attrs["command"] == nil && !(runtimeOK && a.Runtime == RuntimeClaude) {
 		d.errorf(b.Body.MissingItemRange(), "Missing command",
 			`agent %q has no command: add command = "..." with the program to run (for runtime "builtin", the reference agent's name, one of %s).`, a.Name, quoteList(builtin.Names()))
 	}
@@ -298,7 +310,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP):
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}
@@ -365,6 +377,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.llm(b, attrs, &a, runtimeOK)
 	return a, ok
 }
 

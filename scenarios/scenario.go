@@ -24,6 +24,8 @@ const (
 	RuntimeNATS    = "nats"    // the process speaks NATS itself
 	RuntimeStdio   = "stdio"   // the process speaks JSON lines on stdin/stdout; the host bridges them to the bus
 	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
+	RuntimeClaude  = "claude"  // the claude CLI, driven over stream-json, playing through the host's MCP server
+	RuntimeMCP     = "mcp"     // any MCP-capable program, given the host's MCP server in a config file
 )
 
 // Restart defaults.
@@ -66,6 +68,10 @@ type Scenario struct {
 
 	World  World
 	Agents []Agent // in file order
+
+	// Budget is for all LLM agents together (max_tokens, max_cost_usd in the
+	// scenario block); zero fields mean no limit.
+	Budget LLMBudget
 }
 
 // World is the scenario's world block.
@@ -104,6 +110,8 @@ type Agent struct {
 	// killed, so that its restart policy applies.
 	UnhealthyAfter   int
 	RestartUnhealthy bool
+	// LLM holds the settings of runtime "claude" (and "mcp": MCPConfigEnv).
+	LLM LLM
 }
 
 // IDs returns the agent ids this block makes: NAME when Count is 1,
