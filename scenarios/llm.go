@@ -15,14 +15,14 @@ import (
 const (
 	DefaultClaudeCommand  = "claude"
 	DefaultModel          = "claude-sonnet-4-5"
-	DefaultPermissionMode = "default"
+	DefaultPermissionMode = "dontAsk" // tools not allowed are refused, never asked about
 	// DefaultMCPConfigEnv is where runtime "mcp" agents find the path of
 	// their MCP config file.
 	DefaultMCPConfigEnv = "TERRARIUM_MCP_CONFIG"
 )
 
 // permissionModes are the claude CLI's --permission-mode values.
-var permissionModes = []string{"default", "acceptEdits", "plan", "dontAsk", "bypassPermissions"}
+var permissionModes = []string{"dontAsk", "acceptEdits", "auto", "manual", "plan", "bypassPermissions"}
 
 // toolPattern is what an allowed_tools entry must look like: a tool name,
 // optionally with a rule in parentheses ("Bash(git diff:*)").
@@ -36,7 +36,7 @@ type LLMBudget struct {
 }
 
 // LLM is an agent block's settings for runtime "claude" ("mcp" agents use
-// MCPConfigEnv only).
+// MCPConfigEnv only); zero for the other runtimes.
 type LLM struct {
 	Model          string   // model = "claude-sonnet-4-5"
 	SystemPrompt   string   // system_prompt = "...": the persona, after the host's own lines
@@ -52,7 +52,6 @@ var claudeOnly = []string{"model", "system_prompt", "permission_mode", "allowed_
 
 // llm decodes the LLM settings of an agent block.
 func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bool) {
-	a.LLM = LLM{Model: DefaultModel, PermissionMode: DefaultPermissionMode, MCPConfigEnv: DefaultMCPConfigEnv}
 	if !runtimeOK {
 		return
 	}
@@ -70,6 +69,7 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 	}
 	switch a.Runtime {
 	case RuntimeClaude:
+		a.LLM = LLM{Model: DefaultModel, PermissionMode: DefaultPermissionMode}
 		if attrs["command"] == nil {
 			a.Command = DefaultClaudeCommand
 		}
@@ -84,7 +84,7 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 					r = attr.Expr.Range()
 				}
 				d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "claude CLI not found",
-					Detail: fmt.Sprintf("agent %q: %v; the run will fail until it is installed: npm install -g @anthropic-ai/claude-code, or bash .ci/deps/claude.sh for the pinned version in agents/claude/cli.", a.Name, err),
+					Detail:  fmt.Sprintf("agent %q: %v; the run will fail until it is installed: npm install -g @anthropic-ai/claude-code, or bash .ci/deps/claude.sh for the pinned version in agents/claude/cli.", a.Name, err),
 					Subject: r.Ptr()})
 			}
 		}
@@ -120,6 +120,7 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 		}
 		d.budget(attrs, &a.LLM.Budget, true)
 	case RuntimeMCP:
+		a.LLM = LLM{MCPConfigEnv: DefaultMCPConfigEnv}
 		if attr := optional(attrs, "mcp_config_env"); attr != nil {
 			if v, ok := d.str(attr, `an environment variable name, like mcp_config_env = "MCP_CONFIG"`); ok {
 				if !envNamePattern.MatchString(v) {

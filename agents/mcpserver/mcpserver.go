@@ -143,12 +143,12 @@ type observeIn struct {
 }
 
 type observeOut struct {
-	Tick        world.Tick      `json:"tick"`
-	Deadline    *time.Time      `json:"deadline,omitempty"`
-	Observation json.RawMessage `json:"observation,omitempty"`
-	Acted       bool            `json:"acted" jsonschema:"whether an action was already sent for this tick"`
-	RunOver     bool            `json:"run_over,omitempty"`
-	Note        string          `json:"note,omitempty"`
+	Tick        world.Tick `json:"tick"`
+	Deadline    *time.Time `json:"deadline,omitempty"`
+	Observation any        `json:"observation,omitempty"`
+	Acted       bool       `json:"acted" jsonschema:"whether an action was already sent for this tick"`
+	RunOver     bool       `json:"run_over,omitempty"`
+	Note        string     `json:"note,omitempty"`
 }
 
 type actIn struct {
@@ -232,7 +232,10 @@ func (s *Server) observe(ctx context.Context, wait bool) observeOut {
 		fresh := have && last.Tick > s.seen
 		if have && (!wait || fresh || over) {
 			s.seen = last.Tick
-			out := observeOut{Tick: last.Tick, Observation: last.Data, Acted: s.acted >= last.Tick && s.acted > 0, RunOver: over}
+			out := observeOut{Tick: last.Tick, Acted: s.acted >= last.Tick && s.acted > 0, RunOver: over}
+			if err := json.Unmarshal(last.Data, &out.Observation); err != nil {
+				out.Observation = string(last.Data) // not JSON: given as text
+			}
 			if !last.Deadline.IsZero() {
 				d := last.Deadline
 				out.Deadline = &d
