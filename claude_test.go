@@ -192,3 +192,100 @@ agent "defect" {
 	}
 	_ = exec.ErrNotFound
 }
+
+// checkUsage checks that the host counted exactly what the model returned.
+func checkUsage(t *testing.T, ar terrarium.AgentResult, srv *llmtest.Server) {
+	t.Helper()
+	if ar.LLM == nil {
+		t.Fatalf("agent %s: no llm counts in result.json", ar.ID)
+	}
+	u := srv.Usage(ar.ID)
+	if ar.LLM.InputTokens != u.InputTokens || ar.LLM.OutputTokens != u.OutputTokens {
+		t.Errorf("agent %s: host counted %d in / %d out tokens, the model returned %d / %d", ar.ID, ar.LLM.InputTokens, ar.LLM.OutputTokens, u.InputTokens, u.OutputTokens)
+	}
+	if ar.LLM.Turns != srv.Calls(ar.ID) {
+		t.Errorf("agent %s: %d turns counted, the model got %d calls", ar.ID, ar.LLM.Turns, srv.Calls(ar.ID))
+	}
+}
+
+// Budgets: an agent whose model loops on tool calls is stopped at
+// max_model_turns, one that spends tokens at max_tokens; both cleanly,
+// with the reason and the exact counts in result.json, while the world
+// goes on with the others.
+func TestClaudeBudgetsStopAgentsCleanly(t *testing.T) {
+	cli := claudeCLI(t)
+	big := &llmtest.Usage{InputTokens: 1000, OutputTokens: 50}
+	spender := func(c *llmtest.Call) llmtest.Reply {
+		r := pdPlayer("C")(c)
+		r.Usage = big
+		return r
+	}
+	srv := startLLM(t, map[string]llmtest.Script{
+		// Looks, and looks again, and never acts nor ends its turn.
+		"looper":  llmtest.Cycle(llmtest.Reply{Tool: mcpserver.ToolName(mcpserver.ToolObserve), Input: map[string]any{}}),
+		"spender": spender,
+	})
+	sc := writeScenario(t, fmt.Sprintf(`
+scenario "llm_budget" {
+  ticks           = 4
+  action_deadline = "20s"
+  ready_timeout   = "60s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 4
+}
+agent "looper" {
+  runtime         = "claude"
+  command         = %q
+  max_model_turns = 3
+}
+agent "spender" {
+  runtime    = "claude"
+  command    = %q
+  max_tokens = 3000
+}
+agent "bot" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+`, cli, cli))
+	res, recs, err := runLLM(t, sc, srv)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Status != terrarium.StatusFinished || res.Ticks != 4 {
+		t.Fatalf("status %s after %d ticks, want finished after 4: the world goes on", res.Status, res.Ticks)
+	}
+	looper := agentResult(t, res, "looper")
+	if looper.Status != "stopped" || !strings.Contains(looper.Reason, "max_model_turns 3 reached") {
+		t.Errorf("looper: status %s, reason %q; want stopped at max_model_turns 3", looper.Status, looper.Reason)
+	}
+	checkUsage(t, looper, srv)
+	if looper.LLM.Turns != 3 {
+		t.Errorf("looper: %d model turns, want 3", looper.LLM.Turns)
+	}
+	sp := agentResult(t, res, "spender")
+	if sp.Status != "stopped" || !strings.Contains(sp.Reason, "max_tokens 3000 reached") {
+		t.Errorf("spender: status %s, reason %q; want stopped at max_tokens 3000", sp.Status, sp.Reason)
+	}
+	checkUsage(t, sp, srv)
+	if bot := agentResult(t, res, "bot"); bot.Actions != 4 {
+		t.Errorf("bot: %d actions, want 4 (the world goes on)", bot.Actions)
+	}
+	stopped := map[string]bool{}
+	for _, r := range recs {
+		if r.Kind == events.LLMStopped {
+			stopped[string(r.Agent)] = true
+		}
+		if r.Kind == events.AgentExited && (r.Agent == "looper" || r.Agent == "spender") && strings.Contains(string(r.Data), "SIGKILL") {
+			t.Errorf("%s was killed (%s), want a clean stop", r.Agent, r.Data)
+		}
+	}
+	if !stopped["looper"] || !stopped["spender"] {
+		t.Errorf("llm.stopped events for %v, want looper and spender", stopped)
+	}
+	if res.LLM == nil || res.LLM.Tokens() != looper.LLM.Tokens()+sp.LLM.Tokens() {
+		t.Errorf("run total %+v, want the sum of the agents'", res.LLM)
+	}
+}

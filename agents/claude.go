@@ -15,7 +15,7 @@ import (
 // LLMUsage counts what an LLM agent's model did: turns (model calls),
 // tokens and cost, as its CLI reported them in its "result" messages.
 type LLMUsage struct {
-	Turns               int     `json:"turns"`   // model turns (the results' num_turns)
+	Turns               int     `json:"turns"`   // model turns: replies of the model (distinct assistant messages)
 	Results             int     `json:"results"` // prompts answered (result messages)
 	ErrorResults        int     `json:"error_results,omitempty"`
 	InputTokens         int     `json:"input_tokens"`
@@ -324,7 +324,7 @@ func (d *ClaudeDriver) onLine(line []byte, dropped int) {
 			return
 		}
 		delta := LLMUsage{
-			Turns: r.NumTurns, Results: 1,
+			Results:     1,
 			InputTokens: r.Usage.InputTokens, OutputTokens: r.Usage.OutputTokens,
 			CacheReadTokens: r.Usage.CacheReadTokens, CacheCreationTokens: r.Usage.CacheCreationTokens,
 		}
@@ -332,6 +332,9 @@ func (d *ClaudeDriver) onLine(line []byte, dropped int) {
 			delta.ErrorResults = 1
 		}
 		d.mu.Lock()
+		// The model's replies: the CLI's num_turns counts one more when it
+		// stops a prompt at --max-turns.
+		delta.Turns = len(d.liveIDs)
 		if r.TotalCost >= d.lastCost {
 			delta.CostUSD = r.TotalCost - d.lastCost
 			d.lastCost = r.TotalCost
