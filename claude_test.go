@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,11 +104,11 @@ func observationOf(prompt string) json.RawMessage {
 }
 
 // pdPlayer plays the repeated prisoner's dilemma through the act tool:
-// each prompt, it acts with move in every match; after the tool's result
-// it ends its turn.
+// each prompt, it acts with move in every match; after act's result it
+// ends its turn.
 func pdPlayer(move string) llmtest.Script {
 	return func(c *llmtest.Call) llmtest.Reply {
-		if _, ok := c.LastToolResult(); ok {
+		if _, ok := c.LastToolResult(); ok && c.LastToolUse() == mcpserver.ToolName(mcpserver.ToolAct) {
 			return llmtest.Reply{Text: "done for this tick"}
 		}
 		var obs struct {
@@ -115,7 +116,9 @@ func pdPlayer(move string) llmtest.Script {
 				Match string `json:"match"`
 			} `json:"matches"`
 		}
-		_ = json.Unmarshal(observationOf(c.LastUserText()), &obs)
+		if err := json.Unmarshal(observationOf(c.LastUserText()), &obs); err != nil || len(obs.Matches) == 0 {
+			return llmtest.Reply{Text: "no tick to play yet"} // not a tick's prompt
+		}
 		moves := map[string]string{}
 		for _, m := range obs.Matches {
 			moves[m.Match] = move
@@ -190,7 +193,6 @@ agent "defect" {
 	if results != 6 {
 		t.Errorf("%d llm.result events, want 6 (3 prompts x 2 agents)", results)
 	}
-	_ = exec.ErrNotFound
 }
 
 // checkUsage checks that the host counted exactly what the model returned.
@@ -287,5 +289,220 @@ agent "bot" {
 	}
 	if res.LLM == nil || res.LLM.Tokens() != looper.LLM.Tokens()+sp.LLM.Tokens() {
 		t.Errorf("run total %+v, want the sum of the agents'", res.LLM)
+	}
+}
+
+// A model server that fails or hangs: the missing-action policy fills the
+// agent's ticks, it is reported unhealthy and restarted per its policy,
+// and nothing hangs; the other agent plays every tick.
+func TestClaudeModelErrorsAndHangs(t *testing.T) {
+	cli := claudeCLI(t)
+	srv := startLLM(t, map[string]llmtest.Script{
+		"failing": llmtest.Cycle(llmtest.Reply{Status: 500}),
+		"hanging": llmtest.Cycle(llmtest.Reply{Hang: true}),
+		"fine":    pdPlayer("C"),
+	})
+	block := func(name string) string {
+		return fmt.Sprintf(`
+agent %q {
+  runtime           = "claude"
+  command           = %q
+  restart           = "on-failure"
+  max_restarts      = 1
+  restart_delay     = "50ms"
+  unhealthy_after   = 2
+  restart_unhealthy = true
+}`, name, cli)
+	}
+	sc := writeScenario(t, `
+scenario "llm_errors" {
+  ticks           = 6
+  action_deadline = "2s"
+  ready_timeout   = "60s"
+  missing_action  = "default"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 6
+}
+`+block("failing")+block("hanging")+fmt.Sprintf(`
+agent "fine" {
+  runtime = "claude"
+  command = %q
+}
+`, cli))
+	res, recs, err := runLLM(t, sc, srv)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Status != terrarium.StatusFinished || res.Ticks != 6 {
+		t.Fatalf("status %s after %d ticks, want finished after 6", res.Status, res.Ticks)
+	}
+	for _, id := range []string{"failing", "hanging"} {
+		ar := agentResult(t, res, id)
+		if ar.Actions != 0 || ar.Missing == 0 {
+			t.Errorf("%s: %d actions, %d missing; want none applied and the policy filling its ticks", id, ar.Actions, ar.Missing)
+		}
+		if ar.Restarts != 1 {
+			t.Errorf("%s: %d restarts, want 1 (restart_unhealthy, max_restarts 1)", id, ar.Restarts)
+		}
+		if len(eventsOf(recs, events.AgentUnhealthy, id)) == 0 {
+			t.Errorf("%s: no agent.unhealthy event", id)
+		}
+		if srv.Calls(id) == 0 {
+			t.Errorf("%s: never called the model", id)
+		}
+	}
+	if fine := agentResult(t, res, "fine"); fine.Actions != 6 {
+		t.Errorf("fine: %d actions, want 6", fine.Actions)
+	}
+}
+
+func eventsOf(recs []events.Record, kind, agent string) []events.Record {
+	var out []events.Record
+	for _, r := range recs {
+		if r.Kind == kind && string(r.Agent) == agent {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A claude agent killed mid-run is restarted and resumes its session: the
+// new CLI gets --resume with the session id, and its first request to the
+// model carries the conversation of the ticks before the crash.
+func TestClaudeRestartResumesSession(t *testing.T) {
+	cli := claudeCLI(t)
+	// While phoenix is down, other keeps its tick open (it looks, and looks
+	// again) until phoenix's new CLI has called the model: so the run cannot
+	// end before phoenix is back, however slowly its CLI starts.
+	var killedAt atomic.Int64 // phoenix's calls before the kill, +1; 0 before
+	var srv *llmtest.Server
+	other := func(c *llmtest.Call) llmtest.Reply {
+		if k := killedAt.Load(); k > 0 && srv.Calls("phoenix") < int(k) {
+			time.Sleep(100 * time.Millisecond)
+			return llmtest.Reply{Tool: mcpserver.ToolName(mcpserver.ToolObserve), Input: map[string]any{}}
+		}
+		return pdPlayer("D")(c)
+	}
+	srv = startLLM(t, map[string]llmtest.Script{"phoenix": pdPlayer("C"), "other": other})
+	sc := writeScenario(t, fmt.Sprintf(`
+scenario "llm_resume" {
+  ticks           = 6
+  action_deadline = "60s"
+  ready_timeout   = "60s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 6
+}
+agent "phoenix" {
+  runtime       = "claude"
+  command       = %q
+  restart       = "on-failure"
+  restart_delay = "50ms"
+}
+agent "other" {
+  runtime = "claude"
+  command = %q
+}
+`, cli, cli))
+	dir := filepath.Join(openTempDir(t), "run")
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: dir, Env: llmEnv(srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	type outcome struct {
+		res *terrarium.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		res, err := h.Run(ctx)
+		done <- outcome{res, err}
+	}()
+	// Once phoenix has answered two ticks, kill its CLI.
+	var pid int
+	deadline := time.Now().Add(90 * time.Second)
+	for pid == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("phoenix never answered two ticks")
+		}
+		time.Sleep(50 * time.Millisecond)
+		recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+		if err != nil {
+			continue
+		}
+		var spawned, results int
+		for _, r := range recs {
+			if r.Agent != "phoenix" {
+				continue
+			}
+			switch r.Kind {
+			case events.AgentSpawned:
+				var d struct{ Pid int }
+				_ = json.Unmarshal(r.Data, &d)
+				spawned = d.Pid
+			case events.LLMResult:
+				results++
+			}
+		}
+		if results >= 2 {
+			pid = spawned
+		}
+	}
+	before := srv.Calls("phoenix")
+	killedAt.Store(int64(before) + 1)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.res == nil || o.err != nil {
+		t.Fatalf("run: %v", o.err)
+	}
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoAgentsLeft(t, recs)
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("DEBUG_EVENTS") != "" {
+			for _, r := range recs {
+				t.Logf("event %d %s tick %d %s %s %.150s", r.Seq, r.Time.Format("05.000"), r.Tick, r.Kind, r.Agent, r.Data)
+			}
+			dumpLogs(t, dir)
+		}
+	})
+	ph := agentResult(t, o.res, "phoenix")
+	if ph.Restarts != 1 {
+		t.Fatalf("phoenix: %d restarts, want 1", ph.Restarts)
+	}
+	sessions := eventsOf(recs, events.LLMSession, "phoenix")
+	if len(sessions) == 0 {
+		t.Fatal("no llm.session event for phoenix")
+	}
+	var s struct{ Session string }
+	_ = json.Unmarshal(sessions[0].Data, &s)
+	log, _ := os.ReadFile(filepath.Join(dir, "logs", "phoenix.log"))
+	if !strings.Contains(string(log), "--resume "+s.Session) {
+		t.Errorf("the restarted CLI was not started with --resume %s", s.Session)
+	}
+	reqs := srv.Requests("phoenix")
+	if len(reqs) <= before {
+		t.Fatalf("phoenix made no request after its restart")
+	}
+	first := reqs[before]
+	var history strings.Builder
+	for _, m := range first.Messages {
+		history.WriteString(m.Content.Text())
+	}
+	if !strings.Contains(history.String(), "Tick 1 (") {
+		t.Errorf("the first request after the restart does not carry tick 1's prompt: the session was not resumed")
+	}
+	if ph.Actions < 3 {
+		t.Errorf("phoenix: %d actions, want it to play on after the restart", ph.Actions)
 	}
 }

@@ -32,6 +32,7 @@ type llmAgent struct {
 	driver  *agents.ClaudeDriver
 	usage   agents.LLMUsage // over all its processes
 	session string          // the CLI's session id, resumed on restart
+	cost    float64         // the session's total_cost_usd, as last reported
 	reason  string          // why it was stopped early
 	system  string          // the system prompt
 }
@@ -141,7 +142,14 @@ func (r *run) systemPrompt(a *agentRun, ws string) string {
 // startClaude drives a claude agent's new process.
 func (r *run) startClaude(a *agentRun, p *agents.Process) error {
 	id := a.seat.ID
+	a.mu.Lock()
+	var base float64
+	if old := a.proc; old != nil && old.Exit().Clean() {
+		base = a.llm.cost
+	}
+	a.mu.Unlock()
 	d, err := agents.NewClaudeDriver(p, agents.ClaudeConfig{
+		CostBase: base,
 		OnResult: func(res agents.ClaudeResult, delta agents.LLMUsage) { r.onLLMResult(a, res, delta) },
 		OnTurn:   func(turns, input int) { r.onLLMTurn(a, turns, input) },
 		OnSession: func(s string) {
@@ -159,7 +167,14 @@ func (r *run) startClaude(a *agentRun, p *agents.Process) error {
 	}
 	a.mu.Lock()
 	a.llm.driver = d
+	resumed := a.restarts > 0 && a.llm.session != ""
 	a.mu.Unlock()
+	if resumed {
+		// A resumed CLI starts its MCP servers only once it has input: this
+		// prompt brings the agent back (its MCP server says hello), and
+		// tells the model what happened.
+		d.Prompt(fmt.Sprintf("Your process was restarted after tick %d and your session resumed. The next tick's observation follows; you may call %s with wait=true.", r.tick(), mcpserver.ToolObserve))
+	}
 	r.bridges.Add(1)
 	go func() {
 		defer r.bridges.Done()
@@ -193,6 +208,7 @@ func (r *run) onLLMResult(a *agentRun, res agents.ClaudeResult, delta agents.LLM
 	id := a.seat.ID
 	a.mu.Lock()
 	a.llm.usage = a.llm.usage.Add(delta)
+	a.llm.cost = res.TotalCost
 	total := a.llm.usage
 	a.mu.Unlock()
 	r.llmMu.Lock()

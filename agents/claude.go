@@ -71,6 +71,10 @@ type ClaudeConfig struct {
 	OnTurn func(liveTurns, liveInputTokens int)
 	// OnSession is called with the session id when the CLI first reports it.
 	OnSession func(id string)
+	// CostBase is the session's cost the CLI starts from: a CLI resuming a
+	// session whose last process exited cleanly reports total_cost_usd
+	// including that process's cost (one that was killed starts from 0).
+	CostBase float64
 }
 
 // ClaudeDriver drives one claude CLI process started with Spec.Stdio and
@@ -112,7 +116,7 @@ func NewClaudeDriver(p *Process, cfg ClaudeConfig) (*ClaudeDriver, error) {
 	if p.stdio == nil {
 		return nil, fmt.Errorf("claude driver for agent %s: %w", p.id, ErrNotStdio)
 	}
-	return &ClaudeDriver{p: p, cfg: cfg, log: p.log.Named("claude"), wake: make(chan struct{}, 1), quit: make(chan struct{}), liveIDs: map[string]bool{}}, nil
+	return &ClaudeDriver{p: p, cfg: cfg, log: p.log.Named("claude"), wake: make(chan struct{}, 1), quit: make(chan struct{}), liveIDs: map[string]bool{}, lastCost: cfg.CostBase}, nil
 }
 
 type claudeUserLine struct {
@@ -337,8 +341,10 @@ func (d *ClaudeDriver) onLine(line []byte, dropped int) {
 		delta.Turns = len(d.liveIDs)
 		if r.TotalCost >= d.lastCost {
 			delta.CostUSD = r.TotalCost - d.lastCost
-			d.lastCost = r.TotalCost
+		} else {
+			delta.CostUSD = r.TotalCost // the CLI started counting afresh
 		}
+		d.lastCost = r.TotalCost
 		d.usage = d.usage.Add(delta)
 		d.busy = false
 		clear(d.liveIDs)

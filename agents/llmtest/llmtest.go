@@ -67,6 +67,24 @@ func (c *Call) LastToolResult() (string, bool) {
 	return "", false
 }
 
+// LastToolUse is the name of the tool the model called in its last reply
+// of the request's messages, or "" (a new turn, or a text reply).
+func (c *Call) LastToolUse() string {
+	for i := len(c.Request.Messages) - 1; i >= 0; i-- {
+		m := c.Request.Messages[i]
+		if m.Role != "assistant" {
+			continue
+		}
+		for j := len(m.Content) - 1; j >= 0; j-- {
+			if m.Content[j].Type == "tool_use" {
+				return m.Content[j].Name
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
 // LastUserText is the text of the last user message's text blocks (the
 // prompt the turn started with, when the last message is not a tool result).
 func (c *Call) LastUserText() string {
