@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,6 +183,11 @@ agent "defect" {
 		}
 		if ar.LLM.Turns != srv.Calls(ar.ID) {
 			t.Errorf("agent %s: %d turns counted, the model got %d calls", ar.ID, ar.LLM.Turns, srv.Calls(ar.ID))
+		}
+		// The CLI prices claude-sonnet-4-5 at $3 per million input tokens
+		// and $15 per million output tokens.
+		if want := float64(u.InputTokens)*3e-6 + float64(u.OutputTokens)*15e-6; math.Abs(ar.LLM.CostUSD-want) > 1e-9 {
+			t.Errorf("agent %s: cost $%.6f, want $%.6f for the tokens the model returned", ar.ID, ar.LLM.CostUSD, want)
 		}
 	}
 	results := 0

@@ -19,6 +19,7 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, events.Violation, events.BadMessage, events.MessagesDropped,
+		events.LLMResult, events.LLMSession, events.LLMStopped,
 		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 	} {
 		if !strings.Contains(doc, "### `"+k+"`") {

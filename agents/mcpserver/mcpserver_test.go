@@ -24,7 +24,7 @@ const run = "mcptest"
 // fixture is a real bus with a host connection that answers hellos and
 // records actions by subject, and one MCP session per agent.
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *bus.Server
 	host *nats.Conn
 	acts chan *nats.Msg
@@ -32,6 +32,10 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	leaktest.Goroutines(t)
+	return newBenchFixture(t)
+}
+
+func newBenchFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, srv: bustest.NewServer(t, run), acts: make(chan *nats.Msg, 64)}
 	nc, err := f.srv.Connect("host")
 	if err != nil {
