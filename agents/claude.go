@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -107,7 +106,6 @@ type ClaudeDriver struct {
 	ran       atomic.Bool
 	quit      chan struct{}
 	prompts   atomic.Uint64
-	badLines  atomic.Uint64
 }
 
 // NewClaudeDriver returns the driver of p, which must have been started
@@ -289,8 +287,7 @@ func (d *ClaudeDriver) onLine(line []byte, dropped int) {
 	}
 	var cl claudeLine
 	if err := json.Unmarshal(line, &cl); err != nil || cl.Type == "" {
-		d.badLines.Add(1)
-		d.p.fileLog.Info(escapeLine(line), "stream", "stdout")
+		d.p.fileLog.Info(escapeLine(truncate(line, MaxLineBytes)), "stream", "stdout")
 		return
 	}
 	// The whole conversation goes to the agent's log, as it is its output.
@@ -363,6 +360,3 @@ func truncate(b []byte, n int) []byte {
 	}
 	return b
 }
-
-// ErrBudget is the reason an LLM agent was stopped when a budget is spent.
-var ErrBudget = errors.New("budget spent")
