@@ -386,10 +386,19 @@ func TestClaudeRestartResumesSession(t *testing.T) {
 	// While phoenix is down, other keeps its tick open (it looks, and looks
 	// again) until phoenix's new CLI has called the model: so the run cannot
 	// end before phoenix is back, however slowly its CLI starts.
-	var killedAt atomic.Int64 // phoenix's calls before the kill, +1; 0 before
+	var killed atomic.Bool
 	var srv *llmtest.Server
+	back := func() bool {
+		for _, r := range srv.Requests("phoenix") {
+			c := llmtest.Call{Request: r}
+			if strings.Contains(c.LastUserText(), "was restarted") {
+				return true
+			}
+		}
+		return false
+	}
 	other := func(c *llmtest.Call) llmtest.Reply {
-		if k := killedAt.Load(); k > 0 && srv.Calls("phoenix") < int(k) {
+		if killed.Load() && !back() {
 			time.Sleep(100 * time.Millisecond)
 			return llmtest.Reply{Tool: mcpserver.ToolName(mcpserver.ToolObserve), Input: map[string]any{}}
 		}
@@ -466,7 +475,7 @@ agent "other" {
 		}
 	}
 	before := srv.Calls("phoenix")
-	killedAt.Store(int64(before) + 1)
+	killed.Store(true)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
