@@ -526,3 +526,47 @@ agent "other" {
 		t.Errorf("phoenix: %d actions, want it to play on after the restart", ph.Actions)
 	}
 }
+
+// The scenario's budget covers all claude agents together: when their
+// tokens reach it, every one of them is stopped, with the run's reason.
+func TestClaudeRunBudgetStopsAllLLMAgents(t *testing.T) {
+	cli := claudeCLI(t)
+	srv := startLLM(t, map[string]llmtest.Script{"a": pdPlayer("C"), "b": pdPlayer("D")})
+	sc := writeScenario(t, fmt.Sprintf(`
+scenario "llm_run_budget" {
+  ticks           = 5
+  action_deadline = "30s"
+  ready_timeout   = "60s"
+  max_tokens      = 500
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 5
+}
+agent "a" {
+  runtime = "claude"
+  command = %q
+}
+agent "b" {
+  runtime = "claude"
+  command = %q
+}
+`, cli, cli))
+	res, _, err := runLLM(t, sc, srv)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Status != terrarium.StatusFinished || res.Ticks != 5 {
+		t.Fatalf("status %s after %d ticks, want finished after 5", res.Status, res.Ticks)
+	}
+	for _, id := range []string{"a", "b"} {
+		ar := agentResult(t, res, id)
+		if ar.Status != "stopped" || !strings.HasPrefix(ar.Reason, "run max_tokens 500 reached") {
+			t.Errorf("%s: status %s, reason %q; want stopped by the run's max_tokens", id, ar.Status, ar.Reason)
+		}
+		checkUsage(t, ar, srv)
+	}
+	if res.LLM == nil || res.LLM.Tokens() < 500 {
+		t.Errorf("run total %+v, want at least the budget", res.LLM)
+	}
+}

@@ -118,7 +118,7 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 				}
 			}
 		}
-		d.budget(attrs, &a.LLM.Budget, true)
+		d.budget(attrs, &a.LLM.Budget)
 	case RuntimeMCP:
 		a.LLM = LLM{MCPConfigEnv: DefaultMCPConfigEnv}
 		if attr := optional(attrs, "mcp_config_env"); attr != nil {
@@ -135,11 +135,11 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 
 // runBudget decodes the scenario block's budget for all LLM agents.
 func (d *decoder) runBudget(attrs hcl.Attributes, s *Scenario) {
-	d.budget(attrs, &s.Budget, false)
+	d.budget(attrs, &s.Budget)
 }
 
-func (d *decoder) budget(attrs hcl.Attributes, b *LLMBudget, turns bool) {
-	if attr := optional(attrs, "max_model_turns"); attr != nil && turns {
+func (d *decoder) budget(attrs hcl.Attributes, b *LLMBudget) {
+	if attr := optional(attrs, "max_model_turns"); attr != nil {
 		if v, ok := d.whole(attr, 0, 1<<31, "a whole number >= 0 (model calls over the whole session; 0 = no limit), like max_model_turns = 50"); ok {
 			b.MaxModelTurns = int(v)
 		}

@@ -47,8 +47,9 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
-		{Name: "max_tokens"},   // all LLM agents together (llm.go)
-		{Name: "max_cost_usd"}, // all LLM agents together (llm.go)
+		{Name: "max_model_turns"}, // all LLM agents together (llm.go)
+		{Name: "max_tokens"},      // all LLM agents together (llm.go)
+		{Name: "max_cost_usd"},    // all LLM agents together (llm.go)
 	},
 }
 

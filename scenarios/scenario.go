@@ -69,8 +69,8 @@ type Scenario struct {
 	World  World
 	Agents []Agent // in file order
 
-	// Budget is for all LLM agents together (max_tokens, max_cost_usd in the
-	// scenario block); zero fields mean no limit.
+	// Budget is for all LLM agents together (max_model_turns, max_tokens,
+	// max_cost_usd in the scenario block); zero fields mean no limit.
 	Budget LLMBudget
 }
 
