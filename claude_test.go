@@ -172,6 +172,7 @@ agent "defect" {
 	if res.Status != terrarium.StatusFinished || res.Ticks != 3 {
 		t.Fatalf("status %s after %d ticks, want finished after 3", res.Status, res.Ticks)
 	}
+	t.Logf("tick time with two claude CLIs and a scripted model (2 model calls and 1 MCP act a tick): median %d µs, max %d µs", res.TickTime.MedianUS, res.TickTime.MaxUS)
 	for _, ar := range res.Agents {
 		if ar.Actions != 3 || ar.Missing != 0 {
 			t.Errorf("agent %s: %d actions, %d missing; want 3 and 0", ar.ID, ar.Actions, ar.Missing)
