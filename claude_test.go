@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -570,4 +571,97 @@ agent "b" {
 	if res.LLM == nil || res.LLM.Tokens() < 500 {
 		t.Errorf("run total %+v, want at least the budget", res.LLM)
 	}
+}
+
+var sharedDirPattern = regexp.MustCompile(`shared with the other agents are under (\S+)\.`)
+
+// A claude agent that tries to write the shared tree through its own file
+// tools and through a shell command is refused by the file system (it runs
+// as its own user, the tree is not its), and learns why from the tool
+// results. Detecting such writes as violation events and restoring files
+// comes with the leases work.
+func TestClaudeAgentCannotWriteTheSharedTree(t *testing.T) {
+	cli := claudeCLI(t)
+	if os.Geteuid() != 0 {
+		t.Skip("agents run as their own users only when the host is root")
+	}
+	var target string
+	rogue := func(c *llmtest.Call) llmtest.Reply {
+		m := sharedDirPattern.FindStringSubmatch(c.Request.SystemText())
+		if m == nil {
+			return llmtest.Reply{Text: "no shared directory named"}
+		}
+		target = filepath.Join(m[1], "plan.md")
+		switch c.LastToolUse() {
+		case "":
+			if observationOf(c.LastUserText()) == nil {
+				return llmtest.Reply{Text: "waiting"}
+			}
+			return llmtest.Reply{Tool: "Write", Input: map[string]any{"file_path": target, "content": "my plan, not yours\n"}}
+		case "Write":
+			return llmtest.Reply{Tool: "Bash", Input: map[string]any{"command": "echo 'my plan, not yours' > " + target, "description": "write the plan"}}
+		case "Bash":
+			return pdPlayer("D")(&llmtest.Call{Request: llmtest.Request{Messages: []llmtest.Message{{Role: "user", Content: llmtest.Content{{Type: "text", TextValue: firstPrompt(c)}}}}}})
+		}
+		return llmtest.Reply{Text: "done"}
+	}
+	srv := startLLM(t, map[string]llmtest.Script{"rogue": rogue, "honest": pdPlayer("C")})
+	sc := writeScenario(t, fmt.Sprintf(`
+scenario "llm_rogue" {
+  ticks           = 1
+  action_deadline = "60s"
+  ready_timeout   = "60s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 1
+}
+agent "rogue" {
+  runtime       = "claude"
+  command       = %q
+  allowed_tools = ["Write", "Bash"]
+}
+agent "honest" {
+  runtime = "claude"
+  command = %q
+}
+`, cli, cli))
+	res, _, err := runLLM(t, sc, srv)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("%s: %v; want no such file: the rogue's writes must fail", target, err)
+	}
+	var results []string
+	for _, r := range srv.Requests("rogue") {
+		c := llmtest.Call{Request: r}
+		if out, ok := c.LastToolResult(); ok {
+			results = append(results, c.LastToolUse()+": "+out)
+		}
+	}
+	t.Logf("the rogue's tool results:\n%s", strings.Join(results, "\n"))
+	for _, tool := range []string{"Write", "Bash"} {
+		denied := false
+		for _, r := range results {
+			denied = denied || (strings.HasPrefix(r, tool+":") && strings.Contains(strings.ToLower(r), "permission denied"))
+		}
+		if !denied {
+			t.Errorf("the rogue's %s was not refused with permission denied", tool)
+		}
+	}
+	if h := agentResult(t, res, "honest"); h.Actions != 1 {
+		t.Errorf("honest: %d actions, want 1", h.Actions)
+	}
+}
+
+// firstPrompt is the text of the user message that started the call's turn.
+func firstPrompt(c *llmtest.Call) string {
+	for i := len(c.Request.Messages) - 1; i >= 0; i-- {
+		m := c.Request.Messages[i]
+		if m.Role == "user" && strings.Contains(m.Content.Text(), "Your observation:") {
+			return m.Content.Text()
+		}
+	}
+	return ""
 }
