@@ -87,6 +87,7 @@ type Writer struct {
 	closed    bool
 	pubErrors int
 	err       error // first write error
+	taps      []func(Record)
 }
 
 // Create opens path (which must not exist) for a run's events.
@@ -139,6 +140,9 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 	if err := w.w.Flush(); err != nil {
 		w.fail(err)
 	}
+	for _, tap := range w.taps {
+		tap(rec)
+	}
 	if w.pub != nil {
 		if err := w.pub.Publish(w.subject(kind), line[:len(line)-1]); err != nil {
 			w.pubErrors++
@@ -154,6 +158,15 @@ func (w *Writer) fail(err error) {
 		w.err = fmt.Errorf("write event log: %w", err)
 		w.log.Error("event log write failed", "error", err)
 	}
+}
+
+// Tap makes fn see every later event, sealed, in order. fn is called with
+// the writer's lock held, from the emitting goroutine: it must not block
+// and must not emit.
+func (w *Writer) Tap(fn func(Record)) {
+	w.mu.Lock()
+	w.taps = append(w.taps, fn)
+	w.mu.Unlock()
 }
 
 // Last returns the sequence number and hash of the last event written.
