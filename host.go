@@ -21,6 +21,7 @@ import (
 
 	// The built-in world kinds and reference agents register themselves.
 	_ "github.com/terrarium-sim/terrarium/agents/builtin"
+	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
 	_ "github.com/terrarium-sim/terrarium/world/town"
 )

@@ -240,6 +240,7 @@ func (r *run) prepareAgents() error {
 	pathEnv := agents.EnvValue(r.h.cfg.HostEnv, "PATH")
 	scenarioDir := filepath.Dir(sc.Path)
 	var builtinPath string
+	goProgram := map[string]bool{} // path -> built by Go, checked once per path
 	var errs []error
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
 	for i, seat := range r.seats {
@@ -272,11 +273,7 @@ func (r *run) prepareAgents() error {
 			}
 			a.path = builtinPath
 			extra[agents.EnvBuiltin] = spec.Command
-			// Reference agents are single-threaded at heart: with one P a
-			// round trip costs 15–40 % less CPU (measured on these machines).
-			if _, set := r.h.cfg.Env["GOMAXPROCS"]; !set && !slices.Contains(spec.Env, "GOMAXPROCS") {
-				extra["GOMAXPROCS"] = "1"
-			}
+			agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env) // reference agents are Go programs
 		default:
 			command := spec.Command
 			if spec.Path != "" {
@@ -288,6 +285,14 @@ func (r *run) prepareAgents() error {
 				continue
 			}
 			a.path = p
+			isGo, seen := goProgram[p]
+			if !seen {
+				isGo = agents.IsGoProgram(p)
+				goProgram[p] = isGo
+			}
+			if isGo { // GOMAXPROCS=1 unless the scenario says otherwise
+				agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env)
+			}
 		}
 		creds, err := r.srv.AddAgent(string(seat.ID))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
@@ -68,6 +69,19 @@ func init() {
 					_ = os.WriteFile(marker, nil, 0o644)
 					os.Exit(4) // the first process dies at tick 3; its restart plays on
 				}
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
+	// test_paced answers after 10 ms: a run of 400 ticks lasts at least
+	// 4 s, so an agent restarted early is back long before the end
+	// however fast the loop is.
+	builtin.Register("test_paced", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})

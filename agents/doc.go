@@ -126,4 +126,12 @@
 // one), and reads its stream-json output, counting the usage of every
 // result (LLMUsage). The CLI reaches the bus only through its MCP server
 // (agents/mcpserver), which connects as the agent.
+//
+// # Costs per agent
+//
+// Each agent's output pipes are read through a 2 KiB buffer (not io.Copy's
+// 32 KiB), so an agent costs the host about 100 KiB in all (measured:
+// docs/benchmarks.md). The reaper scans /proc only when waitid reports an
+// exited child. Go agent programs ([IsGoProgram]) get [GoDefaults]
+// (GOMAXPROCS=1) unless the scenario passes the host's value.
 package agents

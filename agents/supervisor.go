@@ -162,8 +162,11 @@ func (s *Supervisor) reapZombies() {
 			return
 		case <-t.C:
 		}
+		if !zombieChild() {
+			continue // nothing has exited: no /proc scan, no lock Start waits for
+		}
 		children.mu.Lock()
-		found, err := s.orphans()
+		found, err := s.orphans(true)
 		var dead []int
 		if err == nil {
 			for _, p := range found {
@@ -178,6 +181,21 @@ func (s *Supervisor) reapZombies() {
 			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		}
 	}
+}
+
+// zombieChild reports whether some child of this process has exited and
+// is not reaped yet, without reaping it (waitid with WNOWAIT). An error
+// other than "no children" counts as yes, so the reaper looks.
+func zombieChild() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	switch {
+	case errors.Is(err, unix.ECHILD):
+		return false
+	case err != nil:
+		return true
+	}
+	return info.Signo != 0
 }
 
 // Process is one running (or finished) agent process.
