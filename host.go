@@ -178,6 +178,9 @@ type AgentResult struct {
 	Stdio *StdioCounts `json:"stdio,omitempty"`
 	// LLM counts a claude agent's model turns, tokens and cost, over all its processes.
 	LLM *agents.LLMUsage `json:"llm,omitempty"`
+	// Limits says, per limit its block sets, what enforces it and how often
+	// it bit (agents with limits only; see docs/events.md, agent.limits).
+	Limits agents.LimitReports `json:"limits,omitempty"`
 	world.AgentStats
 }
 

@@ -78,6 +78,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_tokens"},
 		{Name: "max_cost_usd"},
 		{Name: "mcp_config_env"},
+		{Name: "memory"},
+		{Name: "pids"},
+		{Name: "cpu"},
 	},
 }
 
@@ -385,6 +388,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		}
 	}
 	d.llm(b, attrs, &a, runtimeOK)
+	d.limits(attrs, &a)
 	return a, ok
 }
 
