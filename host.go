@@ -23,6 +23,7 @@ import (
 	_ "github.com/terrarium-sim/terrarium/agents/builtin"
 	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
+	_ "github.com/terrarium-sim/terrarium/world/grid"
 	_ "github.com/terrarium-sim/terrarium/world/town"
 )
 

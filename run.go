@@ -154,6 +154,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if r.w, err = r.newWorld(); err != nil {
 		return err
 	}
+	if s, ok := r.w.(world.Seeder); ok {
+		if err := s.Seed(sc.Seed); err != nil {
+			return fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
+		}
+	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
 		return err
