@@ -21,6 +21,7 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, terrarium.EventAgentLimitHit, events.Violation, events.BadMessage, events.MessagesDropped,
+		events.LLMResult, events.LLMSession, events.LLMStopped,
 		world.EventTickClosed, world.EventTickLag, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 		workspace.EventLeaseRequested, workspace.EventLeaseGranted, workspace.EventLeaseRenewed, workspace.EventLeaseReleased,
 		workspace.EventLeaseExpired, workspace.EventLeaseRefused, workspace.EventFileChanged, workspace.EventFileCommitted,

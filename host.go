@@ -24,6 +24,7 @@ import (
 	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
 	_ "github.com/terrarium-sim/terrarium/world/grid"
+	_ "github.com/terrarium-sim/terrarium/world/town"
 	_ "github.com/terrarium-sim/terrarium/world/turns"
 )
 
@@ -124,6 +125,8 @@ type Result struct {
 	// Workspace is what happened in the shared tree: the enforcement mode,
 	// leases, commits, violations and restores.
 	Workspace *WorkspaceResult `json:"workspace,omitempty"`
+	// LLM is the total of every LLM agent's usage (none without LLM agents).
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.
@@ -178,6 +181,8 @@ type AgentResult struct {
 	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
+	// LLM counts a claude agent's model turns, tokens and cost, over all its processes.
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
 	// Limits says, per limit its block sets, what enforces it and how often
 	// it bit (agents with limits only; see docs/events.md, agent.limits).
 	Limits agents.LimitReports `json:"limits,omitempty"`

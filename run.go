@@ -65,12 +65,14 @@ type run struct {
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
-	live         chan struct{}      // closed when every agent is ready and the loop runs
-	inproc       *inproc.Runtime    // the in-process agents; nil if none
-	wsh          *wsHost            // the shared tree; nil until started
-	landlock     string             // detect mode: "landlock" when agents are confined by it
-	trampoline   string             // the binary that confines agents before running them ("-": none)
-	probed       bool               // the trampoline was checked
+	llmMu        sync.Mutex
+	llmTotal     agents.LLMUsage // every LLM agent's usage (llm.go)
+	live         chan struct{}   // closed when every agent is ready and the loop runs
+	inproc       *inproc.Runtime // the in-process agents; nil if none
+	wsh          *wsHost         // the shared tree; nil until started
+	landlock     string          // detect mode: "landlock" when agents are confined by it
+	trampoline   string          // the binary that confines agents before running them ("-": none)
+	probed       bool            // the trampoline was checked
 }
 
 type agentRun struct {
@@ -97,6 +99,7 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+	llm       *llmAgent    // claude and mcp runtimes (llm.go)
 
 	// Limits (limits.go): set before its first start.
 	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
@@ -348,6 +351,18 @@ func (r *run) prepareAgents() error {
 		extra[agents.EnvWorkspace] = ws
 		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		if spec.Runtime == scenarios.RuntimeClaude || spec.Runtime == scenarios.RuntimeMCP {
+			if builtinPath == "" {
+				p, err := r.copyExecutable()
+				if err != nil {
+					return err
+				}
+				builtinPath = p
+			}
+			if err := r.prepareLLM(a, i, ws, builtinPath, extra); err != nil {
+				return err
+			}
+		}
 		if spec.Runtime == scenarios.RuntimeStdio {
 			// The bridge speaks to the bus for the agent: the process itself
 			// gets no bus credentials.
@@ -501,6 +516,9 @@ func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.
 		r.log.Warn("send observation", "agent", id, "tick", t, "error", err)
 		return fmt.Errorf("send observation to %s: %w", id, err)
 	}
+	if a := r.agents[id]; a != nil && a.llm != nil && a.llm.claude {
+		r.promptLLM(a, t, deadline, obs)
+	}
 	return nil
 }
 
@@ -530,8 +548,12 @@ func (r *run) spawn() error {
 // start starts (or restarts) one agent's process.
 func (r *run) start(a *agentRun) error {
 	id := a.seat.ID
+	args, claude := a.args, a.llm != nil && a.llm.claude
+	if claude {
+		args = r.claudeArgs(a)
+	}
 	p, err := r.sup.Start(agents.Spec{
-		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
+		ID: string(id), Path: a.path, Args: args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil || claude,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
 		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
@@ -569,6 +591,12 @@ func (r *run) start(a *agentRun) error {
 			a.stdio.add(br.Stats())
 			a.mu.Unlock()
 		}()
+	}
+	if claude {
+		if err := r.startClaude(a, p); err != nil {
+			_ = p.Terminate(context.Background())
+			return fmt.Errorf("start agent %s: %w", id, err)
+		}
 	}
 	a.mu.Lock()
 	a.proc = p
@@ -631,6 +659,9 @@ func (r *run) stopSpent(a *agentRun) {
 	stop, err := bus.Encode(bus.Envelope{Kind: bus.KindStop, Run: r.res.Run, Agent: string(id), Tick: uint64(r.tick()), Seq: r.seq.Add(1)})
 	if err == nil {
 		_ = r.nc.Publish(bus.ToSubject(r.res.Run, string(id), bus.KindStop), stop)
+	}
+	if a.llm != nil && a.llm.claude {
+		r.endLLMProcess(a)
 	}
 }
 
@@ -914,6 +945,7 @@ func (r *run) finish(runErr error) {
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	res.TickTime = summarize(r.tickDur)
 	res.Agents = r.agentResults()
+	res.LLM = r.llmResults(res.Agents)
 	if r.metrics != nil {
 		if err := r.metrics.close(); err != nil {
 			r.log.Error("metrics", "error", err)
@@ -974,6 +1006,7 @@ func (r *run) stopAgents() {
 		}
 		_ = r.nc.Flush()
 	}
+	r.endLLM()
 	grace := time.NewTimer(r.h.cfg.StopGrace)
 	defer grace.Stop()
 wait:

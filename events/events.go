@@ -45,6 +45,9 @@ const (
 	Violation       = "violation"
 	BadMessage      = "message.rejected"
 	MessagesDropped = "message.dropped"
+	LLMResult       = "llm.result"  // an LLM agent answered a prompt: turns, tokens, cost
+	LLMSession      = "llm.session" // an LLM agent's CLI reported its session id
+	LLMStopped      = "llm.stopped" // an LLM agent was stopped: a budget was spent
 )
 
 // Record is one event as stored and published.

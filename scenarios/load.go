@@ -23,8 +23,8 @@ var (
 	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
 	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc}
-	runtimePlanned  = []string{"claude"}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimeClaude, RuntimeMCP}
+	runtimePlanned  = []string{}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
 
@@ -48,6 +48,9 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "max_model_turns"}, // all LLM agents together (llm.go)
+		{Name: "max_tokens"},      // all LLM agents together (llm.go)
+		{Name: "max_cost_usd"},    // all LLM agents together (llm.go)
 		{Name: "tick_rate"},
 		{Name: "max_catch_up"},
 	},
@@ -67,6 +70,15 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		// runtime "claude" and "mcp" (llm.go)
+		{Name: "model"},
+		{Name: "system_prompt"},
+		{Name: "permission_mode"},
+		{Name: "allowed_tools"},
+		{Name: "max_model_turns"},
+		{Name: "max_tokens"},
+		{Name: "max_cost_usd"},
+		{Name: "mcp_config_env"},
 		{Name: "memory"},
 		{Name: "pids"},
 		{Name: "cpu"},
@@ -273,6 +285,7 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	d.runBudget(attrs, s)
 	d.realtime(attrs, s)
 }
 
@@ -301,7 +314,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			d.inprocWarning(attr)
 		}
 	}
-	if attrs["command"] == nil {
+	if attrs["command"] == nil && !(runtimeOK && a.Runtime == RuntimeClaude) {
 		d.errorf(b.Body.MissingItemRange(), "Missing command",
 			`agent %q has no command: add command = "..." with the program to run (for runtime "builtin", the reference agent's name, one of %s).`, a.Name, quoteList(builtin.Names()))
 	}
@@ -317,7 +330,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP):
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}
@@ -389,6 +402,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.llm(b, attrs, &a, runtimeOK)
 	d.limits(attrs, &a)
 	return a, ok
 }
