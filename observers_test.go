@@ -1,0 +1,445 @@
+package terrarium_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/observe"
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// burstKind is a test world: benchEchoWorld's shapes, plus Burst world
+// events at tick BurstAt, and a gate: Step(GateAt) waits until the test
+// opens the gate named Gate.
+const burstKind = "test_burst"
+
+var (
+	gatesMu sync.Mutex
+	gates   = map[string]chan struct{}{}
+)
+
+// newGate makes a closed-later gate for one test.
+func newGate(t *testing.T) (name string, open func()) {
+	t.Helper()
+	name = fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	ch := make(chan struct{})
+	gatesMu.Lock()
+	gates[name] = ch
+	gatesMu.Unlock()
+	var once sync.Once
+	open = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(open)
+	return name, open
+}
+
+type burstConfig struct {
+	Rounds  int    `hcl:"rounds,optional"`
+	Burst   int    `hcl:"burst,optional"`
+	BurstAt int    `hcl:"burst_at,optional"`
+	GateAt  int    `hcl:"gate_at,optional"`
+	Gate    string `hcl:"gate,optional"`
+}
+
+func init() {
+	world.Register(world.Kind{
+		Name:      burstKind,
+		Doc:       "tests only: bench_echo plus a burst of world events and a gate the test opens",
+		NewConfig: func() any { return &burstConfig{Rounds: 20} },
+		New: func(config any, seats []world.Seat) (world.World, error) {
+			c := config.(*burstConfig)
+			w := &burstWorld{benchEchoWorld: benchEchoWorld{rounds: world.Tick(c.Rounds)}, cfg: *c}
+			if c.Gate != "" {
+				gatesMu.Lock()
+				w.gate = gates[c.Gate]
+				gatesMu.Unlock()
+			}
+			return w, nil
+		},
+	})
+}
+
+type burstWorld struct {
+	benchEchoWorld
+	cfg  burstConfig
+	gate chan struct{}
+}
+
+func (w *burstWorld) Step(t world.Tick, a []world.Action, rng *rand.Rand) (world.StepResult, error) {
+	if w.gate != nil && t == world.Tick(w.cfg.GateAt) {
+		<-w.gate
+	}
+	res, err := w.benchEchoWorld.Step(t, a, rng)
+	if t == world.Tick(w.cfg.BurstAt) {
+		for i := range w.cfg.Burst {
+			res.Events = append(res.Events, world.Event{Kind: "burst", Fields: map[string]any{"i": i}})
+		}
+	}
+	return res, err
+}
+
+// liveRun is a run started in the background.
+type liveRun struct {
+	h    *terrarium.Host
+	info observe.Info
+	done chan struct{}
+	res  *terrarium.Result
+	err  error
+}
+
+// startRun starts sc and returns once its event stream is up.
+func startRun(t *testing.T, sc *scenarios.Scenario) *liveRun {
+	t.Helper()
+	infoCh := make(chan observe.Info, 1)
+	h, err := terrarium.New(terrarium.Config{
+		Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
+		Observers: func(in observe.Info) { infoCh <- in },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := &liveRun{h: h, done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	go func() {
+		defer close(lr.done)
+		defer cancel()
+		lr.res, lr.err = h.Run(ctx)
+	}()
+	t.Cleanup(func() { _ = h.Close(); <-lr.done })
+	select {
+	case lr.info = <-infoCh:
+	case <-lr.done:
+		t.Fatalf("run ended before its stream was up: %v", lr.err)
+	}
+	return lr
+}
+
+// wait waits for the run's end and returns its verified events.
+func (lr *liveRun) wait(t *testing.T) []events.Record {
+	t.Helper()
+	<-lr.done
+	if lr.err != nil {
+		t.Fatalf("run: %v", lr.err)
+	}
+	recs, err := events.ReadFile(filepath.Join(lr.res.Dir, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	assertNoAgentsLeft(t, recs)
+	return recs
+}
+
+// connectObserver connects with the run's printed observer credentials,
+// over TCP, as an outside program would.
+func connectObserver(t *testing.T, in observe.Info, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.UserInfo(in.User, in.Password), nats.CustomInboxPrefix(in.InboxPrefix),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatalf("connect observer to %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// collector reads a feed in the background until run.finished.
+type collector struct {
+	mu     sync.Mutex
+	recs   []events.Record
+	err    error
+	done   chan struct{}
+	closed atomic.Uint64 // the last tick.closed's tick
+}
+
+func collect(t *testing.T, f *observe.Feed) *collector {
+	t.Helper()
+	c := &collector{done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	go func() {
+		defer close(c.done)
+		defer cancel()
+		for {
+			r, err := f.Next(ctx)
+			c.mu.Lock()
+			if err != nil {
+				c.err = err
+				c.mu.Unlock()
+				return
+			}
+			c.recs = append(c.recs, r)
+			c.mu.Unlock()
+			if r.Kind == world.EventTickClosed {
+				c.closed.Store(uint64(r.Tick))
+			}
+			if r.Kind == events.RunFinished {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { f.Close(); <-c.done })
+	return c
+}
+
+func (c *collector) wait(t *testing.T) []events.Record {
+	t.Helper()
+	<-c.done
+	if c.err != nil {
+		t.Fatalf("feed: %v (after %d events)", c.err, len(c.recs))
+	}
+	return c.recs
+}
+
+// sameRecords checks got is exactly want: every event, in order, each
+// identical to the file's (its hash covers all of it).
+func sameRecords(t *testing.T, who string, got, want []events.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s got %d events, the file has %d", who, len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Seq != want[i].Seq || got[i].Hash != want[i].Hash {
+			t.Fatalf("%s: event %d is seq %d (hash %.8s), the file's is seq %d (hash %.8s)", who, i, got[i].Seq, got[i].Hash, want[i].Seq, want[i].Hash)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func burstScenario(t *testing.T, gate string, rounds, burst, burstAt, gateAt int) *scenarios.Scenario {
+	return writeScenario(t, fmt.Sprintf(`
+scenario "burst" {
+  ticks           = %d
+  action_deadline = "30s"
+}
+world "test_burst" {
+  rounds   = %d
+  burst    = %d
+  burst_at = %d
+  gate_at  = %d
+  gate     = %q
+}
+agent "a" {
+  runtime = "builtin"
+  command = "cooperator"
+  count   = 2
+}
+`, rounds, rounds, burst, burstAt, gateAt, gate))
+}
+
+// Case 1 of issue 4: an observer that fetches nothing during a burst of
+// 10,000 events, then drains, gets all of them in order; a fast observer
+// beside it saw them live; the world reached its tick target meanwhile.
+func TestSlowObserverLosesNothingAndSlowsNothing(t *testing.T) {
+	const burst, target = 10000, 10
+	gate, open := newGate(t)
+	lr := startRun(t, burstScenario(t, gate, 20, burst, 2, target+2))
+
+	// The slow observer: a pull consumer of its own, from the start, that
+	// fetches nothing for now.
+	slowNC := connectObserver(t, lr.info, lr.info.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, err := jetstream.New(slowNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := js.CreateConsumer(ctx, lr.info.Stream, jetstream.ConsumerConfig{Durable: "slow", AckPolicy: jetstream.AckNonePolicy})
+	if err != nil {
+		t.Fatalf("slow observer's consumer: %v", err)
+	}
+	// The fast observer reads live.
+	fastF, err := observe.Open(ctx, connectObserver(t, lr.info, lr.info.URL), lr.info.Stream, observe.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := collect(t, fastF)
+
+	// The world closes its target tick, past the burst, while the slow
+	// observer has fetched nothing.
+	eventually(t, "tick.closed of the target tick", func() bool {
+		return fast.closed.Load() >= target
+	})
+	ci, err := slow.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Delivered.Stream != 0 || ci.NumPending < burst {
+		t.Fatalf("slow consumer: delivered up to %d, %d pending; want nothing delivered and the burst waiting", ci.Delivered.Stream, ci.NumPending)
+	}
+
+	// Now it drains what is there, then the run goes on to its end (the
+	// host waits only a moment for observers at the end: one that is
+	// seconds behind then reads the rest from events.jsonl).
+	si, err := js.Stream(ctx, lr.info.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := si.CachedInfo().State.LastSeq
+	var got []events.Record
+	for len(got) == 0 || got[len(got)-1].Kind != events.RunFinished {
+		if uint64(len(got)) >= held {
+			open()
+		}
+		b, err := slow.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			var r events.Record
+			if err := json.Unmarshal(m.Data(), &r); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		finished := len(got) > 0 && got[len(got)-1].Kind == events.RunFinished
+		// The batch still waiting when the host shuts down ends with an error.
+		if b.Error() != nil && !errors.Is(b.Error(), nats.ErrTimeout) && !finished {
+			t.Fatalf("fetch: %v", b.Error())
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("slow observer has %d events and no run.finished", len(got))
+		}
+	}
+	recs := lr.wait(t)
+	if lr.res.Ticks != 20 {
+		t.Errorf("ticks %d, want 20", lr.res.Ticks)
+	}
+	if n := len(kinds(recs, "world.burst")); n != burst {
+		t.Fatalf("the file has %d burst events, want %d", n, burst)
+	}
+	sameRecords(t, "the slow observer", got, recs)
+	sameRecords(t, "the fast observer", fast.wait(t), recs)
+	if st := lr.res.Stream; st == nil || st.Stored != uint64(len(recs)) || st.Dropped+st.Failed != 0 {
+		t.Errorf("result.json stream counts %+v, want all %d stored", st, len(recs))
+	}
+}
+
+// Case 2 of issue 4: an observer that connects halfway and asks for
+// everything gets the history, then live events, without a gap or a
+// duplicate at the seam.
+func TestLateObserverGetsHistoryThenLive(t *testing.T) {
+	gate, open := newGate(t)
+	lr := startRun(t, burstScenario(t, gate, 40, 2000, 25, 20))
+	path := filepath.Join(lr.h.Dir(), "events.jsonl")
+	eventually(t, "tick 19 in events.jsonl", func() bool {
+		recs, _ := events.ReadFile(path)
+		return len(kinds(recs, world.EventTickClosed)) >= 19
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := observe.Open(ctx, connectObserver(t, lr.info, lr.info.URL), lr.info.Stream, observe.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The world goes on at once: history and new events race to the seam.
+	open()
+	got := collect(t, f).wait(t)
+	recs := lr.wait(t)
+	sameRecords(t, "the late observer", got, recs)
+}
+
+// The host's own feed (for programs embedding the host) and a feed from a
+// sequence number.
+func TestHostObserveFromSeq(t *testing.T) {
+	gate, open := newGate(t)
+	lr := startRun(t, burstScenario(t, gate, 10, 0, 0, 5))
+	if _, err := (&terrarium.Host{}).Observe(context.Background(), observe.Start{}); !errors.Is(err, terrarium.ErrNotRunning) {
+		t.Errorf("Observe on a host that is not running: %v, want ErrNotRunning", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	eventually(t, "tick 4 in events.jsonl", func() bool {
+		recs, _ := events.ReadFile(filepath.Join(lr.h.Dir(), "events.jsonl"))
+		return len(kinds(recs, world.EventTickClosed)) >= 4
+	})
+	f, err := lr.h.Observe(ctx, observe.Start{Seq: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, ok := lr.h.Observer(); !ok || info.Password != lr.info.Password || info.URL != lr.info.URL {
+		t.Errorf("Host.Observer() = %+v, %v; want the run's observer.json", info, ok)
+	}
+	open()
+	got := collect(t, f).wait(t)
+	recs := lr.wait(t)
+	sameRecords(t, "the host's feed from seq 3", got, recs[2:])
+	if _, err := lr.h.Observe(ctx, observe.Start{}); !errors.Is(err, terrarium.ErrNotRunning) {
+		t.Errorf("Observe after the run: %v, want ErrNotRunning", err)
+	}
+}
+
+// Replaying a finished run directory with filters prints exactly the
+// selected events, as the file has them.
+func TestWatchReplaysFinishedRunWithFilters(t *testing.T) {
+	lr := startRun(t, burstScenario(t, "", 12, 3, 4, 0))
+	recs := lr.wait(t)
+	dir := lr.res.Dir
+	for _, tc := range []struct {
+		name string
+		f    observe.Filter
+		want func(events.Record) bool
+	}{
+		{"all", observe.Filter{}, func(events.Record) bool { return true }},
+		{"kind glob", observe.Filter{Kinds: []string{"agent.*", "run.finished"}}, func(r events.Record) bool {
+			return len(r.Kind) > 6 && r.Kind[:6] == "agent." || r.Kind == events.RunFinished
+		}},
+		{"agent", observe.Filter{Agents: []string{"a-2"}}, func(r events.Record) bool { return r.Agent == "a-2" }},
+		{"ticks", observe.Filter{FromTick: 3, ToTick: 5}, func(r events.Record) bool { return r.Tick >= 3 && r.Tick <= 5 }},
+		{"since", observe.Filter{AfterSeq: 10}, func(r events.Record) bool { return r.Seq > 10 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, notes bytes.Buffer
+			if err := observe.Watch(context.Background(), observe.WatchOptions{Target: dir, Filter: tc.f, JSON: true, Out: &out, Notes: &notes}); err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			for _, r := range recs {
+				if tc.want(r) {
+					if err := observe.WriteJSON(&want, r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if want.Len() == 0 || out.String() != want.String() {
+				t.Errorf("watch printed\n%s\nwant\n%s", out.String(), want.String())
+			}
+			if notes.Len() != 0 {
+				t.Errorf("notes for a finished run: %s", notes.String())
+			}
+		})
+	}
+	// The readable form: one line per event.
+	var out bytes.Buffer
+	if err := observe.Watch(context.Background(), observe.WatchOptions{Target: dir, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n != len(recs) {
+		t.Errorf("%d lines for %d events", n, len(recs))
+	}
+}
