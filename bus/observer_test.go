@@ -252,7 +252,7 @@ func TestEventPublisherDeduplicatesAndCounts(t *testing.T) {
 	bustest.CheckGoroutines(t)
 	r := newStreamRig(t, bus.StreamOptions{})
 	r.emit(1, 20)
-	r.emit(11, 20) // published again: the stream keeps one of each
+	r.emit(11, 20)                                                                        // published again: the stream keeps one of each
 	r.pub.Publish(21, bus.EventSubject(run, "tick.closed"), make([]byte, bus.MaxPayload)) // too large for the bus
 	r.emit(22, 22)
 	ctx, cancel := context.WithTimeout(context.Background(), bustest.Timeout)
@@ -349,5 +349,3 @@ func TestWebsocketAddressChecked(t *testing.T) {
 		t.Errorf("WebsocketURL without a listener = %q", s.WebsocketURL())
 	}
 }
-
-
