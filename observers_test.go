@@ -1,12 +1,15 @@
 package terrarium_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -441,5 +444,86 @@ func TestWatchReplaysFinishedRunWithFilters(t *testing.T) {
 	}
 	if n := bytes.Count(out.Bytes(), []byte("\n")); n != len(recs) {
 		t.Errorf("%d lines for %d events", n, len(recs))
+	}
+}
+
+// natsCLI finds the stock nats CLI: on PATH, or where go install puts it.
+func natsCLI(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats"); err == nil {
+		return p
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		gopath = filepath.Join(os.Getenv("HOME"), "go")
+	}
+	p := filepath.Join(gopath, "bin", "nats")
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("the nats CLI (natscli) is not installed: bash .ci/deps/natscli.sh installs it (CI does)")
+	}
+	return p
+}
+
+// Part 5 of issue 4: the stock nats CLI reads a live run's events with the
+// printed observer credentials.
+func TestNatsCLIReadsLiveRun(t *testing.T) {
+	cli := natsCLI(t)
+	gate, open := newGate(t)
+	lr := startRun(t, burstScenario(t, gate, 10, 0, 0, 6))
+	path := filepath.Join(lr.h.Dir(), "events.jsonl")
+	eventually(t, "tick 5 in events.jsonl", func() bool {
+		recs, _ := events.ReadFile(path)
+		return len(kinds(recs, world.EventTickClosed)) >= 5
+	})
+	want, err := events.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := lr.info
+	cmd := exec.Command(cli, "--no-context", "--server", in.URL, "--user", in.User, "--password", in.Password,
+		"--inbox-prefix", in.InboxPrefix, "sub", "--stream", in.Stream, "--all", "--raw", in.Subjects)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // no contexts of the machine's user
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan []byte)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 4<<20)
+		for sc.Scan() {
+			lines <- bytes.Clone(sc.Bytes())
+		}
+	}()
+	var got []events.Record
+	timeout := time.After(time.Minute)
+	for len(got) < len(want) {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("nats sub ended after %d events; stderr:\n%s", len(got), stderr.String())
+			}
+			var r events.Record
+			if err := json.Unmarshal(l, &r); err != nil {
+				t.Fatalf("nats sub printed %q: %v", l, err)
+			}
+			got = append(got, r)
+		case <-timeout:
+			t.Fatalf("nats sub printed %d of %d events; stderr:\n%s", len(got), len(want), stderr.String())
+		}
+	}
+	sameRecords(t, "nats sub", got, want)
+	_ = cmd.Process.Kill()
+	open()
+	recs := lr.wait(t)
+	if v := kinds(recs, events.Violation); len(v) != 0 {
+		t.Errorf("the nats CLI reading the stream caused violations: %s", v[0].Data)
 	}
 }
