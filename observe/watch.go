@@ -77,10 +77,13 @@ func Watch(ctx context.Context, o WatchOptions) error {
 	case info.HostPID > 0 && !processAlive(info.HostPID):
 		return replayDir(o, dir, fmt.Sprintf("the host (pid %d) is no longer running: replaying events.jsonl", info.HostPID))
 	}
-	err = watchLive(ctx, o, info, dir)
-	if err != nil && !errors.Is(err, ErrHostGone) && ctx.Err() == nil {
-		// The run may have finished between the check and the connection.
+	last, err := watchLive(ctx, o, info, dir)
+	if err != nil && ctx.Err() == nil {
+		// The run finished and its host shut the bus down before this
+		// observer had everything (or between the check and the
+		// connection): the rest is in the file.
 		if _, serr := os.Stat(filepath.Join(dir, "result.json")); serr == nil {
+			o.Filter.AfterSeq = max(o.Filter.AfterSeq, last)
 			return replayDir(o, dir, "")
 		}
 	}
@@ -105,7 +108,8 @@ func watchURL(ctx context.Context, o WatchOptions) error {
 	}
 	info.Stream = bus.StreamName(info.Run)
 	info.InboxPrefix = bus.ObserverInboxPrefix(info.Run, strings.TrimPrefix(info.User, "observer."))
-	return watchLive(ctx, o, info, "")
+	_, err = watchLive(ctx, o, info, "")
+	return err
 }
 
 // replayDir prints dir's events.jsonl.
@@ -147,8 +151,9 @@ func (o WatchOptions) print(r events.Record) error {
 	return WriteLine(o.Out, r)
 }
 
-// watchLive reads a live run's stream until run.finished.
-func watchLive(ctx context.Context, o WatchOptions, info Info, dir string) error {
+// watchLive reads a live run's stream until run.finished. It returns the
+// seq of the last event it read.
+func watchLive(ctx context.Context, o WatchOptions, info Info, dir string) (last uint64, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	gone := func() error {
@@ -178,40 +183,43 @@ func watchLive(ctx context.Context, o WatchOptions, info Info, dir string) error
 	)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoServers) || strings.Contains(err.Error(), "connection refused") {
-			return fmt.Errorf("connect to %s: %w: %w", info.URL, ErrHostGone, err)
+			return 0, fmt.Errorf("connect to %s: %w: %w", info.URL, ErrHostGone, err)
 		}
-		return fmt.Errorf("connect to %s: %w", info.URL, err)
+		return 0, fmt.Errorf("connect to %s: %w", info.URL, err)
 	}
 	defer func() {
 		close(closing)
 		nc.Close()
 	}()
-	f, err := Open(ctx, nc, info.Stream, o.startFor())
-	if err != nil {
+	// why explains a failure: the host went away, or ctx ended, or err.
+	why := func(err error) error {
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
 			return c
 		}
+		if !nc.IsConnected() {
+			return gone()
+		}
 		return err
 	}
+	f, err := Open(ctx, nc, info.Stream, o.startFor())
+	if err != nil {
+		return 0, why(err)
+	}
 	defer f.Close()
-	var last uint64
 	for {
 		r, err := f.Next(ctx)
 		if err != nil {
-			if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
-				return c
-			}
-			return err
+			return last, why(err)
 		}
 		if last > 0 && r.Seq != last+1 {
 			fmt.Fprintf(o.Notes, "watch: events %d to %d are not in the stream (the host could not publish them; events.jsonl has them)\n", last+1, r.Seq-1)
 		}
 		last = r.Seq
 		if err := o.print(r); err != nil {
-			return err
+			return last, err
 		}
 		if r.Kind == events.RunFinished || o.Filter.Past(r) {
-			return nil
+			return last, nil
 		}
 	}
 }
