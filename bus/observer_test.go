@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -347,5 +348,45 @@ func TestWebsocketAddressChecked(t *testing.T) {
 	}
 	if s := bustest.NewServer(t, run); s.WebsocketURL() != "" {
 		t.Errorf("WebsocketURL without a listener = %q", s.WebsocketURL())
+	}
+}
+
+// A push consumer cannot be stopped by subject permissions (its deliver
+// subject is in the request body): the host deletes one that delivers
+// outside the observer's inbox and reports it; one into its own inbox stays.
+func TestObserverPushConsumerOutsideItsInboxIsDeleted(t *testing.T) {
+	bustest.CheckGoroutines(t)
+	r := newStreamRig(t, bus.StreamOptions{})
+	r.emit(1, 5)
+	obs, creds := r.observer(t, "o1", r.s.ClientURL())
+	js, err := jetstream.New(obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bustest.Timeout)
+	defer cancel()
+	evil := bus.ToSubject(run, "A", bus.KindObs)
+	if _, err := js.CreateOrUpdatePushConsumer(ctx, bus.StreamName(run), jetstream.ConsumerConfig{Name: "evil", DeliverSubject: evil}); err != nil {
+		t.Fatalf("create push consumer: %v", err)
+	}
+	r.viol.Wait(t, bus.Violation{User: creds.User, Op: bus.OpConsumer, Subject: evil})
+	hjs, err := jetstream.New(r.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, "the push consumer deleted", func() bool {
+		_, err := hjs.Consumer(ctx, bus.StreamName(run), "evil")
+		return errors.Is(err, jetstream.ErrConsumerNotFound)
+	})
+	own := creds.InboxPrefix + ".push"
+	if _, err := js.CreateOrUpdatePushConsumer(ctx, bus.StreamName(run), jetstream.ConsumerConfig{Name: "mine", DeliverSubject: own}); err != nil {
+		t.Fatalf("create push consumer into its own inbox: %v", err)
+	}
+	sub := subSync(t, obs, own)
+	for i := 0; i < 5; i++ {
+		next(t, sub)
+	}
+	if _, err := hjs.PushConsumer(ctx, bus.StreamName(run), "mine"); err != nil {
+		t.Errorf("push consumer into the observer's own inbox: %v", err)
 	}
 }

@@ -65,6 +65,7 @@ type EventPublisher struct {
 	log      hclog.Logger
 	js       jetstream.JetStream
 	stream   string
+	guard    *nats.Subscription // guardConsumers
 	queue    chan pending
 	maxBytes int64
 
@@ -146,6 +147,12 @@ func (s *Server) OpenEventStream(ctx context.Context, nc *nats.Conn, o StreamOpt
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", StreamName(s.run), err)
 	}
+	if p.guard, err = s.guardConsumers(nc, js, p.stream); err != nil {
+		return nil, fmt.Errorf("event stream: watch consumers: %w", err)
+	}
+	if err := nc.Flush(); err != nil {
+		return nil, fmt.Errorf("event stream: watch consumers: %w", err)
+	}
 	go p.loop()
 	return p, nil
 }
@@ -220,6 +227,7 @@ func (p *EventPublisher) Stats() StreamStats {
 // calls are dropped. A second Close waits again and returns the counts.
 func (p *EventPublisher) Close(ctx context.Context) (StreamStats, error) {
 	p.closeOnce.Do(func() {
+		_ = p.guard.Unsubscribe()
 		p.mu.Lock()
 		p.closed = true
 		close(p.queue)
