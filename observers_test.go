@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -37,7 +39,7 @@ var (
 )
 
 // newGate makes a closed-later gate for one test.
-func newGate(t *testing.T) (name string, open func()) {
+func newGate(t testing.TB) (name string, open func()) {
 	t.Helper()
 	name = fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	ch := make(chan struct{})
@@ -105,11 +107,11 @@ type liveRun struct {
 }
 
 // startRun starts sc and returns once its event stream is up.
-func startRun(t *testing.T, sc *scenarios.Scenario) *liveRun {
+func startRun(t testing.TB, sc *scenarios.Scenario) *liveRun {
 	t.Helper()
 	infoCh := make(chan observe.Info, 1)
 	h, err := terrarium.New(terrarium.Config{
-		Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
+		Scenario: sc, Logger: runLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
 		Observers: func(in observe.Info) { infoCh <- in },
 	})
 	if err != nil {
@@ -129,6 +131,14 @@ func startRun(t *testing.T, sc *scenarios.Scenario) *liveRun {
 		t.Fatalf("run ended before its stream was up: %v", lr.err)
 	}
 	return lr
+}
+
+// runLogger is the test's logger; benchmarks log errors only.
+func runLogger(t testing.TB) hclog.Logger {
+	if b, ok := t.(*testing.B); ok {
+		return benchLogger(b)
+	}
+	return testlog.New(t)
 }
 
 // wait waits for the run's end and returns its verified events.
@@ -151,7 +161,7 @@ func (lr *liveRun) wait(t *testing.T) []events.Record {
 
 // connectObserver connects with the run's printed observer credentials,
 // over TCP, as an outside program would.
-func connectObserver(t *testing.T, in observe.Info, url string) *nats.Conn {
+func connectObserver(t testing.TB, in observe.Info, url string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.UserInfo(in.User, in.Password), nats.CustomInboxPrefix(in.InboxPrefix),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
@@ -234,7 +244,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func burstScenario(t *testing.T, gate string, rounds, burst, burstAt, gateAt int) *scenarios.Scenario {
+func burstScenario(t testing.TB, gate string, rounds, burst, burstAt, gateAt int) *scenarios.Scenario {
 	return writeScenario(t, fmt.Sprintf(`
 scenario "burst" {
   ticks           = %d

@@ -1,0 +1,130 @@
+package terrarium_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/observe"
+)
+
+// Observer benchmarks (issue 4's speed section). They run only with -bench:
+//
+//	go test -run '^$' -bench 'Observer' -benchtime 1x .
+//
+// Figures on the shared 2-core machines are noisy (±25 % or more).
+
+// startObservers opens n feeds from the start over the run's observer
+// credentials and counts what they receive until run.finished.
+func startObservers(b *testing.B, lr *liveRun, n int) (wait func() (count int, first, last time.Time)) {
+	b.Helper()
+	type obs struct {
+		count       int
+		first, last time.Time
+	}
+	all := make([]*obs, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		nc := connectObserver(b, lr.info, lr.info.URL)
+		f, err := observe.Open(context.Background(), nc, lr.info.Stream, observe.Start{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := &obs{}
+		all[i] = o
+		wg.Go(func() {
+			defer nc.Close()
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			for {
+				r, err := f.Next(ctx)
+				if err != nil {
+					return
+				}
+				if o.count == 0 {
+					o.first = time.Now()
+				}
+				o.count++
+				o.last = time.Now()
+				if r.Kind == events.RunFinished {
+					return
+				}
+			}
+		})
+	}
+	return func() (int, time.Time, time.Time) {
+		wg.Wait()
+		total := 0
+		var first, last time.Time
+		for _, o := range all {
+			total += o.count
+			if first.IsZero() || o.first.Before(first) {
+				first = o.first
+			}
+			if o.last.After(last) {
+				last = o.last
+			}
+		}
+		return total, first, last
+	}
+}
+
+// BenchmarkObserverDelivery: events per second delivered to 1 and to 10
+// observers while a run steps (a burst of 20,000 world events at tick 2,
+// then 200 ticks).
+func BenchmarkObserverDelivery(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("observers=%d", n), func(b *testing.B) {
+			var rates []float64
+			for i := 0; i < b.N; i++ {
+				gate, open := newGate(b)
+				lr := startRun(b, burstScenario(b, gate, 200, 20000, 2, 1))
+				wait := startObservers(b, lr, n)
+				open()
+				total, first, last := wait()
+				<-lr.done
+				if lr.err != nil {
+					b.Fatal(lr.err)
+				}
+				want := int(lr.res.Events.Count) * n
+				if total != want {
+					b.Fatalf("observers got %d events, want %d", total, want)
+				}
+				rate := float64(total) / last.Sub(first).Seconds()
+				rates = append(rates, rate)
+				b.Logf("%d observers: %d events in %s: %.0f events/s in total, %.0f per observer", n, total, last.Sub(first).Round(time.Millisecond), rate, rate/float64(n))
+			}
+			b.ReportMetric(median(rates), "events/s")
+			b.ReportMetric(median(rates)/float64(n), "events/s/observer")
+		})
+	}
+}
+
+// BenchmarkObserverTickCost: the world's median tick time with 10
+// observers reading the stream, against none (the same scenario run
+// alternately; the ratio is the cost).
+func BenchmarkObserverTickCost(b *testing.B) {
+	var ratios []float64
+	for i := 0; i < b.N; i++ {
+		var med [2]float64
+		for j, n := range []int{0, 10} {
+			gate, open := newGate(b)
+			lr := startRun(b, burstScenario(b, gate, 300, 0, 0, 1))
+			wait := startObservers(b, lr, n)
+			open()
+			wait()
+			<-lr.done
+			if lr.err != nil {
+				b.Fatal(lr.err)
+			}
+			med[j] = float64(lr.res.TickTime.MedianUS)
+			b.Logf("%d observers: median tick %d µs, p95 %d µs", n, lr.res.TickTime.MedianUS, lr.res.TickTime.P95US)
+		}
+		ratios = append(ratios, med[1]/med[0])
+	}
+	b.ReportMetric(median(ratios), "tick-ratio-10-vs-0")
+}
