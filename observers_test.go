@@ -22,6 +22,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -109,6 +110,7 @@ type liveRun struct {
 // startRun starts sc and returns once its event stream is up.
 func startRun(t testing.TB, sc *scenarios.Scenario) *liveRun {
 	t.Helper()
+	leaktest.Goroutines(t)
 	infoCh := make(chan observe.Info, 1)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: runLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
