@@ -19,6 +19,7 @@ var ErrNotRunning = errors.New("no run is live")
 const (
 	streamCloseWait = 10 * time.Second
 	observersWait   = 2 * time.Second
+	observersLinger = 250 * time.Millisecond
 )
 
 // startObservers opens the run's event stream (every event, from
@@ -73,6 +74,12 @@ func (r *run) closeStream() {
 	defer cancel()
 	if err := r.stream.WaitConsumers(ctx); err != nil {
 		r.log.Debug("observers", "error", err)
+		return
+	}
+	// Sent is not yet read: a client drops what it had buffered when its
+	// server goes away. Give the last messages a moment to be taken in.
+	if r.stream.Consumers() > 0 {
+		time.Sleep(observersLinger)
 	}
 }
 

@@ -3,12 +3,14 @@ package terrarium_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/observe"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 // Observer benchmarks (issue 4's speed section). They run only with -bench:
@@ -18,12 +20,15 @@ import (
 // Figures on the shared 2-core machines are noisy (±25 % or more).
 
 // startObservers opens n feeds from the start over the run's observer
-// credentials and counts what they receive until run.finished.
-func startObservers(b *testing.B, lr *liveRun, n int) (wait func() (count int, first, last time.Time)) {
+// credentials. caught waits until each has read tick.closed of tick until
+// (0: run.finished) and returns how many events they read by then and
+// between which times; finished waits until each has read run.finished.
+func startObservers(b *testing.B, lr *liveRun, n int, until world.Tick) (caught func() (count int, first, last time.Time), finished func()) {
 	b.Helper()
 	type obs struct {
 		count       int
 		first, last time.Time
+		caught      chan struct{}
 	}
 	all := make([]*obs, n)
 	var wg sync.WaitGroup
@@ -33,34 +38,47 @@ func startObservers(b *testing.B, lr *liveRun, n int) (wait func() (count int, f
 		if err != nil {
 			b.Fatal(err)
 		}
-		o := &obs{}
+		o := &obs{caught: make(chan struct{})}
 		all[i] = o
 		wg.Go(func() {
 			defer nc.Close()
 			defer f.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			caught := false
+			catch := func() {
+				if !caught {
+					caught = true
+					close(o.caught)
+				}
+			}
+			defer catch()
 			for {
 				r, err := f.Next(ctx)
 				if err != nil {
 					return
 				}
-				if o.count == 0 {
-					o.first = time.Now()
+				if !caught {
+					if o.count == 0 {
+						o.first = time.Now()
+					}
+					o.count++
+					o.last = time.Now()
 				}
-				o.count++
-				o.last = time.Now()
+				if (until > 0 && r.Kind == world.EventTickClosed && r.Tick == until) || r.Kind == events.RunFinished {
+					catch()
+				}
 				if r.Kind == events.RunFinished {
 					return
 				}
 			}
 		})
 	}
-	return func() (int, time.Time, time.Time) {
-		wg.Wait()
+	caught = func() (int, time.Time, time.Time) {
 		total := 0
 		var first, last time.Time
 		for _, o := range all {
+			<-o.caught
 			total += o.count
 			if first.IsZero() || o.first.Before(first) {
 				first = o.first
@@ -71,6 +89,7 @@ func startObservers(b *testing.B, lr *liveRun, n int) (wait func() (count int, f
 		}
 		return total, first, last
 	}
+	return caught, wg.Wait
 }
 
 // BenchmarkObserverDelivery: events per second delivered to 1 and to 10
@@ -81,18 +100,31 @@ func BenchmarkObserverDelivery(b *testing.B) {
 		b.Run(fmt.Sprintf("observers=%d", n), func(b *testing.B) {
 			var rates []float64
 			for i := 0; i < b.N; i++ {
+				// The world waits at its last tick until the observers
+				// have read up to there, so none falls behind the end.
+				const rounds = 200
 				gate, open := newGate(b)
-				lr := startRun(b, burstScenario(b, gate, 200, 20000, 2, 1))
-				wait := startObservers(b, lr, n)
+				lr := startRun(b, burstScenario(b, gate, rounds, 20000, 2, rounds))
+				caught, finished := startObservers(b, lr, n, rounds-1)
+				total, first, last := caught()
 				open()
-				total, first, last := wait()
+				finished()
 				<-lr.done
 				if lr.err != nil {
 					b.Fatal(lr.err)
 				}
-				want := int(lr.res.Events.Count) * n
-				if total != want {
-					b.Fatalf("observers got %d events, want %d", total, want)
+				recs, err := events.ReadFile(filepath.Join(lr.res.Dir, "events.jsonl"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				upTo := 0 // events up to and with tick.closed of rounds-1
+				for j, r := range recs {
+					if r.Kind == world.EventTickClosed && r.Tick == rounds-1 {
+						upTo = j + 1
+					}
+				}
+				if total != upTo*n {
+					b.Fatalf("observers read %d events up to tick %d, want %d", total, rounds-1, upTo*n)
 				}
 				rate := float64(total) / last.Sub(first).Seconds()
 				rates = append(rates, rate)
@@ -112,11 +144,9 @@ func BenchmarkObserverTickCost(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var med [2]float64
 		for j, n := range []int{0, 10} {
-			gate, open := newGate(b)
-			lr := startRun(b, burstScenario(b, gate, 300, 0, 0, 1))
-			wait := startObservers(b, lr, n)
-			open()
-			wait()
+			lr := startRun(b, burstScenario(b, "", 300, 0, 0, 0))
+			_, finished := startObservers(b, lr, n, 0)
+			finished()
 			<-lr.done
 			if lr.err != nil {
 				b.Fatal(lr.err)

@@ -74,6 +74,7 @@ type EventPublisher struct {
 	stored      atomic.Uint64
 	failed      atomic.Uint64
 	dropped     atomic.Uint64
+	consumers   atomic.Int64 // seen by the last WaitConsumers
 
 	closeOnce sync.Once
 	mu        sync.Mutex // guards closed against Publish's send
@@ -217,6 +218,9 @@ func (p *EventPublisher) loop() {
 	}
 }
 
+// Consumers is the number of consumers WaitConsumers last saw.
+func (p *EventPublisher) Consumers() int { return int(p.consumers.Load()) }
+
 // Stats returns the counts so far.
 func (p *EventPublisher) Stats() StreamStats {
 	return StreamStats{Queued: p.queued.Load(), Stored: p.stored.Load(), Failed: p.failed.Load(), Dropped: p.dropped.Load()}
@@ -260,13 +264,15 @@ func (p *EventPublisher) WaitConsumers(ctx context.Context) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		behind := 0
+		behind, n := 0, 0
 		l := st.ListConsumers(ctx)
 		for ci := range l.Info() {
+			n++
 			if ci.NumPending > 0 {
 				behind++
 			}
 		}
+		p.consumers.Store(int64(n))
 		if err := l.Err(); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("wait for observers: %w", err)
 		}
