@@ -103,11 +103,12 @@ func BenchmarkObserverDelivery(b *testing.B) {
 				// The world waits at its last tick until the observers
 				// have read up to there, so none falls behind the end.
 				const rounds = 200
-				gate, open := newGate(b)
-				lr := startRun(b, burstScenario(b, gate, rounds, 20000, 2, rounds))
+				gate, open, hold := newGate(b)
+				open() // no wait at the start
+				lr := startRun(b, burstScenario(b, gate, rounds, 20000, 2, 0))
 				caught, finished := startObservers(b, lr, n, rounds-1)
 				total, first, last := caught()
-				open()
+				hold()
 				finished()
 				<-lr.done
 				if lr.err != nil {

@@ -39,18 +39,22 @@ var (
 	gates   = map[string]chan struct{}{}
 )
 
-// newGate makes a closed-later gate for one test.
-func newGate(t testing.TB) (name string, open func()) {
+// newGate makes a gate for one test, opened later by the test (or at its
+// end): the world waits at gate_at for open, and at hold_at for hold.
+func newGate(t testing.TB) (name string, open, hold func()) {
 	t.Helper()
 	name = fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
-	ch := make(chan struct{})
-	gatesMu.Lock()
-	gates[name] = ch
-	gatesMu.Unlock()
-	var once sync.Once
-	open = func() { once.Do(func() { close(ch) }) }
-	t.Cleanup(open)
-	return name, open
+	mk := func(n string) func() {
+		ch := make(chan struct{})
+		gatesMu.Lock()
+		gates[n] = ch
+		gatesMu.Unlock()
+		var once sync.Once
+		f := func() { once.Do(func() { close(ch) }) }
+		t.Cleanup(f)
+		return f
+	}
+	return name, mk(name), mk(name + "/hold")
 }
 
 type burstConfig struct {
@@ -58,6 +62,7 @@ type burstConfig struct {
 	Burst   int    `hcl:"burst,optional"`
 	BurstAt int    `hcl:"burst_at,optional"`
 	GateAt  int    `hcl:"gate_at,optional"`
+	HoldAt  int    `hcl:"hold_at,optional"`
 	Gate    string `hcl:"gate,optional"`
 }
 
@@ -71,7 +76,7 @@ func init() {
 			w := &burstWorld{benchEchoWorld: benchEchoWorld{rounds: world.Tick(c.Rounds)}, cfg: *c}
 			if c.Gate != "" {
 				gatesMu.Lock()
-				w.gate = gates[c.Gate]
+				w.gate, w.hold = gates[c.Gate], gates[c.Gate+"/hold"]
 				gatesMu.Unlock()
 			}
 			return w, nil
@@ -81,13 +86,16 @@ func init() {
 
 type burstWorld struct {
 	benchEchoWorld
-	cfg  burstConfig
-	gate chan struct{}
+	cfg        burstConfig
+	gate, hold chan struct{}
 }
 
 func (w *burstWorld) Step(t world.Tick, a []world.Action, rng *rand.Rand) (world.StepResult, error) {
 	if w.gate != nil && t == world.Tick(w.cfg.GateAt) {
 		<-w.gate
+	}
+	if w.hold != nil && t == world.Tick(w.cfg.HoldAt) {
+		<-w.hold
 	}
 	res, err := w.benchEchoWorld.Step(t, a, rng)
 	if t == world.Tick(w.cfg.BurstAt) {
@@ -246,6 +254,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// burstScenario is a run of the burst world with two builtin agents. The
+// world waits at gateAt for the gate's open and at its last tick (rounds)
+// for hold, when gate is set.
 func burstScenario(t testing.TB, gate string, rounds, burst, burstAt, gateAt int) *scenarios.Scenario {
 	return writeScenario(t, fmt.Sprintf(`
 scenario "burst" {
@@ -257,6 +268,7 @@ world "test_burst" {
   burst    = %d
   burst_at = %d
   gate_at  = %d
+  hold_at  = %d
   gate     = %q
 }
 agent "a" {
@@ -264,7 +276,7 @@ agent "a" {
   command = "cooperator"
   count   = 2
 }
-`, rounds, rounds, burst, burstAt, gateAt, gate))
+`, rounds, rounds, burst, burstAt, gateAt, rounds, gate))
 }
 
 // Case 1 of issue 4: an observer that fetches nothing during a burst of
@@ -272,7 +284,7 @@ agent "a" {
 // beside it saw them live; the world reached its tick target meanwhile.
 func TestSlowObserverLosesNothingAndSlowsNothing(t *testing.T) {
 	const burst, target = 10000, 10
-	gate, open := newGate(t)
+	gate, open, hold := newGate(t)
 	lr := startRun(t, burstScenario(t, gate, 20, burst, 2, target+2))
 
 	// The slow observer: a pull consumer of its own, from the start, that
@@ -321,6 +333,9 @@ func TestSlowObserverLosesNothingAndSlowsNothing(t *testing.T) {
 		if uint64(len(got)) >= held {
 			open()
 		}
+		if fast.closed.Load() >= 19 {
+			hold() // both observers are past tick 19: let the run end
+		}
 		b, err := slow.Fetch(1000, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -359,7 +374,7 @@ func TestSlowObserverLosesNothingAndSlowsNothing(t *testing.T) {
 // everything gets the history, then live events, without a gap or a
 // duplicate at the seam.
 func TestLateObserverGetsHistoryThenLive(t *testing.T) {
-	gate, open := newGate(t)
+	gate, open, hold := newGate(t)
 	lr := startRun(t, burstScenario(t, gate, 40, 2000, 25, 20))
 	path := filepath.Join(lr.h.Dir(), "events.jsonl")
 	eventually(t, "tick 19 in events.jsonl", func() bool {
@@ -374,7 +389,10 @@ func TestLateObserverGetsHistoryThenLive(t *testing.T) {
 	}
 	// The world goes on at once: history and new events race to the seam.
 	open()
-	got := collect(t, f).wait(t)
+	c := collect(t, f)
+	eventually(t, "the late observer at tick 39", func() bool { return c.closed.Load() >= 39 })
+	hold()
+	got := c.wait(t)
 	recs := lr.wait(t)
 	sameRecords(t, "the late observer", got, recs)
 }
@@ -382,7 +400,7 @@ func TestLateObserverGetsHistoryThenLive(t *testing.T) {
 // The host's own feed (for programs embedding the host) and a feed from a
 // sequence number.
 func TestHostObserveFromSeq(t *testing.T) {
-	gate, open := newGate(t)
+	gate, open, hold := newGate(t)
 	lr := startRun(t, burstScenario(t, gate, 10, 0, 0, 5))
 	if _, err := (&terrarium.Host{}).Observe(context.Background(), observe.Start{}); !errors.Is(err, terrarium.ErrNotRunning) {
 		t.Errorf("Observe on a host that is not running: %v, want ErrNotRunning", err)
@@ -401,7 +419,10 @@ func TestHostObserveFromSeq(t *testing.T) {
 		t.Errorf("Host.Observer() = %+v, %v; want the run's observer.json", info, ok)
 	}
 	open()
-	got := collect(t, f).wait(t)
+	c := collect(t, f)
+	eventually(t, "the host's feed at tick 9", func() bool { return c.closed.Load() >= 9 })
+	hold()
+	got := c.wait(t)
 	recs := lr.wait(t)
 	sameRecords(t, "the host's feed from seq 3", got, recs[2:])
 	if _, err := lr.h.Observe(ctx, observe.Start{}); !errors.Is(err, terrarium.ErrNotRunning) {
@@ -480,7 +501,7 @@ func natsCLI(t *testing.T) string {
 // printed observer credentials.
 func TestNatsCLIReadsLiveRun(t *testing.T) {
 	cli := natsCLI(t)
-	gate, open := newGate(t)
+	gate, open, hold := newGate(t)
 	lr := startRun(t, burstScenario(t, gate, 10, 0, 0, 6))
 	path := filepath.Join(lr.h.Dir(), "events.jsonl")
 	eventually(t, "tick 5 in events.jsonl", func() bool {
@@ -534,6 +555,7 @@ func TestNatsCLIReadsLiveRun(t *testing.T) {
 	sameRecords(t, "nats sub", got, want)
 	_ = cmd.Process.Kill()
 	open()
+	hold()
 	recs := lr.wait(t)
 	if v := kinds(recs, events.Violation); len(v) != 0 {
 		t.Errorf("the nats CLI reading the stream caused violations: %s", v[0].Data)
