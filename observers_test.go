@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,15 +116,20 @@ type liveRun struct {
 	err  error
 }
 
-// startRun starts sc and returns once its event stream is up.
-func startRun(t testing.TB, sc *scenarios.Scenario) *liveRun {
+// startRun starts sc and returns once its event stream is up; opts, if
+// any, change the host's config first.
+func startRun(t testing.TB, sc *scenarios.Scenario, opts ...func(*terrarium.Config)) *liveRun {
 	t.Helper()
 	leaktest.Goroutines(t)
 	infoCh := make(chan observe.Info, 1)
-	h, err := terrarium.New(terrarium.Config{
+	cfg := terrarium.Config{
 		Scenario: sc, Logger: runLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
 		Observers: func(in observe.Info) { infoCh <- in },
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := terrarium.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,4 +566,32 @@ func TestNatsCLIReadsLiveRun(t *testing.T) {
 	if v := kinds(recs, events.Violation); len(v) != 0 {
 		t.Errorf("the nats CLI reading the stream caused violations: %s", v[0].Data)
 	}
+}
+
+// Part 5 of issue 4: with Config.Websocket (terrarium run --ws) the bus
+// also serves websocket clients; an observer reads the live run over ws://
+// with the printed credentials.
+func TestWebsocketObserverReadsLiveRun(t *testing.T) {
+	gate, open, hold := newGate(t)
+	lr := startRun(t, burstScenario(t, gate, 10, 0, 0, 3), func(c *terrarium.Config) { c.Websocket = "127.0.0.1:0" })
+	if !strings.HasPrefix(lr.info.WebsocketURL, "ws://127.0.0.1:") {
+		t.Fatalf("observer info ws_url %q", lr.info.WebsocketURL)
+	}
+	onDisk, err := observe.ReadInfo(lr.h.Dir())
+	if err != nil || onDisk != lr.info {
+		t.Fatalf("observer.json %+v, %v; want %+v", onDisk, err, lr.info)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := observe.Open(ctx, connectObserver(t, lr.info, lr.info.WebsocketURL), lr.info.Stream, observe.Start{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open()
+	c := collect(t, f)
+	eventually(t, "the websocket observer at tick 9", func() bool { return c.closed.Load() >= 9 })
+	hold()
+	got := c.wait(t)
+	recs := lr.wait(t)
+	sameRecords(t, "the websocket observer", got, recs)
 }
