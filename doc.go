@@ -20,6 +20,20 @@
 //   - Close may be called at any time, from any goroutine, any number of
 //     times; it stops a running Run and waits for it.
 //
+// A game embeds it with more control (docs/embedding.md): its own world
+// (Config.World), in-process agents (Config.InProc), Start, then either
+// Wait while Terrarium ticks or Step from the game's loop (StepManually),
+// events on a channel (Config.EventBuffer, Events):
+//   - Start returns once every agent is ready, or with the error that
+//     stopped the run; the ctx given to Start governs the whole run.
+//   - With StepManually, each Step call runs exactly one tick; nothing else
+//     does. Step after the run ended returns ErrEnded.
+//   - The Events channel never blocks the world: events it has no room for
+//     are dropped for it and counted (Result.Events.TapDropped); it is
+//     closed after the last event.
+//   - Several hosts in one process share no bus, port, run id, subject or
+//     directory; closing one leaves the others running.
+//
 // Programs that use the builtin runtime must call builtin.Main() first thing
 // in main (and in TestMain), so that the re-executed binary runs the agent.
 package terrarium

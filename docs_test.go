@@ -19,7 +19,7 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, events.Violation, events.BadMessage, events.MessagesDropped,
-		world.EventTickClosed, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+		world.EventTickClosed, world.EventTickLag, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 	} {
 		if !strings.Contains(doc, "### `"+k+"`") {
 			t.Errorf("docs/events.md has no section for %q", k)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium/agents"
+	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/observe"
 
@@ -77,6 +78,27 @@ type Config struct {
 	// their process groups and sessions are terminated (default 2s); the same again passes
 	// between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+
+	// The settings below are for programs that embed the host (see
+	// docs/embedding.md).
+
+	// World, if set, is the world the run steps instead of building the
+	// scenario's world block: a game's own world.World. The loop's goroutine
+	// calls it while the run goes on.
+	World world.World
+	// InProc supplies the in-process agents: an agent block with runtime
+	// "inproc" names one by its command; the factory makes each seat's Agent.
+	InProc map[string]inproc.Factory
+	// StepManually makes the run tick only when Step is called (the game's
+	// loop drives); the clock then decides nothing but deadlines.
+	StepManually bool
+	// Clock is the loop's clock (default the wall clock); tests pass a
+	// worldtest.ManualClock.
+	Clock world.Clock
+	// EventBuffer, if > 0, makes Events return a channel of every event with
+	// room for that many; when it is full, events are dropped for it (never
+	// for the event log) and counted in Result.Events.TapDropped.
+	EventBuffer int
 }
 
 // Progress is reported after every tick.
@@ -120,6 +142,9 @@ type Result struct {
 type EventsSummary struct {
 	Count    uint64 `json:"count"`
 	LastHash string `json:"last_hash"`
+	// TapDropped counts the events Host.Events' channel had no room for
+	// (the event log has them all).
+	TapDropped uint64 `json:"tap_dropped,omitempty"`
 }
 
 // StdioCounts is what a stdio agent's bridge saw, over all its processes.
@@ -175,6 +200,11 @@ type Host struct {
 
 	closeOnce sync.Once
 	live      atomic.Pointer[run] // the run, while its event stream is up
+
+	r      *run      // set by Start
+	res    *Result   // set before done is closed
+	err    error     //
+	events *eventTap // nil unless Config.EventBuffer > 0
 }
 
 // New checks cfg and prepares a host. It starts nothing.
@@ -217,7 +247,14 @@ func New(cfg Config) (*Host, error) {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 2 * time.Second
 	}
-	return &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}, nil
+	if err := checkEmbedding(&cfg); err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}
+	if cfg.EventBuffer > 0 {
+		h.events = newEventTap(cfg.EventBuffer, h.log)
+	}
+	return h, nil
 }
 
 // checkRunDir refuses a run directory that cannot be a new run's: an
@@ -243,9 +280,11 @@ func checkRunDir(dir string) error {
 	return nil
 }
 
-// NewRunID makes a run id from a scenario name and a time: name-YYYYMMDDTHHMMSS-xxxx.
+// NewRunID makes a run id from a scenario name and a time:
+// name-YYYYMMDDTHHMMSS-xxxxxxxx. The 32 random bits keep the ids of many
+// hosts started in the same second (one per game room) apart.
 func NewRunID(scenario string, t time.Time) string {
-	var b [2]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return scenario + "-" + t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
@@ -277,26 +316,23 @@ func (h *Host) Close() error {
 
 // Run runs the scenario to its end. It returns the result (also written to
 // result.json) and, unless the run finished, an error saying why: it wraps
-// ctx.Err() when interrupted and world.ErrAborted when aborted.
+// ctx.Err() when interrupted and world.ErrAborted when aborted. It is Start
+// followed by Wait.
 func (h *Host) Run(ctx context.Context) (*Result, error) {
-	h.runMu.Lock()
-	if h.started {
-		h.runMu.Unlock()
-		return nil, errors.New("run: host already ran or was closed")
+	if h.cfg.StepManually {
+		return nil, errors.New("run: the host steps manually (Config.StepManually): call Start, then Step")
 	}
-	h.started = true
-	ctx, cancel := context.WithCancel(ctx)
-	h.cancel = cancel
-	h.runMu.Unlock()
-	defer close(h.done)
-	defer cancel()
+	if err := h.Start(ctx); errors.Is(err, errStarted) {
+		return nil, err
+	}
+	return h.Wait()
+}
 
+// newRun makes the state of the host's one run.
+func (h *Host) newRun() *run {
 	bctx, bcancel := context.WithCancel(context.Background())
-	defer bcancel()
-	r := &run{h: h, log: h.log, ending: make(chan struct{}), bridgeCtx: bctx, bridgeCancel: bcancel, res: &Result{
+	return &run{h: h, log: h.log, ending: make(chan struct{}), live: make(chan struct{}), bridgeCtx: bctx, bridgeCancel: bcancel, res: &Result{
 		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed,
 		Started: time.Now().UTC(),
 	}}
-	err := r.execute(ctx)
-	return r.res, err
 }

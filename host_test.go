@@ -287,7 +287,7 @@ func TestAgentExitAtTick7(t *testing.T) {
 	sc := writeScenario(t, `
 scenario "quit" {
   ticks           = 10
-  action_deadline = "2s"
+  action_deadline = "60s" # tick 7 ends when the exit is seen, not at the deadline
 }
 world "repeated_game" {
   game   = "prisoners_dilemma"

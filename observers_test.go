@@ -35,10 +35,30 @@ import (
 // opens the gate named Gate.
 const burstKind = "test_burst"
 
+// gate is a channel the burst world waits on, closed once.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
 var (
 	gatesMu sync.Mutex
-	gates   = map[string]chan struct{}{}
+	gates   = map[string]*gate{}
 )
+
+// openGates opens a scenario's gates, so a test that fails while its world
+// waits ends instead of hanging (startRun does it before closing the host).
+func openGates(name string) {
+	gatesMu.Lock()
+	defer gatesMu.Unlock()
+	for _, n := range []string{name, name + "/hold"} {
+		if g := gates[n]; g != nil {
+			g.open()
+		}
+	}
+}
 
 // newGate makes a gate for one test, opened later by the test (or at its
 // end): the world waits at gate_at for open, and at hold_at for hold.
@@ -46,14 +66,12 @@ func newGate(t testing.TB) (name string, open, hold func()) {
 	t.Helper()
 	name = fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	mk := func(n string) func() {
-		ch := make(chan struct{})
+		g := &gate{ch: make(chan struct{})}
 		gatesMu.Lock()
-		gates[n] = ch
+		gates[n] = g
 		gatesMu.Unlock()
-		var once sync.Once
-		f := func() { once.Do(func() { close(ch) }) }
-		t.Cleanup(f)
-		return f
+		t.Cleanup(g.open)
+		return g.open
 	}
 	return name, mk(name), mk(name + "/hold")
 }
@@ -77,7 +95,12 @@ func init() {
 			w := &burstWorld{benchEchoWorld: benchEchoWorld{rounds: world.Tick(c.Rounds)}, cfg: *c}
 			if c.Gate != "" {
 				gatesMu.Lock()
-				w.gate, w.hold = gates[c.Gate], gates[c.Gate+"/hold"]
+				if g := gates[c.Gate]; g != nil {
+					w.gate = g.ch
+				}
+				if g := gates[c.Gate+"/hold"]; g != nil {
+					w.hold = g.ch
+				}
 				gatesMu.Unlock()
 			}
 			return w, nil
@@ -140,7 +163,13 @@ func startRun(t testing.TB, sc *scenarios.Scenario, opts ...func(*terrarium.Conf
 		defer cancel()
 		lr.res, lr.err = h.Run(ctx)
 	}()
-	t.Cleanup(func() { _ = h.Close(); <-lr.done })
+	t.Cleanup(func() {
+		if c, ok := sc.World.Config.(*burstConfig); ok && c.Gate != "" {
+			openGates(c.Gate) // a failed test must not leave the world waiting
+		}
+		_ = h.Close()
+		<-lr.done
+	})
 	select {
 	case lr.info = <-infoCh:
 	case <-lr.done:

@@ -22,6 +22,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -61,6 +62,8 @@ type run struct {
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
+	live         chan struct{}      // closed when every agent is ready and the loop runs
+	inproc       *inproc.Runtime    // the in-process agents; nil if none
 }
 
 type agentRun struct {
@@ -124,6 +127,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.events = ev
+	if r.h.events != nil {
+		ev.Tap(r.h.events.offer)
+	}
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
@@ -134,9 +140,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	})
 
 	// The world first: a bad world config must fail before any process starts.
-	r.w, err = sc.World.Impl.New(sc.World.Config, r.seats)
-	if err != nil {
-		return fmt.Errorf("world %s: %w", sc.World.Kind, err)
+	if r.w, err = r.newWorld(); err != nil {
+		return err
 	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
@@ -166,12 +171,17 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.loop, err = world.NewLoop(world.LoopConfig{
 		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
 		Ticks: world.Tick(sc.Ticks), Deadline: sc.ActionDeadline, Missing: sc.MissingAction,
-		OnTick: r.onTick,
+		OnTick:   r.onTick,
+		Stepping: sc.Stepping, TickInterval: tickInterval(sc.TickRate), MaxCatchUp: sc.MaxCatchUp,
+		Clock: r.h.cfg.Clock, Manual: r.h.cfg.StepManually,
 	})
 	if err != nil {
 		return err
 	}
 	if err := r.prepareAgents(); err != nil {
+		return err
+	}
+	if err := r.startInProc(); err != nil {
 		return err
 	}
 	if err := r.subscribe(); err != nil {
@@ -186,6 +196,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.log.Info("all agents ready", "agents", len(r.seats))
+	close(r.live)
 
 	sum, lerr := r.loop.Run(ctx)
 	r.markEnded()
@@ -238,6 +249,10 @@ func (r *run) prepareAgents() error {
 			jitter:  rand.New(rand.NewPCG(sc.Seed, world.AgentSeed(sc.Seed, seat.ID))),
 		}
 		r.agents[seat.ID] = a
+		if spec.Runtime == scenarios.RuntimeInProc {
+			a.readyOnce.Do(func() { close(a.ready) }) // a Go value: ready at once
+			continue
+		}
 		extra := map[string]string{}
 		for k, v := range r.h.cfg.Env {
 			extra[k] = v
@@ -441,6 +456,9 @@ func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
 
 // Send implements world.Agents: it publishes an observation to one agent.
 func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
+	if r.inproc != nil && r.inproc.Has(id) {
+		return r.inproc.Send(id, t, deadline, obs)
+	}
 	d := deadline.UTC()
 	b, err := bus.Encode(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: string(id), Tick: uint64(t), Seq: r.seq.Add(1), Deadline: &d, Data: obs})
 	if err != nil {
@@ -464,6 +482,9 @@ func (r *run) onViolation(v bus.Violation) {
 func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
+		if a.spec.Runtime == scenarios.RuntimeInProc {
+			continue
+		}
 		if err := r.start(a); err != nil {
 			return err
 		}
@@ -542,6 +563,9 @@ func restartAttempts(maxRestarts int) int {
 // Without one (a program embedding the host that does not call
 // builtin.Main), the run goes on with a warning.
 func (r *run) startWatchdog() {
+	if r.inproc != nil && r.inproc.Len() == len(r.seats) {
+		return // in-process agents only: no process to watch
+	}
 	exe := r.h.cfg.Executable
 	if exe == "" {
 		var err error
@@ -823,6 +847,7 @@ func (r *run) finish(runErr error) {
 	if r.loop != nil {
 		r.loop.Stop()
 	}
+	r.stopInProc()
 	r.stopAgents()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
@@ -871,6 +896,7 @@ func (r *run) finish(runErr error) {
 		// result.json pins the event log's end: a truncated or re-sealed
 		// events.jsonl no longer matches it (terrarium verify).
 		res.Events.Count, res.Events.LastHash = r.events.Last()
+		res.Events.TapDropped = r.h.events.droppedCount()
 	}
 	// result.json is written last: when it exists, everything else is complete.
 	if r.dir != "" {
@@ -969,6 +995,9 @@ func (r *run) agentResults() []AgentResult {
 			default:
 				ar.Status = "stopped"
 			}
+		}
+		if a := r.agents[seat.ID]; a != nil && a.spec.Runtime == scenarios.RuntimeInProc {
+			ar.Status = "stopped" // a Go value: it ends with the run
 		}
 		out = append(out, ar)
 	}

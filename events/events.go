@@ -89,6 +89,7 @@ type Writer struct {
 	err     error        // first write error
 	pubSet  bool         // SetPublisher was called
 	backlog []pendingRec // events written before that
+	taps    []func(Record)
 }
 
 // Create opens path (which must not exist) for a run's events.
@@ -163,6 +164,9 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 	if err := w.w.Flush(); err != nil {
 		w.fail(err)
 	}
+	for _, tap := range w.taps {
+		tap(rec)
+	}
 	switch {
 	case w.pub != nil:
 		w.pub.Publish(rec.Seq, w.subject(kind), line[:len(line)-1:len(line)-1])
@@ -176,6 +180,15 @@ func (w *Writer) fail(err error) {
 		w.err = fmt.Errorf("write event log: %w", err)
 		w.log.Error("event log write failed", "error", err)
 	}
+}
+
+// Tap makes fn see every later event, sealed, in order. fn is called with
+// the writer's lock held, from the emitting goroutine: it must not block
+// and must not emit.
+func (w *Writer) Tap(fn func(Record)) {
+	w.mu.Lock()
+	w.taps = append(w.taps, fn)
+	w.mu.Unlock()
 }
 
 // Last returns the sequence number and hash of the last event written.

@@ -20,10 +20,10 @@ import (
 // Allowed and planned values of the enumerated settings. A planned value is
 // recognised and refused with a "not supported yet" diagnostic.
 var (
-	steppingAllowed = []string{SteppingLockstep}
-	steppingPlanned = []string{"realtime", "turn_based"}
+	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
+	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc}
 	runtimePlanned  = []string{"claude"}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
@@ -47,6 +47,8 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "tick_rate"},
+		{Name: "max_catch_up"},
 	},
 }
 
@@ -258,6 +260,7 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	d.realtime(attrs, s)
 }
 
 // agent decodes one agent block. ok is false when the block's name or count
@@ -280,6 +283,9 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		var v string
 		if v, runtimeOK = d.enum(attr, runtimeAllowed, runtimePlanned); runtimeOK {
 			a.Runtime = v
+		}
+		if a.Runtime == RuntimeInProc {
+			d.inprocWarning(attr)
 		}
 	}
 	if attrs["command"] == nil {
@@ -469,9 +475,13 @@ func (d *decoder) world(b *hcl.Block, s *Scenario, agentsOK bool) {
 	if dec.broken || !agentsOK {
 		return
 	}
-	_, err := kind.New(cfg, s.Seats())
+	w, err := kind.New(cfg, s.Seats())
 	for _, e := range splitErrors(err) {
 		d.worldError(b, kind.Name, e, dec)
+	}
+	if _, turns := w.(world.Turns); err == nil && s.Stepping == SteppingTurnBased && !turns {
+		d.errorf(b.LabelRanges[0], "World has no turn order",
+			`stepping = "turn_based" needs a world that declares whose turn each tick is; world kind %q does not: use stepping = "lockstep" or "realtime".`, kind.Name)
 	}
 }
 

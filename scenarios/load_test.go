@@ -145,7 +145,7 @@ func TestLoadManyMistakes(t *testing.T) {
 	checkDiags(t, diags, []wantDiag{
 		{1, `scenario name "bad name" may use only letters`},
 		{2, "seed must be a whole number >= 0, like seed = 1980; got -3"},
-		{3, `stepping = "realtime" is planned but not supported yet; use one of "lockstep"`},
+		{3, `stepping must be one of "lockstep", "realtime", "turn_based"; got "sometimes"`},
 		{4, `action_deadline must be a Go duration greater than zero, like "2s", "500ms" or "1m30s"; got "soon"`},
 		{5, `missing_action must be one of "default", "repeat", "abort"; got "skip"`},
 		{6, `An argument named "colour" is not expected here`},
@@ -317,14 +317,32 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got 0.000001.`}}},
 		{"string seed", lines(`scenario "s" { seed = "7" }`, okWorld, okAgent),
 			[]wantDiag{{1, `seed must be a whole number >= 0, like seed = 1980; got "7".`}}},
-		{"stepping realtime", lines(`scenario "s" { stepping = "realtime" }`, okWorld, okAgent),
-			[]wantDiag{{1, `Unsupported stepping; stepping = "realtime" is planned but not supported yet; use one of "lockstep".`}}},
-		{"stepping turn_based", lines(`scenario "s" { stepping = "turn_based" }`, okWorld, okAgent),
-			[]wantDiag{{1, `stepping = "turn_based" is planned but not supported yet`}}},
+		{"realtime with abort", lines(`scenario "s" {
+  stepping = "realtime"
+  missing_action = "abort"
+}`, okWorld, okAgent),
+			[]wantDiag{{3, `missing_action = "abort" does not go with stepping = "realtime"`}}},
+		{"tick_rate zero", lines(`scenario "s" {
+  stepping = "realtime"
+  tick_rate = 0
+}`, okWorld, okAgent),
+			[]wantDiag{{3, `tick_rate must be a number of ticks per second above 0 and at most 1000, like tick_rate = 60; got 0.`}}},
+		{"tick_rate too high", lines(`scenario "s" {
+  stepping = "realtime"
+  tick_rate = 5000
+}`, okWorld, okAgent),
+			[]wantDiag{{3, `tick_rate must be a number of ticks per second above 0 and at most 1000`}}},
+		{"max_catch_up zero", lines(`scenario "s" {
+  stepping = "realtime"
+  max_catch_up = 0
+}`, okWorld, okAgent),
+			[]wantDiag{{3, `max_catch_up must be a whole number from 1 to 1000`}}},
+		{"stepping turn_based without a turn order", lines(`scenario "s" { stepping = "turn_based" }`, okWorld, okAgent),
+			[]wantDiag{{2, `stepping = "turn_based" needs a world that declares whose turn each tick is; world kind "test_kind" does not`}}},
 		{"stepping unknown", lines(`scenario "s" { stepping = "fast" }`, okWorld, okAgent),
-			[]wantDiag{{1, `Invalid stepping; stepping must be one of "lockstep"; got "fast".`}}},
+			[]wantDiag{{1, `Invalid stepping; stepping must be one of "lockstep", "realtime", "turn_based"; got "fast".`}}},
 		{"stepping not a string", lines(`scenario "s" { stepping = ["lockstep"] }`, okWorld, okAgent),
-			[]wantDiag{{1, `stepping must be one of "lockstep"; got a tuple.`}}},
+			[]wantDiag{{1, `stepping must be one of "lockstep", "realtime", "turn_based"; got a tuple.`}}},
 		{"negative ticks", lines(`scenario "s" { ticks = -5 }`, okWorld, okAgent),
 			[]wantDiag{{1, `Invalid ticks; ticks must be a whole number >= 1 (or 0 to run until the world is done), like ticks = 200; got -5.`}}},
 		{"action_deadline without unit", lines(`scenario "s" { action_deadline = "2" }`, okWorld, okAgent),
@@ -414,11 +432,11 @@ func TestParseChecks(t *testing.T) {
 		{"command null", lines(okScenario, okWorld, `agent "a" { command = null }`),
 			[]wantDiag{{3, `command must be a non-empty string, like command = "./player"; got null.`}}},
 		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
-			[]wantDiag{{5, `Unsupported runtime; runtime = "claude" is planned but not supported yet; use one of "nats", "stdio", "builtin".`}}},
+			[]wantDiag{{5, `Unsupported runtime; runtime = "claude" is planned but not supported yet; use one of "nats", "stdio", "builtin", "inproc".`}}},
 		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
 			[]wantDiag{{5, `runtime = "claude" is planned but not supported yet`}}},
 		{"runtime unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "docker"`, `}`),
-			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin"; got "docker".`}}},
+			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc"; got "docker".`}}},
 		{"builtin unknown", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "builtin"`, `  command = "no_such_agent"`, `}`),
 			[]wantDiag{{5, `Unknown builtin agent; No builtin agent is named "no_such_agent". Known builtin agents: ` + knownPrograms() + "."}}},
 		{"args not a list", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  args = "-v"`, `}`),

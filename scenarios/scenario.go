@@ -9,7 +9,16 @@ import (
 
 // Stepping modes.
 const (
-	SteppingLockstep = "lockstep"
+	SteppingLockstep  = "lockstep"   // every agent acts once per tick; the tick waits for all or the deadline
+	SteppingRealtime  = "realtime"   // fixed tick rate; the loop never waits for an agent
+	SteppingTurnBased = "turn_based" // one agent per tick, in the order the world declares
+)
+
+// Realtime defaults and limits.
+const (
+	DefaultTickRate   = 20.0 // ticks per second
+	MaxTickRate       = 1000.0
+	DefaultMaxCatchUp = 3 // overdue ticks run back to back before the lag is dropped
 )
 
 // Missing-action policies.
@@ -24,6 +33,10 @@ const (
 	RuntimeNATS    = "nats"    // the process speaks NATS itself
 	RuntimeStdio   = "stdio"   // the process speaks JSON lines on stdin/stdout; the host bridges them to the bus
 	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
+	// RuntimeInProc agents are Go values inside the host's process (no
+	// process, no isolation): Command names one the embedding program
+	// supplies (terrarium.Config.InProc).
+	RuntimeInProc = "inproc"
 )
 
 // Restart defaults.
@@ -63,6 +76,12 @@ type Scenario struct {
 	ActionDeadline time.Duration // action_deadline = "2s" (default 5s)
 	MissingAction  string        // missing_action = "default" | "repeat" | "abort" (default "default")
 	ReadyTimeout   time.Duration // ready_timeout = "30s" (default 30s): how long agents may take to say hello
+	// TickRate (tick_rate = 60) is realtime's ticks per second, default
+	// DefaultTickRate; MaxCatchUp (max_catch_up = 3) how many overdue ticks
+	// run back to back before the lag is dropped, default
+	// DefaultMaxCatchUp. Both are 0 unless Stepping is realtime.
+	TickRate   float64
+	MaxCatchUp int
 
 	World  World
 	Agents []Agent // in file order
@@ -79,7 +98,7 @@ type World struct {
 type Agent struct {
 	Name    string // agent "NAME" label; also the group name of its seats
 	Count   int    // count = N (default 1)
-	Runtime string // runtime = "nats" | "builtin"
+	Runtime string // runtime = "nats" | "stdio" | "builtin" | "inproc"
 	Command string // command = "..." (program path or name; for builtin: the reference agent's name)
 	// Path is, for runtime "nats", the absolute path of the program Command
 	// names, checked at load time to exist and be executable: a relative

@@ -1,7 +1,9 @@
 // Package world holds Terrarium's domain types (AgentID, Tick, Action,
 // Observation payloads, Event), the World interface that every simulation
 // implements, the registry of world kinds that scenarios name, and the
-// lockstep Loop that steps a World with agents' actions.
+// Loop that steps a World with agents' actions: lockstep, realtime (a fixed
+// tick rate) or turn-based (World implements Turns), driven by its Clock
+// or, when Manual, by Step calls.
 //
 // world imports no other package of Terrarium: the loop reaches agents
 // through the Agents interface, which the host implements over the bus, and
@@ -24,4 +26,13 @@
 //     deterministic.
 //   - Deliver, Gone and Stop may be called from any goroutine at any time;
 //     after Run returned (or Stop) they return at once.
+//   - Realtime: the loop never waits for an agent. An action received
+//     before its tick's boundary applies at that tick, a later one at the
+//     next tick, recorded in tick.closed with action_tick, late_ticks and
+//     late_us; an agent's latest action wins. Overdue ticks run back to back,
+//     at most MaxCatchUp of them; the rest of the lag is dropped and
+//     reported (tick.lag).
+//   - Turn-based: only the agent Turns names is observed at a tick.
+//   - Manual: a tick runs only on a Step call, exactly one per call.
+//   - The loop reads time only from its Clock; worlds see tick counts only.
 package world

@@ -27,7 +27,33 @@ const (
 	EventActionLate     = "action.late"
 	EventActionRejected = "action.rejected"
 	EventActionMissing  = "action.missing"
+	EventTickLag        = "tick.lag"
 )
+
+// Stepping modes (the scenario's stepping).
+const (
+	SteppingLockstep  = "lockstep"   // every tick waits for all agents or the deadline
+	SteppingRealtime  = "realtime"   // fixed tick rate; never waits for an agent
+	SteppingTurnBased = "turn_based" // one agent per tick, in the order the world declares
+)
+
+// DefaultMaxCatchUp is how many overdue realtime ticks run back to back
+// before the rest of the lag is dropped (LoopConfig.MaxCatchUp).
+const DefaultMaxCatchUp = 3
+
+// ErrStopped is returned by Step when the loop is not running any more
+// (the world ended, the tick limit was reached, or Run returned an error).
+var ErrStopped = errors.New("loop stopped")
+
+// ErrNotManual is returned by Step on a loop the clock drives.
+var ErrNotManual = errors.New("loop is not manual: its clock drives the ticks")
+
+// Turns is implemented by a World stepped turn-based: Turn names the one
+// agent whose turn tick t is ("" for no one: the tick steps with no action).
+// It is called once per tick, before Observe.
+type Turns interface {
+	Turn(t Tick) AgentID
+}
 
 // Rejection reasons carried by action.rejected events.
 const (
@@ -73,6 +99,9 @@ type TickReport struct {
 	// are sorted by agent id.
 	Answered []AgentID
 	Missing  []AgentID
+	// Behind is, in realtime, how late the tick was applied after its
+	// boundary (0 when on time; always 0 when Manual).
+	Behind time.Duration
 }
 
 // LoopConfig configures a lockstep loop.
@@ -87,6 +116,37 @@ type LoopConfig struct {
 	Missing  string        // PolicyDefault, PolicyRepeat or PolicyAbort
 	// OnTick, if set, is called from the loop's goroutine after every tick.
 	OnTick func(TickReport)
+
+	// Stepping is SteppingLockstep (default), SteppingRealtime or
+	// SteppingTurnBased (the World must implement Turns).
+	Stepping string
+	// TickInterval is the time between realtime ticks (1 / tick rate).
+	// Required for realtime unless Manual.
+	TickInterval time.Duration
+	// MaxCatchUp is how many overdue realtime ticks run back to back when
+	// the loop fell behind; beyond that the lag is dropped and reported
+	// (a tick.lag event). Default DefaultMaxCatchUp.
+	MaxCatchUp int
+	// Clock is the loop's time source (default WallClock()).
+	Clock Clock
+	// Manual makes the loop run a tick only when Step is called: the
+	// embedding program's loop drives, and the clock decides nothing but
+	// lockstep and turn-based deadlines.
+	Manual bool
+}
+
+// AppliedAction is one entry of a tick.closed event's "actions": an action
+// applied at the tick. Its fields are in the JSON's (alphabetical) order.
+type AppliedAction struct {
+	// ActionTick is, for a realtime action applied after its own tick, the
+	// tick it answered; LateTicks how many ticks later it was applied and
+	// LateUS how long after that tick closed it arrived (when known).
+	ActionTick Tick            `json:"action_tick,omitempty"`
+	Agent      AgentID         `json:"agent"`
+	Data       json.RawMessage `json:"data"`
+	Filled     string          `json:"filled,omitempty"` // the policy that supplied it, if any
+	LateTicks  Tick            `json:"late_ticks,omitempty"`
+	LateUS     *int64          `json:"late_us,omitempty"`
 }
 
 // AgentStats counts what the loop saw from one agent.
@@ -95,6 +155,9 @@ type AgentStats struct {
 	Missing  int `json:"missing"`  // ticks it was observed at and sent nothing in time
 	Late     int `json:"late"`     // actions for ticks already closed
 	Rejected int `json:"rejected"` // duplicates, future ticks, invalid or unexpected actions
+	// Replaced counts, in realtime, actions replaced by a later one of the
+	// same agent before they were applied (the latest wins).
+	Replaced int `json:"replaced,omitempty"`
 }
 
 // Summary is the loop's outcome.
@@ -120,6 +183,13 @@ type Loop struct {
 	memCh    chan struct{}
 	stopped  chan struct{}
 	stopOnce sync.Once
+	clock    Clock
+	steps    chan chan stepResult // Step's requests (Manual)
+}
+
+type stepResult struct {
+	rep TickReport
+	err error
 }
 
 // NewLoop checks cfg and returns a loop ready to Run.
@@ -141,6 +211,31 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	default:
 		return nil, fmt.Errorf("new loop: unknown missing-action policy %q", cfg.Missing)
 	}
+	switch cfg.Stepping {
+	case "":
+		cfg.Stepping = SteppingLockstep
+	case SteppingLockstep:
+	case SteppingRealtime:
+		if cfg.TickInterval <= 0 && !cfg.Manual {
+			return nil, errors.New("new loop: realtime needs a tick interval > 0 (or Manual)")
+		}
+		if cfg.Missing == PolicyAbort {
+			return nil, errors.New(`new loop: realtime never waits for an agent, so missing-action policy "abort" does not apply: use "default" or "repeat"`)
+		}
+	case SteppingTurnBased:
+		if _, ok := cfg.World.(Turns); !ok {
+			return nil, fmt.Errorf("new loop: turn-based stepping needs a world that declares the order (implements world.Turns); %T does not", cfg.World)
+		}
+	default:
+		return nil, fmt.Errorf("new loop: unknown stepping %q (want lockstep, realtime or turn_based)", cfg.Stepping)
+	}
+	if cfg.MaxCatchUp <= 0 {
+		cfg.MaxCatchUp = DefaultMaxCatchUp
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = WallClock()
+	}
 	seats := slices.Clone(cfg.Seats)
 	sort.Slice(seats, func(i, j int) bool { return seats[i].ID < seats[j].ID })
 	cfg.Seats = seats
@@ -150,6 +245,8 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		mem:     map[AgentID]bool{},
 		memCh:   make(chan struct{}, 1),
 		stopped: make(chan struct{}),
+		clock:   clock,
+		steps:   make(chan chan stepResult),
 	}, nil
 }
 
@@ -158,6 +255,48 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 // no sender is left blocked. Safe to call more than once.
 func (l *Loop) Stop() {
 	l.stopOnce.Do(func() { close(l.stopped) })
+}
+
+// Step runs exactly one tick of a Manual loop and returns its report. It
+// may be called from any goroutine, one call at a time; it returns
+// ErrStopped once the loop has ended (its last tick's Step got the report),
+// ErrNotManual on a loop its clock drives, and ctx's error if ctx ends
+// first (the tick it asked for still runs).
+func (l *Loop) Step(ctx context.Context) (TickReport, error) {
+	if !l.cfg.Manual {
+		return TickReport{}, ErrNotManual
+	}
+	req := make(chan stepResult, 1)
+	select {
+	case l.steps <- req:
+	case <-l.stopped:
+		return TickReport{}, ErrStopped
+	case <-ctx.Done():
+		return TickReport{}, ctx.Err()
+	}
+	select {
+	case res := <-req:
+		return res.rep, res.err
+	case <-l.stopped:
+		select {
+		case res := <-req: // answered just before the loop ended
+			return res.rep, res.err
+		default:
+			return TickReport{}, ErrStopped
+		}
+	case <-ctx.Done():
+		return TickReport{}, ctx.Err()
+	}
+}
+
+// waitStep waits for a Step call (Manual loops only).
+func (l *Loop) waitStep(ctx context.Context) (chan stepResult, error) {
+	select {
+	case req := <-l.steps:
+		return req, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Deliver hands the loop an action received from agent a.Agent. It blocks
@@ -237,6 +376,9 @@ type tickState struct {
 // policy aborts (ErrAborted).
 func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	defer l.Stop()
+	if l.cfg.Stepping == SteppingRealtime {
+		return l.runRealtime(ctx)
+	}
 	live := make(map[AgentID]bool, len(l.cfg.Seats))
 	for _, s := range l.cfg.Seats {
 		live[s.ID] = true
@@ -244,9 +386,10 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
 	last := make(map[AgentID]json.RawMessage)
 	var closed Tick // last closed tick
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	turns, _ := l.cfg.World.(Turns)
+	if l.cfg.Stepping != SteppingTurnBased {
+		turns = nil
+	}
 
 	// refused emits an action.late or action.rejected event, at most
 	// MaxRefusalEvents per agent per tick: a flooding agent is counted in full
@@ -333,14 +476,29 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
+		var reply chan stepResult
+		if l.cfg.Manual {
+			var err error
+			if reply, err = l.waitStep(ctx); err != nil {
+				return sum, err
+			}
+		}
 		// Take in what arrived between ticks (departures first).
 		l.drain(judge, leave, join, nil)
 
-		cur := &tickState{t: closed + 1, expected: map[AgentID]bool{}, got: map[AgentID]Action{}}
-		start := time.Now()
+		cur := &tickState{t: closed + 1, expected: make(map[AgentID]bool, len(live)), got: make(map[AgentID]Action, len(live))}
+		start := l.clock.Now()
 		deadline := start.Add(l.cfg.Deadline)
+		var turn AgentID
+		if turns != nil {
+			turn = turns.Turn(cur.t)
+			if turn != "" && !live[turn] {
+				// Its turn passes with no action: it has left.
+				l.cfg.Events.Emit(EventActionMissing, cur.t, turn, map[string]any{"policy": l.cfg.Missing, "reason": "gone"})
+			}
+		}
 		for _, s := range l.cfg.Seats {
-			if !live[s.ID] {
+			if !live[s.ID] || (turns != nil && s.ID != turn) {
 				continue
 			}
 			obs, ok, err := l.cfg.World.Observe(s.ID, cur.t)
@@ -355,7 +513,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			// A failed send is logged by the host; the action will be missing.
 			_ = l.cfg.Agents.Send(s.ID, cur.t, deadline, obs)
 		}
-		timer.Reset(time.Until(deadline))
+		timer := l.clock.NewTimer(l.cfg.Deadline)
 	collect:
 		for cur.waiting > 0 {
 			select {
@@ -372,22 +530,18 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 						leave(m.id, cur)
 					}
 				}
-			case <-timer.C:
+			case <-timer.C():
 				break collect
 			case <-ctx.Done():
+				timer.Stop()
 				return sum, ctx.Err()
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		timer.Stop()
 
 		// Close the tick: fill what is missing by policy.
 		actions := make([]Action, 0, len(cur.expected))
-		applied := make([]map[string]any, 0, len(cur.expected))
+		applied := make([]AppliedAction, 0, len(cur.expected))
 		var answered, missing []AgentID // counted once the tick is applied
 		for _, s := range l.cfg.Seats {
 			id := s.ID
@@ -395,7 +549,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				continue
 			}
 			a, ok := cur.got[id]
-			rec := map[string]any{"agent": id}
+			rec := AppliedAction{Agent: id}
 			if ok {
 				answered = append(answered, id)
 			} else {
@@ -408,14 +562,14 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				a = Action{Agent: id, Tick: cur.t}
 				if prev, had := last[id]; had && l.cfg.Missing == PolicyRepeat {
 					a.Data = prev
-					rec["filled"] = PolicyRepeat
+					rec.Filled = PolicyRepeat
 				} else {
 					a.Data = l.cfg.World.DefaultAction(id, cur.t)
-					rec["filled"] = PolicyDefault
+					rec.Filled = PolicyDefault
 				}
 			}
 			last[id] = a.Data
-			rec["data"] = a.Data
+			rec.Data = a.Data
 			actions = append(actions, a)
 			applied = append(applied, rec)
 		}
@@ -429,7 +583,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		closed = cur.t
 		sum.Ticks = closed
 		sum.Hash = l.cfg.World.StateHash()
-		elapsed := time.Since(start)
+		elapsed := l.clock.Now().Sub(start)
 		for _, e := range res.Events {
 			kind := e.Kind
 			if !strings.Contains(kind, ".") {
@@ -448,8 +602,12 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			"hash":    sum.Hash,
 			"wall_us": elapsed.Microseconds(),
 		})
+		rep := TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing}
 		if l.cfg.OnTick != nil {
-			l.cfg.OnTick(TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing})
+			l.cfg.OnTick(rep)
+		}
+		if reply != nil {
+			reply <- stepResult{rep: rep}
 		}
 	}
 }

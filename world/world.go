@@ -65,7 +65,9 @@ type World interface {
 	// under the "default" missing-action policy.
 	DefaultAction(id AgentID, t Tick) json.RawMessage
 	// Step applies tick t. actions holds one action for every agent that was
-	// observed at t, sorted by agent id; an agent that exited has none.
+	// observed at t, sorted by agent id; an agent that exited has none. In
+	// realtime stepping an action's Tick may be earlier than t: it arrived
+	// late and is applied now.
 	Step(t Tick, actions []Action, rng *rand.Rand) (StepResult, error)
 	// Done reports that the world has ended (after the last Step).
 	Done() bool

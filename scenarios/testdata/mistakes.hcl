@@ -1,6 +1,6 @@
 scenario "bad name" {
   seed            = -3
-  stepping        = "realtime"
+  stepping        = "sometimes"
   action_deadline = "soon"
   missing_action  = "skip"
   colour          = "red"

@@ -1,0 +1,198 @@
+// Command npc-arena is a small game server that embeds Terrarium: a grid
+// arena where chasers hunt runners and traders swap goods. Chasers are
+// processes (the builtin runtime re-executes this binary), runners and
+// traders an in-process crowd. The game owns its tick loop: it calls
+// Host.Step once per frame and draws the arena in the terminal.
+//
+//	go run ./cmd/npc-arena                 # live view until Ctrl-C
+//	go run ./cmd/npc-arena --frames 100    # headless: 100 frames, then a summary
+//
+// LLM NPCs are not part of it yet (they need the claude runtime).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/agents/inproc"
+	"github.com/terrarium-sim/terrarium/agents/sdk"
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+func init() {
+	// The chasers' program, run in their own processes.
+	builtin.Register("arena_chaser", builtin.Respond(func(_ context.Context, obs sdk.Observation) (any, error) {
+		return decide(obs.Data)
+	}))
+}
+
+func main() {
+	builtin.Main() // the builtin runtime re-executes this binary as a chaser
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type options struct {
+	frames           int
+	fps              float64
+	stepping         string
+	seed             uint64
+	out, runs        string
+	chasers, runners int
+	traders          int
+	width, height    int
+	logLevel         string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("npc-arena", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.frames, "frames", 0, "run this many frames headless, then print a summary (0: live view until Ctrl-C)")
+	fs.Float64Var(&o.fps, "fps", 10, "frames (ticks) per second")
+	fs.StringVar(&o.stepping, "stepping", scenarios.SteppingRealtime, `"realtime" (a frame never waits for an NPC) or "lockstep" (each frame waits for every NPC)`)
+	fs.Uint64Var(&o.seed, "seed", 1, "the scenario seed")
+	fs.StringVar(&o.out, "out", "", "the run directory (default RUNS/<run id>)")
+	fs.StringVar(&o.runs, "runs", "runs", "where run directories are made")
+	fs.IntVar(&o.chasers, "chasers", 3, "chaser NPCs (processes)")
+	fs.IntVar(&o.runners, "runners", 16, "runner NPCs (in-process)")
+	fs.IntVar(&o.traders, "traders", 4, "trader NPCs (in-process)")
+	fs.IntVar(&o.width, "width", 32, "arena width")
+	fs.IntVar(&o.height, "height", 12, "arena height")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log level (trace, debug, info, warn, error)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := o.check(); err != nil {
+		fmt.Fprintln(stderr, "npc-arena:", err)
+		return 2
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "npc-arena", Output: stderr, Level: hclog.LevelFromString(o.logLevel)})
+	if err := play(ctx, o, log, stdout); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 130 // Ctrl-C: the summary says "interrupted"
+		}
+		fmt.Fprintln(stderr, "npc-arena:", err)
+		return 1
+	}
+	return 0
+}
+
+func (o options) check() error {
+	switch {
+	case o.frames < 0:
+		return errors.New("--frames must be >= 0")
+	case o.fps <= 0 || o.fps > scenarios.MaxTickRate:
+		return fmt.Errorf("--fps must be above 0 and at most %g", scenarios.MaxTickRate)
+	case o.stepping != scenarios.SteppingRealtime && o.stepping != scenarios.SteppingLockstep:
+		return errors.New(`--stepping must be "realtime" or "lockstep"`)
+	case o.chasers < 1 || o.runners < 1 || o.traders < 0:
+		return errors.New("an arena needs at least one chaser and one runner")
+	case o.width < 4 || o.height < 4 || o.width > 200 || o.height > 100:
+		return errors.New("--width must be 4 to 200 and --height 4 to 100")
+	}
+	return nil
+}
+
+// scenario declares the arena's NPCs in Go.
+func (o options) scenario() *scenarios.Scenario {
+	sc := scenarios.New("npc-arena")
+	sc.Seed = o.seed
+	if o.stepping == scenarios.SteppingRealtime {
+		sc.Realtime(o.fps)
+	}
+	sc.Ticks = uint64(o.frames)         // headless: the run finishes with the last frame
+	sc.ActionDeadline = 2 * time.Second // lockstep: a frame waits at most this long
+	chaser := scenarios.NewAgent(roleChaser, scenarios.RuntimeBuiltin, "arena_chaser")
+	chaser.Count, chaser.Restart = o.chasers, scenarios.RestartOnFailure
+	runner := scenarios.NewAgent(roleRunner, scenarios.RuntimeInProc, roleRunner)
+	runner.Count = o.runners
+	sc.Add(chaser, runner)
+	if o.traders > 0 {
+		trader := scenarios.NewAgent(roleTrader, scenarios.RuntimeInProc, roleTrader)
+		trader.Count = o.traders
+		sc.Add(trader)
+	}
+	return sc
+}
+
+// brain is an in-process NPC: the same decide as the chasers' processes.
+func brain(world.Seat) inproc.Agent {
+	return inproc.Func(func(_ context.Context, obs inproc.Observation) (any, error) { return decide(obs.Data) })
+}
+
+func play(ctx context.Context, o options, log hclog.Logger, stdout io.Writer) error {
+	sc := o.scenario()
+	if err := sc.Check(); err != nil {
+		return err
+	}
+	ar := newArena(o.width, o.height, sc.Seats(), o.seed)
+	role := map[world.AgentID]string{} // the game's own copy: the world belongs to the loop
+	for _, s := range sc.Seats() {
+		role[s.ID] = s.Group
+	}
+	h, err := terrarium.New(terrarium.Config{
+		Scenario: sc, World: ar, Logger: log, Dir: o.out, RunsDir: o.runs,
+		InProc:       map[string]inproc.Factory{roleRunner: brain, roleTrader: brain},
+		StepManually: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	headless := o.frames > 0
+	frame := time.NewTicker(time.Duration(float64(time.Second) / o.fps))
+	defer frame.Stop()
+	var answered = map[string]int{}
+	var frames int
+loop:
+	for o.frames == 0 || frames < o.frames {
+		select {
+		case <-ctx.Done():
+			break loop // Ctrl-C: the summary, then exit 130
+		case <-frame.C:
+		}
+		rep, err := h.Step(ctx)
+		if err != nil {
+			return fmt.Errorf("frame %d: %w", frames+1, err)
+		}
+		frames++
+		for _, id := range rep.Answered {
+			answered[role[id]]++
+		}
+		if !headless {
+			fmt.Fprint(stdout, "\x1b[H\x1b[2J", ar.Frame())
+			fmt.Fprintf(stdout, "%d chasers (processes), %d runners and %d traders (in-process); %.0f fps, %s. Ctrl-C ends.\n",
+				o.chasers, o.runners, o.traders, o.fps, o.stepping)
+		}
+	}
+	if o.frames == 0 || frames < o.frames {
+		_ = h.Close() // interrupted; otherwise the run finished with the last frame
+	}
+	res, err := h.Wait()
+	if res == nil {
+		return err
+	}
+	fmt.Fprint(stdout, ar.Frame())
+	fmt.Fprintf(stdout, "frames %d  ticks %d  answered: chaser %d runner %d trader %d\n",
+		frames, res.Ticks, answered[roleChaser], answered[roleRunner], answered[roleTrader])
+	fmt.Fprintf(stdout, "status %s; results in %s\n", res.Status, res.Dir)
+	return err
+}

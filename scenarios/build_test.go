@@ -1,0 +1,76 @@
+package scenarios_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// A scenario built in Go passes Check, and the HCL it renders loads back as
+// the same scenario.
+func TestBuiltScenarioRoundTrips(t *testing.T) {
+	kind, _ := world.LookupKind("test_kind")
+	s := scenarios.New("arena").Realtime(60)
+	s.Ticks = 100
+	s.MaxCatchUp = 5
+	s.World = scenarios.World{Impl: kind}
+	npc := scenarios.NewAgent("npc", scenarios.RuntimeBuiltin, "test_prog")
+	npc.Count, npc.Restart, npc.MaxTurns = 3, scenarios.RestartOnFailure, 40
+	npc.Env = []string{"PATH"}
+	s.Add(npc, scenarios.NewAgent("crowd", scenarios.RuntimeInProc, "wanderer"))
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	back, diags := scenarios.Parse(s.Source, "arena.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("rendered scenario does not load: %s\n%s", diags.Error(), s.Source)
+	}
+	if back.Stepping != scenarios.SteppingRealtime || back.TickRate != 60 || back.MaxCatchUp != 5 || back.Ticks != 100 ||
+		back.World.Kind != "test_kind" || len(back.Agents) != 2 {
+		t.Fatalf("loaded back %+v\nfrom\n%s", back, s.Source)
+	}
+	a := back.Agents[0]
+	if a.Count != 3 || a.Restart != scenarios.RestartOnFailure || a.MaxTurns != 40 || a.RestartWindow != time.Minute ||
+		len(a.Env) != 1 || back.Agents[1].Runtime != scenarios.RuntimeInProc {
+		t.Errorf("agents loaded back: %+v", back.Agents)
+	}
+}
+
+// Check reports every problem of a scenario built in Go at once.
+func TestCheckReportsEveryProblem(t *testing.T) {
+	s := scenarios.New("bad name")
+	s.Stepping = scenarios.SteppingRealtime // no tick rate
+	s.MissingAction = scenarios.MissingAbort
+	dup := scenarios.NewAgent("a", scenarios.RuntimeBuiltin, "no_such_prog")
+	s.Add(dup, scenarios.NewAgent("a", scenarios.RuntimeInProc, "x"), scenarios.NewAgent("b", "docker", "x"))
+	err := s.Check()
+	if err == nil {
+		t.Fatal("Check accepted it")
+	}
+	for _, want := range []string{`scenario name "bad name"`, "tick rate 0", `"abort" does not go with realtime`,
+		`no builtin agent "no_such_prog"`, `agent "a": defined twice`, `runtime "docker"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Check error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// A file may name in-process agents (for an embedding program); validate
+// warns that terrarium run cannot run them.
+func TestInProcAgentWarns(t *testing.T) {
+	src := `scenario "s" {}
+world "test_kind" {}
+agent "crowd" {
+  runtime = "inproc"
+  command = "villager"
+}
+`
+	s, diags := scenarios.Parse([]byte(src), "s.hcl")
+	if s == nil || diags.HasErrors() || len(diags) != 1 || diags[0].Subject.Start.Line != 4 ||
+		!strings.Contains(diags[0].Detail, "terrarium run cannot run them") {
+		t.Fatalf("Parse = %v, %v", s, diags)
+	}
+}
