@@ -447,7 +447,7 @@ agent "phoenix" {
 }
 agent "steady" {
   runtime = "builtin"
-  command = "cooperator"
+  command = "test_paced" # the run must outlast phoenix's restart
 }
 `)
 	res, recs, err := runScenario(t, sc)

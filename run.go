@@ -58,6 +58,10 @@ type run struct {
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
+	shim         string             // the binary agents with limits start as
+	limitStop    chan struct{}      // stops watchLimits (limits.go); nil when it does not run
+	limitDone    chan struct{}      //
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -90,6 +94,11 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+
+	// Limits (limits.go): set before its first start.
+	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits  agents.LimitReports // how each of its limits is enforced (and, at the end, hits); nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -143,6 +152,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if r.w, err = r.newWorld(); err != nil {
 		return err
 	}
+	if s, ok := r.w.(world.Seeder); ok {
+		if err := s.Seed(sc.Seed); err != nil {
+			return fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
+		}
+	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
 		return err
@@ -181,6 +195,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.prepareAgents(); err != nil {
 		return err
 	}
+	if err := r.prepareLimits(); err != nil {
+		return err
+	}
 	if err := r.startInProc(); err != nil {
 		return err
 	}
@@ -188,10 +205,12 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.startWatchdog()
+	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
 	}
+	r.startLimitWatch()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
@@ -240,6 +259,7 @@ func (r *run) prepareAgents() error {
 	pathEnv := agents.EnvValue(r.h.cfg.HostEnv, "PATH")
 	scenarioDir := filepath.Dir(sc.Path)
 	var builtinPath string
+	goProgram := map[string]bool{} // path -> built by Go, checked once per path
 	var errs []error
 	r.agents = make(map[world.AgentID]*agentRun, len(r.seats))
 	for i, seat := range r.seats {
@@ -272,11 +292,7 @@ func (r *run) prepareAgents() error {
 			}
 			a.path = builtinPath
 			extra[agents.EnvBuiltin] = spec.Command
-			// Reference agents are single-threaded at heart: with one P a
-			// round trip costs 15–40 % less CPU (measured on these machines).
-			if _, set := r.h.cfg.Env["GOMAXPROCS"]; !set && !slices.Contains(spec.Env, "GOMAXPROCS") {
-				extra["GOMAXPROCS"] = "1"
-			}
+			agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env) // reference agents are Go programs
 		default:
 			command := spec.Command
 			if spec.Path != "" {
@@ -288,6 +304,14 @@ func (r *run) prepareAgents() error {
 				continue
 			}
 			a.path = p
+			isGo, seen := goProgram[p]
+			if !seen {
+				isGo = agents.IsGoProgram(p)
+				goProgram[p] = isGo
+			}
+			if isGo { // GOMAXPROCS=1 unless the scenario says otherwise
+				agents.AddGoDefaults(extra, r.h.cfg.Env, spec.Env)
+			}
 		}
 		creds, err := r.srv.AddAgent(string(seat.ID))
 		if err != nil {
@@ -501,6 +525,7 @@ func (r *run) start(a *agentRun) error {
 		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
 	})
 	if err != nil {
 		if a.cred != nil {
@@ -509,8 +534,9 @@ func (r *run) start(a *agentRun) error {
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
 	// With agents as their own users the watchdog kills by UID, which
-	// catches every descendant; otherwise it tracks the agent's group.
-	if r.wd != nil && !r.iso.on {
+	// catches every descendant; so does the agent's cgroup, when it has
+	// one (limits.go); otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on && a.cgroup == nil {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}
@@ -617,6 +643,9 @@ func (r *run) watchExit(a *agentRun) {
 		}
 		if st.Err != nil {
 			data["error"] = st.Err.Error()
+		}
+		if st.Reason != "" {
+			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
 		if !during {
@@ -849,6 +878,7 @@ func (r *run) finish(runErr error) {
 	}
 	r.stopInProc()
 	r.stopAgents()
+	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
@@ -982,6 +1012,7 @@ func (r *run) agentResults() []AgentResult {
 			if a.spent {
 				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
 			}
+			ar.Limits = a.limits
 			a.mu.Unlock()
 			switch {
 			case failed:
@@ -994,6 +1025,9 @@ func (r *run) agentResults() []AgentResult {
 				ar.Status = "killed"
 			default:
 				ar.Status = "stopped"
+			}
+			if ar.Reason == "" {
+				ar.Reason = st.Reason // a limit ended its last process
 			}
 		}
 		if a := r.agents[seat.ID]; a != nil && a.spec.Runtime == scenarios.RuntimeInProc {

@@ -2,6 +2,8 @@ package agents
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -54,6 +56,32 @@ func (w *lineWriter) flush() {
 	w.emit(line, w.dropped)
 	w.buf = w.buf[:0]
 	w.dropped = 0
+}
+
+// readBufBytes is the buffer ReadFrom reads a child's pipe with. Without
+// ReadFrom, exec's copier would use io.Copy's 32 KiB buffer, held for the
+// child's whole life: 64 KiB per agent for its two streams, most of the
+// host's memory per agent.
+const readBufBytes = 2 << 10
+
+// ReadFrom implements io.ReaderFrom, so io.Copy (exec's copier) reads the
+// pipe through a small buffer. It returns at EOF (nil) or on a read error.
+func (w *lineWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, readBufBytes)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			total += int64(n)
+			_, _ = w.Write(buf[:n])
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Close emits a last line that had no newline.

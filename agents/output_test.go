@@ -1,9 +1,13 @@
 package agents
 
 import (
+	"io"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestLineWriter(t *testing.T) {
@@ -109,5 +113,47 @@ func TestEscapeLine(t *testing.T) {
 				t.Errorf("escapeLine(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// exec's copier (io.Copy from the pipe) reads through ReadFrom's small
+// buffer, and lines come out the same however the reads split them.
+func TestLineWriterReadFrom(t *testing.T) {
+	var got []string
+	w := newLineWriter(MaxLineBytes, func(line []byte, dropped int) { got = append(got, string(line)) })
+	long := strings.Repeat("y", 3*readBufBytes+7) // spans reads
+	in := "a\n" + long + "\nlast"
+	n, err := io.Copy(w, iotest.OneByteReader(strings.NewReader(in)))
+	if err != nil || n != int64(len(in)) {
+		t.Fatalf("io.Copy: %d, %v; want %d, nil", n, err, len(in))
+	}
+	w.Close()
+	if len(got) != 3 || got[0] != "a" || got[1] != long || got[2] != "last" {
+		t.Fatalf("lines %q", got)
+	}
+}
+
+// Copying a pipe (an *os.File, as exec does) into a lineWriter allocates
+// ReadFrom's small buffer, not io.Copy's 32 KiB one: held for an agent's
+// whole life, per stream, that was most of the host's memory per agent.
+func TestLineWriterCopiesAPipeThroughASmallBuffer(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() {
+		pw.Write([]byte("one line\n"))
+		pw.Close()
+	}()
+	w := newLineWriter(MaxLineBytes, func([]byte, int) {})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := io.Copy(w, pr); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<10 {
+		t.Fatalf("copying a pipe allocated %d bytes, want about %d", n, readBufBytes)
 	}
 }

@@ -110,6 +110,50 @@ func parseStat(pid int, b []byte) (procStat, bool) {
 // listProcs reads every process of /proc.
 func listProcs() ([]procStat, error) { return readTable(readStat) }
 
+// freshTable shares reads of the process table between the goroutines
+// that handle agents' exits: each needs a table read after it was asked
+// for (so it sees whatever is still alive after its leader died), but
+// when a thousand agents exit at once, one read that starts after all of
+// them asked serves them all, instead of a thousand full reads of /proc.
+// Reads run one at a time; callers must not modify the table they get.
+var freshTable = struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	running       bool
+	started, done uint64 // generations: of the last read begun, of the last finished
+	ps            []procStat
+	err           error
+	read          func() ([]procStat, error) // listProcs; a test counts its calls
+}{read: listProcs}
+
+func init() { freshTable.cond = sync.NewCond(&freshTable.mu) }
+
+// listProcsFresh returns a process table whose read began after the call.
+func listProcsFresh() ([]procStat, error) {
+	t := &freshTable
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// The read in flight (if any) began before this call: the next one
+	// (t.started+1) is the first that did not.
+	need := t.started + 1
+	for t.done < need {
+		if t.running {
+			t.cond.Wait()
+			continue
+		}
+		t.running = true
+		t.started++
+		gen := t.started
+		t.mu.Unlock()
+		ps, err := t.read()
+		t.mu.Lock()
+		t.running = false
+		t.done, t.ps, t.err = gen, ps, err
+		t.cond.Broadcast()
+	}
+	return t.ps, t.err
+}
+
 // readTable reads every process of /proc with read, skipping the ones that
 // are gone by the time they are read.
 func readTable[P any](read func(pid int) (P, bool)) ([]P, error) {
@@ -170,7 +214,7 @@ func pidfdHeld() map[int]bool {
 func killSession(sid int) error {
 	signalled := map[int]bool{}
 	for range 100 {
-		ps, err := listProcs()
+		ps, err := listProcsFresh()
 		if err != nil {
 			return err
 		}
@@ -220,11 +264,21 @@ func killIf(pid int, still func(procStat) bool) error {
 	return nil
 }
 
+// readHeld is pidfdHeld; a test counts its calls.
+var readHeld = pidfdHeld
+
 // orphans returns the children of this process that the sweep of s takes:
 // not a registered agent of any supervisor, not held by a pidfd of this
 // process, not in the host's own session, and not in the session of another
 // supervisor's live agent. The caller holds children.mu.
-func (s *Supervisor) orphans() ([]procStat, error) {
+//
+// With zombiesOnly it returns only orphans that have exited, and never
+// reads the host's descriptor table unless one has: the reaper calls it
+// every reaperInterval, and a live child of the host outside every
+// agent's session (the watchdog) would otherwise make each call readlink
+// every descriptor of a host holding thousands (a pidfd and pipes per
+// agent), under children.mu, which Start waits for.
+func (s *Supervisor) orphans(zombiesOnly bool) ([]procStat, error) {
 	ps, err := listProcs()
 	if err != nil {
 		return nil, err
@@ -249,8 +303,11 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 		if owner, ok := children.live[p.pgid]; ok && owner != s {
 			continue
 		}
+		if zombiesOnly && !p.zombie() {
+			continue
+		}
 		if held == nil {
-			held = pidfdHeld()
+			held = readHeld()
 		}
 		if held[p.pid] {
 			continue
@@ -267,7 +324,7 @@ func (s *Supervisor) orphans() ([]procStat, error) {
 func (s *Supervisor) sweep() error {
 	for round := 0; ; round++ {
 		children.mu.Lock()
-		found, err := s.orphans()
+		found, err := s.orphans(false)
 		if err == nil {
 			for _, p := range found {
 				// Our child: its pid cannot be reused before we reap it.
@@ -323,7 +380,7 @@ func reap(pid int) error {
 // match is one of them, and none of them is anyone's exec.Cmd. Members that
 // are still dying are left to Shutdown's sweep.
 func reapSession(leader int) {
-	ps, err := listProcs()
+	ps, err := listProcsFresh()
 	if err != nil {
 		return
 	}

@@ -1,6 +1,8 @@
 // Package bus runs a run's embedded NATS server, gives every agent its own
 // identity on it, names the subjects (subjects.go) and defines the wire
-// envelope (envelope.go).
+// envelope (envelope.go). Encode and Decode give exactly encoding/json's
+// bytes and values, through a fast path for the canonical form Encode
+// writes (codec.go).
 //
 // # Server
 //

@@ -29,6 +29,9 @@ type Envelope struct {
 // Encode marshals e, filling V.
 func Encode(e Envelope) ([]byte, error) {
 	e.V = SchemaVersion
+	if b, ok := appendEnvelope(make([]byte, 0, 128+len(e.Data)), &e); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s envelope: %w", e.Kind, err)
@@ -39,7 +42,7 @@ func Encode(e Envelope) ([]byte, error) {
 // Decode parses an envelope and checks its version and run.
 func Decode(b []byte, run string) (Envelope, error) {
 	var e Envelope
-	if err := json.Unmarshal(b, &e); err != nil {
+	if err := decodeEnvelope(b, &e); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	if e.V != SchemaVersion {

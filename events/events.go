@@ -233,7 +233,14 @@ func Seal(rec *Record) ([]byte, error) {
 	}
 	sum := sha256.Sum256(b)
 	rec.Hash = hex.EncodeToString(sum[:])
-	return json.Marshal(rec)
+	// Hash is the record's last field: the sealed line is b with it
+	// appended, exactly what marshalling rec again gives, without encoding
+	// (and compacting Data) twice.
+	line := make([]byte, 0, len(b)+len(`,"hash":""`)+len(rec.Hash))
+	line = append(line, b[:len(b)-1]...)
+	line = append(line, `,"hash":"`...)
+	line = append(line, rec.Hash...)
+	return append(line, `"}`...), nil
 }
 
 // Verify checks a sequence of records: consecutive Seq from 1, each Prev the

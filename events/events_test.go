@@ -406,3 +406,24 @@ func TestVerifyAcceptsInvalidUTF8Kind(t *testing.T) {
 		t.Errorf("records %+v, want kind and agent with U+FFFD for the bad bytes", recs)
 	}
 }
+
+// Seal's line is exactly the record marshalled with its hash.
+func TestSealLineIsTheMarshalledRecord(t *testing.T) {
+	for _, rec := range []events.Record{
+		{V: 1, Seq: 1, Run: "r", Kind: "k", Prev: ""},
+		{V: 1, Seq: 2, Run: "r", Kind: "tick.closed", Tick: 3, Agent: "a", Data: json.RawMessage(`{"actions":[{"agent":"a","data":{"x": 1}}]}`), Prev: "ab"},
+		{V: 1, Seq: 3, Run: "r<&>", Kind: "é", Data: json.RawMessage(`"<\u2028>"`), Prev: "cd"},
+	} {
+		line, err := events.Seal(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(line) != string(want) {
+			t.Errorf("Seal:\n%s\nwant\n%s", line, want)
+		}
+	}
+}

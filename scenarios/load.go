@@ -66,6 +66,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		{Name: "memory"},
+		{Name: "pids"},
+		{Name: "cpu"},
 	},
 }
 
@@ -312,6 +315,11 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 	if attr := optional(attrs, "args"); attr != nil {
 		if v, lok := d.strList(attr, `a list of strings, like args = ["--verbose"]`); lok {
 			a.Args = v
+			if runtimeOK && a.Runtime == RuntimeBuiltin {
+				if err := builtin.CheckArgs(a.Command, v); err != nil {
+					d.errorf(attr.Expr.Range(), "Invalid args", "agent %q: %v.", a.Name, err)
+				}
+			}
 		}
 	}
 	if attr := optional(attrs, "count"); attr != nil {
@@ -371,6 +379,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.limits(attrs, &a)
 	return a, ok
 }
 

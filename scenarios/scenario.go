@@ -123,6 +123,13 @@ type Agent struct {
 	// killed, so that its restart policy applies.
 	UnhealthyAfter   int
 	RestartUnhealthy bool
+	// Resource limits of each of the block's agents (0: not limited):
+	// Memory in bytes (memory = "256MiB"), Pids the processes and threads
+	// of the agent and all its descendants at once (pids = 64), CPU the
+	// share of one core (cpu = 0.5).
+	Memory int64
+	Pids   int64
+	CPU    float64
 }
 
 // IDs returns the agent ids this block makes: NAME when Count is 1,

@@ -25,7 +25,10 @@
 //     logic that reads neither the clock nor global randomness is
 //     deterministic.
 //   - Deliver, Gone and Stop may be called from any goroutine at any time;
-//     after Run returned (or Stop) they return at once.
+//     after Run returned (or Stop) they return at once. Delivered actions
+//     wait in a bounded inbox (1,024, or two per seat if more) that the
+//     loop takes as a batch; Deliver blocks while it is full, so a
+//     flooding agent backs up its own subscription, not the host.
 //   - Realtime: the loop never waits for an agent. An action received
 //     before its tick's boundary applies at that tick, a later one at the
 //     next tick, recorded in tick.closed with action_tick, late_ticks and

@@ -174,8 +174,17 @@ type Summary struct {
 // Deliver and Gone may be called from any goroutine, at any time, including
 // before Run starts and after it returned (then they are dropped).
 type Loop struct {
-	cfg   LoopConfig
-	inbox chan Action
+	cfg LoopConfig
+	// Delivered actions wait in inQ (at most inCap); inReady tells the
+	// loop that inQ became non-empty, so a tick's N actions wake the loop
+	// a few times, not N times. A sender finding inQ full waits for inRoom,
+	// closed when the loop empties it.
+	inMu    sync.Mutex
+	inQ     []Action
+	inSpare []Action // the batch the loop gave back, reused as inQ
+	inCap   int
+	inRoom  chan struct{}
+	inReady chan struct{}
 	// Membership changes (Gone, Back) wait in mem, latest per agent wins;
 	// memCh tells the loop there are some. Senders never block.
 	memMu    sync.Mutex
@@ -241,7 +250,8 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	cfg.Seats = seats
 	return &Loop{
 		cfg:     cfg,
-		inbox:   make(chan Action, 1024),
+		inCap:   max(1024, 2*len(seats)),
+		inReady: make(chan struct{}, 1),
 		mem:     map[AgentID]bool{},
 		memCh:   make(chan struct{}, 1),
 		stopped: make(chan struct{}),
@@ -300,12 +310,58 @@ func (l *Loop) waitStep(ctx context.Context) (chan stepResult, error) {
 }
 
 // Deliver hands the loop an action received from agent a.Agent. It blocks
-// while the loop's inbox is full, until the loop takes it or stops.
+// while the loop's inbox is full (1024 actions, or two per seat if more),
+// until the loop takes them or stops.
 func (l *Loop) Deliver(a Action) {
-	select {
-	case l.inbox <- a:
-	case <-l.stopped:
+	for {
+		l.inMu.Lock()
+		if len(l.inQ) < l.inCap {
+			l.inQ = append(l.inQ, a)
+			first := len(l.inQ) == 1
+			l.inMu.Unlock()
+			if first {
+				select {
+				case l.inReady <- struct{}{}:
+				default: // the loop has been told already
+				}
+			}
+			return
+		}
+		if l.inRoom == nil {
+			l.inRoom = make(chan struct{})
+		}
+		room := l.inRoom
+		l.inMu.Unlock()
+		select {
+		case <-room:
+		case <-l.stopped:
+			return
+		}
 	}
+}
+
+// takeInbox returns every action delivered so far, in delivery order, and
+// empties the inbox; the caller hands the batch back with giveBack.
+func (l *Loop) takeInbox() []Action {
+	l.inMu.Lock()
+	defer l.inMu.Unlock()
+	q := l.inQ
+	l.inQ, l.inSpare = l.inSpare[:0], nil
+	if l.inRoom != nil {
+		close(l.inRoom)
+		l.inRoom = nil
+	}
+	return q
+}
+
+// giveBack returns a judged batch for reuse.
+func (l *Loop) giveBack(q []Action) {
+	clear(q) // drop the payloads
+	l.inMu.Lock()
+	if l.inSpare == nil {
+		l.inSpare = q[:0]
+	}
+	l.inMu.Unlock()
 }
 
 // Gone tells the loop that agent id has left (exited or was stopped): it is
@@ -386,6 +442,8 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
 	last := make(map[AgentID]json.RawMessage)
 	var closed Tick // last closed tick
+	expected := make(map[AgentID]bool, len(l.cfg.Seats))
+	got := make(map[AgentID]Action, len(l.cfg.Seats))
 	turns, _ := l.cfg.World.(Turns)
 	if l.cfg.Stepping != SteppingTurnBased {
 		turns = nil
@@ -486,7 +544,10 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		// Take in what arrived between ticks (departures first).
 		l.drain(judge, leave, join, nil)
 
-		cur := &tickState{t: closed + 1, expected: make(map[AgentID]bool, len(live)), got: make(map[AgentID]Action, len(live))}
+		// The tick's maps are reused: clear keeps their room for N agents.
+		clear(expected)
+		clear(got)
+		cur := &tickState{t: closed + 1, expected: expected, got: got}
 		start := l.clock.Now()
 		deadline := start.Add(l.cfg.Deadline)
 		var turn AgentID
@@ -517,8 +578,8 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	collect:
 		for cur.waiting > 0 {
 			select {
-			case a := <-l.inbox:
-				judge(a, cur)
+			case <-l.inReady:
+				l.drainInbox(judge, cur)
 			case <-l.memCh:
 				// An action the agent sent before it left may already be
 				// queued: take it first, so it stands.
@@ -633,12 +694,9 @@ func (l *Loop) drain(judge func(Action, *tickState), leave func(AgentID, *tickSt
 
 // drainInbox judges the actions already queued without waiting.
 func (l *Loop) drainInbox(judge func(Action, *tickState), cur *tickState) {
-	for {
-		select {
-		case a := <-l.inbox:
-			judge(a, cur)
-		default:
-			return
-		}
+	q := l.takeInbox()
+	for _, a := range q {
+		judge(a, cur)
 	}
+	l.giveBack(q)
 }

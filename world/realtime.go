@@ -93,14 +93,11 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		slot[a.Agent] = pendingAction{a: a, at: l.clock.Now()}
 	}
 	drainInbox := func() {
-		for {
-			select {
-			case a := <-l.inbox:
-				judge(a)
-			default:
-				return
-			}
+		q := l.takeInbox()
+		for _, a := range q {
+			judge(a)
 		}
+		l.giveBack(q)
 	}
 	membership := func() {
 		drainInbox() // what it sent before it left stands
@@ -239,8 +236,8 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		if cfg.Manual {
 			for reply == nil {
 				select {
-				case a := <-l.inbox:
-					judge(a)
+				case <-l.inReady:
+					drainInbox()
 				case <-l.memCh:
 					membership()
 				case reply = <-l.steps:
@@ -255,8 +252,8 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		wait:
 			for {
 				select {
-				case a := <-l.inbox:
-					judge(a)
+				case <-l.inReady:
+					drainInbox()
 				case <-l.memCh:
 					membership()
 				case <-timer.C():

@@ -7,7 +7,9 @@
 // from the supervisor), 1 with a message on stderr otherwise. When
 // agents.EnvWatchdog is "1" (checked first) it runs the process as the run's
 // watchdog (agents.WatchdogMain) and exits with its code. When neither is set
-// it returns at once and does nothing.
+// it returns at once and does nothing. With agents.EnvShim set (checked
+// second) it is the limits shim of an agent process (agents.ShimMain) and
+// executes the agent's program in its place.
 package builtin
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -33,16 +36,38 @@ import (
 // run ends or ctx is done. Most programs are Respond(handler).
 type Program func(ctx context.Context, a *sdk.Agent) error
 
+// RawProgram is a reference agent that does without the SDK and the
+// envelope: it reads the agent's settings from the environment and speaks
+// to the bus itself. The benchmark baseline's "echo" is one. Raw programs
+// are not for scenarios (Lookup and Names do not report them; their
+// messages are not protocol messages): a harness starts them by setting
+// agents.EnvBuiltin itself. It returns when told to stop or ctx is done.
+type RawProgram func(ctx context.Context) error
+
 var (
 	mu       sync.RWMutex
 	programs = map[string]Program{}
+	raw      = map[string]RawProgram{}
 )
+
+// RegisterRaw makes a raw program available to Main under name. It panics
+// on a duplicate of any program.
+func RegisterRaw(name string, p RawProgram) {
+	mu.Lock()
+	defer mu.Unlock()
+	_, dup := programs[name]
+	if _, dupRaw := raw[name]; dup || dupRaw {
+		panic(fmt.Sprintf("builtin: %q registered twice", name))
+	}
+	raw[name] = p
+}
 
 // Register makes a program available under name. It panics on a duplicate.
 func Register(name string, p Program) {
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := programs[name]; dup {
+	_, dup := programs[name]
+	if _, dupRaw := raw[name]; dup || dupRaw {
 		panic(fmt.Sprintf("builtin: %q registered twice", name))
 	}
 	programs[name] = p
@@ -83,12 +108,17 @@ func Main() {
 	if os.Getenv(agents.EnvWatchdog) == "1" {
 		os.Exit(agents.WatchdogMain())
 	}
+	if _, ok := os.LookupEnv(agents.EnvShim); ok {
+		agents.ShimMain() // never returns: executes the agent's program
+	}
 	name, ok := os.LookupEnv(agents.EnvBuiltin)
 	if !ok {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	endProfile := startProfile()
 	err := runProgram(ctx, name, os.Stderr)
+	endProfile()
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "builtin %s: %v\n", name, err)
@@ -97,9 +127,43 @@ func Main() {
 	os.Exit(0)
 }
 
+// EnvCPUProfile, when set to a directory, makes a builtin agent write its
+// CPU profile to <dir>/<agent id>.pprof (for `go tool pprof`) when it
+// ends cleanly. The directory must be writable by the agent's user.
+const EnvCPUProfile = "TERRARIUM_BUILTIN_CPUPROFILE"
+
+// startProfile starts the CPU profile EnvCPUProfile asks for; the function
+// it returns stops and writes it.
+func startProfile() func() {
+	dir := os.Getenv(EnvCPUProfile)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, os.Getenv(agents.EnvAgentID)+".pprof"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // runProgram connects, runs the program and closes. A signal (ctx done) is a
 // clean end.
 func runProgram(ctx context.Context, name string, stderr io.Writer) error {
+	mu.RLock()
+	rp, isRaw := raw[name]
+	mu.RUnlock()
+	if isRaw {
+		return rp(ctx)
+	}
 	p, ok := Lookup(name)
 	if !ok {
 		return fmt.Errorf("unknown program %q (known: %s)", name, strings.Join(Names(), ", "))
