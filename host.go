@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/inproc"
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/observe"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -69,6 +72,12 @@ type Config struct {
 	// Env holds extra variables given to every agent (after the scenario's
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
+	// Websocket, if set, is the HOST:PORT of a websocket listener of the
+	// bus for browsers (port 0: a random one; loopback only, plain ws://).
+	Websocket string
+	// Observers, if set, is called once the run's event stream is up,
+	// with what observers need to connect (also in observer.json).
+	Observers func(observe.Info)
 	// StopGrace is how long agents get to exit after the stop message before
 	// their process groups and sessions are terminated (default 2s); the same again passes
 	// between SIGTERM and SIGKILL.
@@ -127,6 +136,9 @@ type Result struct {
 	Workspace *WorkspaceResult `json:"workspace,omitempty"`
 	// LLM is the total of every LLM agent's usage (none without LLM agents).
 	LLM *agents.LLMUsage `json:"llm,omitempty"`
+
+	// Stream counts the events put in the run's event stream.
+	Stream *bus.StreamStats `json:"stream,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.
@@ -201,6 +213,7 @@ type Host struct {
 	done    chan struct{}
 
 	closeOnce sync.Once
+	live      atomic.Pointer[run] // the run, while its event stream is up
 
 	r      *run      // set by Start
 	res    *Result   // set before done is closed

@@ -38,6 +38,7 @@ type run struct {
 	dir     string
 	events  *events.Writer
 	metrics *metricsWriter
+	stream  *bus.EventPublisher // the run's event stream; nil before the bus
 	srv     *bus.Server
 	nc      *nats.Conn
 	sup     *agents.Supervisor
@@ -173,7 +174,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 
 	r.srv, err = bus.Start(bus.Options{
 		Run: r.res.Run, Dir: filepath.Join(r.dir, "jetstream"), Logger: r.h.cfg.Logger,
-		OnViolation: r.onViolation,
+		OnViolation: r.onViolation, Websocket: r.h.cfg.Websocket,
 	})
 	if err != nil {
 		return fmt.Errorf("start bus: %w", err)
@@ -184,7 +185,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("connect host to bus: %w", err)
 	}
-	r.events.SetPublisher(r.nc)
+	if err := r.startObservers(ctx); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
 
 	r.loop, err = world.NewLoop(world.LoopConfig{
 		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
@@ -962,6 +965,7 @@ func (r *run) finish(runErr error) {
 	if r.events != nil {
 		r.events.Emit(events.RunFinished, res.Ticks, "", map[string]any{"status": res.Status, "error": res.Error, "ticks": res.Ticks, "state_hash": res.StateHash})
 		r.events.SetPublisher(nil)
+		r.closeStream()
 		if err := r.events.Close(); err != nil {
 			r.log.Error("event log", "error", err)
 		}
