@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -32,6 +33,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var vars varFlags
 	fs.Var(&vars, "var", "set a scenario variable, name=value (repeatable)")
 	from := fs.String("from", "", "start from another run's checkpoint, RUN_DIR@TICK (a fork)")
+	ws := fs.String("ws", "", "also serve the bus over websocket on HOST:PORT (loopback, plain ws://; port 0 picks one), for browsers")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -66,6 +68,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
 		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase), Fork: fork, CheckpointHook: checkpointHook,
+		Websocket: *ws, Observers: func(in observe.Info) { printObservers(stderr, in) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)

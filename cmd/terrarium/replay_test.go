@@ -36,7 +36,7 @@ func TestRunVarAndReplayCLI(t *testing.T) {
 		t.Errorf("unknown --var: exit %d, stderr:\n%s", code, stderr)
 	}
 	run := filepath.Join(dir, "run")
-	runCLI(t, "run", "--quiet", "--var", "rounds=7", "--out", run, scenario)
+	runOK(t, "run", "--quiet", "--var", "rounds=7", "--out", run, scenario)
 	if r := readFinal(t, run); r.Ticks != 7 {
 		t.Fatalf("--var rounds=7: %d ticks", r.Ticks)
 	}

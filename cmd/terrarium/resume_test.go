@@ -90,7 +90,7 @@ func readFinal(t *testing.T, dir string) finalResult {
 	return r
 }
 
-func runCLI(t *testing.T, args ...string) {
+func runOK(t *testing.T, args ...string) {
 	t.Helper()
 	cmd, stdout, stderr := cli(t, args...)
 	if code := exitCode(t, cmd.Run()); code != 0 {
@@ -99,7 +99,7 @@ func runCLI(t *testing.T, args ...string) {
 }
 
 // waitFor polls cond until it holds or a minute passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !cond() {
@@ -128,7 +128,7 @@ func TestKillNineThenResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := filepath.Join(base, "reference")
-	runCLI(t, "run", "--quiet", "--out", ref, scenario)
+	runOK(t, "run", "--quiet", "--out", ref, scenario)
 	want := readFinal(t, ref)
 	if want.Status != "finished" || want.Ticks != killTicks {
 		t.Fatalf("reference run: %+v", want)
@@ -163,7 +163,7 @@ func TestKillNineThenResume(t *testing.T) {
 			if killAt == nil {
 				killAt = func(string) bool { _, err := os.Stat(marker); return err == nil }
 			}
-			waitFor(t, "the kill point", func() bool {
+			waitUntil(t, "the kill point", func() bool {
 				return killAt(dir) || cmd.ProcessState != nil
 			})
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -189,7 +189,7 @@ func TestKillNineThenResume(t *testing.T) {
 			if len(pids) != 3 {
 				t.Fatalf("%d agents spawned before the kill, want 3", len(pids))
 			}
-			waitFor(t, "the killed host's agents to be gone", func() bool {
+			waitUntil(t, "the killed host's agents to be gone", func() bool {
 				for _, p := range pids {
 					if agenttest.Alive(p) {
 						return false
@@ -241,8 +241,8 @@ func TestKillNineThenResume(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "events.superseded-1.jsonl")); err != nil && c.name != "just after a checkpoint" {
 				t.Errorf("no superseded events kept: %v", err)
 			}
-			runCLI(t, "verify", dir)
-			runCLI(t, "replay", dir)
+			runOK(t, "verify", dir)
+			runOK(t, "replay", dir)
 			if ents, _ := os.ReadDir(filepath.Join(dir, "checkpoints")); len(ents) == 0 || strings.HasPrefix(ents[0].Name(), ".tmp-") {
 				t.Errorf("checkpoints after the resumed run: %v (the crashed write's leftover should be gone)", ents)
 			}
