@@ -50,7 +50,7 @@ func (r *run) workspacePart() checkpoint.Part {
 }
 
 func (r *run) parts() []checkpoint.Part {
-	return append([]checkpoint.Part{r.workspacePart()}, r.h.cfg.CheckpointParts...)
+	return append([]checkpoint.Part{r.workspacePart(), r.sharedPart()}, r.h.cfg.CheckpointParts...)
 }
 
 // prepareStart sets up the checkpoint writer and, for a fork, takes the
@@ -89,6 +89,9 @@ func (r *run) prepareStart() error {
 		return fmt.Errorf("fork: %w", err)
 	}
 	for _, p := range r.parts() {
+		if _, ok := p.(sharedPart); ok && !hasPart(c, p) {
+			continue // an older or rebuilt checkpoint: the shared tree starts as seeded
+		}
 		if err := c.Restore(p); err != nil {
 			return fmt.Errorf("fork: %w", err)
 		}
@@ -266,4 +269,10 @@ func (r *run) writeCheckpoint(reason string) {
 	}
 	r.log.Error("checkpoint failed; the run goes on", "tick", st.Tick, "error", err)
 	r.events.Emit(events.CheckpointFailed, st.Tick, "", map[string]any{"reason": err.Error()})
+}
+
+// hasPart reports whether checkpoint c holds part p.
+func hasPart(c *checkpoint.Checkpoint, p checkpoint.Part) bool {
+	_, err := os.Stat(filepath.Join(c.Dir, p.Name()))
+	return err == nil
 }

@@ -219,6 +219,9 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 	ws := checkpoint.DirPart{PartName: "workspace", Path: filepath.Join(dir, "workspace", "agents")}
 	parts := append([]checkpoint.Part{ws}, cfg.CheckpointParts...)
 	if use != nil {
+		if _, err := os.Stat(filepath.Join(use.Dir, sharedPart{}.Name())); err == nil {
+			parts = append(parts, sharedPart{versions: filepath.Join(dir, "versions")})
+		}
 		for _, p := range parts {
 			if err := use.Restore(p); err != nil {
 				return nil, nil, fmt.Errorf("resume %s: %w", dir, err)

@@ -112,6 +112,10 @@ func (r *run) startWorkspace() error {
 	if err != nil {
 		return err
 	}
+	if err := r.restoreShared(ws); err != nil {
+		ws.Close()
+		return err
+	}
 	h := &wsHost{ws: ws, done: make(chan struct{}), inflight: map[world.AgentID]*atomic.Int32{}}
 	for _, s := range r.seats {
 		h.inflight[s.ID] = &atomic.Int32{}
