@@ -33,7 +33,7 @@ const DefaultKeep = 3
 
 // A Part adds its own files to a checkpoint and puts them back when a run
 // goes on from it. The agents' workspaces are one (DirPart); the shared
-// tree's versions and the lease table are meant to be others.
+// tree's versions and the lease table another (the host's "shared" part).
 type Part interface {
 	// Name is the part's directory inside the checkpoint ([a-z0-9_-]+).
 	Name() string

@@ -28,6 +28,11 @@
 //     undone. Watcher overflows trigger a full rescan, and one runs
 //     periodically and on Sync.
 //
+//   - Checkpoint returns each path's current version, the lease table and
+//     the last token; Restore (after New, before Run) puts the tree back to
+//     such a state through the no-follow operations, ends its leases as if
+//     their holders had died and never lets a token be issued twice.
+//
 // Concurrency: every method is safe for concurrent use; one lock guards the
 // state, and Emit is called with it held (in order). Acquire may block
 // while it waits; the other methods do not wait for other agents. Run
