@@ -12,26 +12,21 @@
 //     none overtakes an earlier overlapping one. Fencing tokens strictly
 //     grow, across restarts of the host on the same version store too (the
 //     counter is reserved on disk in blocks before a token is handed out).
-//
 //   - A lease ends by Release (which commits first), by expiry after TTL
 //     without Renew, or by AgentGone; in the last two cases its files are
 //     put back to their last committed versions and its scope stays blocked
 //     for LockDelay. An operation with a token that is not the caller's
 //     live lease fails with ErrStaleToken.
-//
 //   - Nothing is lost: every content the host sees in the tree (committed,
 //     pending, or put there without a lease) is stored before it is
 //     replaced; a version is logged (and synced) before Commit returns.
-//
 //   - The host never follows a link in the tree: every operation walks
 //     paths element by element with O_NOFOLLOW from a descriptor of the
 //     tree's root and acts on descriptors.
-//
 //   - Every settled change is accounted for: by a valid holder it is
 //     reported pending (file.changed); otherwise it is a violation and
 //     undone. Watcher overflows trigger a full rescan, and one runs
 //     periodically and on Sync.
-//
 //   - Checkpoint returns each path's current version, the lease table and
 //     the last token; Restore (after New, before Run) puts the tree back to
 //     such a state through the no-follow operations, ends its leases as if
