@@ -23,7 +23,7 @@ var (
 	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
 	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimePool}
 	runtimePlanned  = []string{"claude"}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
@@ -66,6 +66,7 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		{Name: "pool_size"},
 	},
 }
 
@@ -306,6 +307,10 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 				}
 			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
+			case runtimeOK && a.Runtime == RuntimePool:
+				if _, found := builtin.LookupPool(v); !found {
+					a.Path = d.program(a.Name, v, attr.Expr.Range())
+				}
 			}
 		}
 	}
@@ -371,6 +376,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.pool(b, attrs, &a)
 	return a, ok
 }
 

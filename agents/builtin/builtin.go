@@ -65,7 +65,8 @@ func Register(name string, p Program) {
 	mu.Lock()
 	defer mu.Unlock()
 	_, dup := programs[name]
-	if _, dupRaw := raw[name]; dup || dupRaw {
+	_, dupPool := pools[name]
+	if _, dupRaw := raw[name]; dup || dupRaw || dupPool {
 		panic(fmt.Sprintf("builtin: %q registered twice", name))
 	}
 	programs[name] = p
@@ -158,6 +159,9 @@ func runProgram(ctx context.Context, name string, stderr io.Writer) error {
 	mu.RUnlock()
 	if isRaw {
 		return rp(ctx)
+	}
+	if pp, isPool := LookupPool(name); isPool {
+		return runPool(ctx, name, pp, stderr)
 	}
 	p, ok := Lookup(name)
 	if !ok {
