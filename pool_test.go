@@ -25,9 +25,29 @@ import (
 func meAction(agent string) json.RawMessage { return json.RawMessage(`{"me":"` + agent + `"}`) }
 
 func init() {
-	builtin.RegisterPool("test_pool_me", builtin.ServePool(func(_ context.Context, agent string, _ sdk.Observation) (any, error) {
-		return meAction(agent), nil
-	}))
+	// test_pool_me fails unless every observation message holds all its
+	// members (one message per tick), and answers each in one message.
+	builtin.RegisterPool("test_pool_me", func(ctx context.Context, p *sdk.Pool) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-p.Done():
+				return p.Err()
+			case b := <-p.Batches():
+				if len(b.Obs) != len(p.Members()) {
+					return fmt.Errorf("tick %d: a batch of %d observations, want all %d members in one", b.Tick, len(b.Obs), len(p.Members()))
+				}
+				acts := make([]sdk.PoolEntry, len(b.Obs))
+				for i, o := range b.Obs {
+					acts[i] = sdk.PoolEntry{Agent: o.Agent, Data: meAction(o.Agent)}
+				}
+				if err := p.Act(b.Tick, acts); err != nil {
+					return err
+				}
+			}
+		}
+	})
 	// crowd-3 never answers; the rest do.
 	builtin.RegisterPool("test_pool_skip_3", builtin.ServePool(func(_ context.Context, agent string, _ sdk.Observation) (any, error) {
 		if agent == "crowd-3" {
@@ -263,4 +283,3 @@ agent "loner" {
 		t.Errorf("loner result %+v", ar)
 	}
 }
-
