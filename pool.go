@@ -1,6 +1,7 @@
 package terrarium
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -40,6 +41,7 @@ type poolRun struct {
 	// The batch being built; only the loop's goroutine (Send, SendsDone)
 	// touches it.
 	buf      []byte
+	lastObs  []byte // the last observation checked to be JSON
 	n        int
 	tick     world.Tick
 	deadline time.Time
@@ -220,32 +222,36 @@ func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
 		r.poolBad(pr, m.Subject, err.Error())
 		return
 	}
-	var acts []struct {
-		Agent world.AgentID   `json:"agent"`
-		Data  json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(env.Data, &acts); err != nil {
-		r.poolBad(pr, m.Subject, "acts: want [{\"agent\":ID,\"data\":ACTION},...]: "+err.Error())
-		return
-	}
-	for _, e := range acts {
-		if _, ok := pr.member[e.Agent]; !ok {
+	err = bus.EachEntry(env.Data, func(agent string, data []byte) {
+		id := world.AgentID(agent)
+		if _, ok := pr.member[id]; !ok {
 			r.events.Emit(events.Violation, r.tick(), pr.members[0], map[string]any{
 				"op": "publish", "user": pr.creds.User, "subject": m.Subject, "pool": pr.id,
-				"reason": fmt.Sprintf("pool %s sent an action for %q, which is not one of its members", pr.id, e.Agent)})
-			continue
+				"reason": fmt.Sprintf("pool %s sent an action for %q, which is not one of its members", pr.id, agent)})
+			return
 		}
-		if len(e.Data) == 0 {
-			r.events.Emit(events.BadMessage, r.tick(), e.Agent, map[string]any{"subject": m.Subject, "pool": pr.id, "reason": "action without data"})
-			continue
-		}
-		r.loop.Deliver(world.Action{Agent: e.Agent, Tick: world.Tick(env.Tick), Data: e.Data})
+		r.loop.Deliver(world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: data})
+	})
+	if err != nil {
+		r.poolBad(pr, m.Subject, err.Error())
 	}
 }
 
 // sendPool queues member id's observation in its pool's batch (from the
 // loop's goroutine); SendsDone sends the batches.
 func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
+	if len(obs) == 0 {
+		obs = json.RawMessage("null")
+	}
+	// The batch is not scanned again when it is sent (bus.EncodeBatch), so
+	// each observation is checked here; most worlds send runs of equal
+	// observations, checked once.
+	if !bytes.Equal(obs, pr.lastObs) {
+		if !json.Valid(obs) {
+			return fmt.Errorf("send observation to %s: the world's observation is not valid JSON", id)
+		}
+		pr.lastObs = append(pr.lastObs[:0], obs...)
+	}
 	if pr.n > 0 && (pr.tick != t || len(pr.buf)+len(obs)+len(id)+32 > poolBatchLimit) {
 		r.flushPool(pr)
 	}
@@ -255,14 +261,7 @@ func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline tim
 	} else {
 		pr.buf = append(pr.buf, ',')
 	}
-	pr.buf = append(pr.buf, `{"agent":"`...)
-	pr.buf = append(pr.buf, id...) // ids need no escaping (world.IDPattern)
-	pr.buf = append(pr.buf, `","data":`...)
-	if len(obs) == 0 {
-		obs = json.RawMessage("null")
-	}
-	pr.buf = append(pr.buf, obs...)
-	pr.buf = append(pr.buf, '}')
+	pr.buf = bus.AppendEntry(pr.buf, string(id), obs) // ids need no escaping (world.IDPattern)
 	pr.n++
 	return nil
 }
@@ -279,7 +278,7 @@ func (r *run) SendsDone(world.Tick) {
 func (r *run) flushPool(pr *poolRun) {
 	pr.buf = append(pr.buf, ']')
 	d := pr.deadline.UTC()
-	b, err := bus.Encode(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: pr.id, Tick: uint64(pr.tick), Seq: r.seq.Add(1), Deadline: &d, Data: pr.buf})
+	b, err := bus.EncodeBatch(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: pr.id, Tick: uint64(pr.tick), Seq: r.seq.Add(1), Deadline: &d, Data: pr.buf})
 	n := pr.n
 	pr.n = 0
 	if err == nil {

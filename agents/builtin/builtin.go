@@ -124,7 +124,7 @@ func Main() {
 }
 
 // EnvCPUProfile, when set to a directory, makes a builtin agent write its
-// CPU profile to <dir>/<agent id>.pprof (for `go tool pprof`) when it
+// CPU profile to <dir>/<agent id>.pprof (a pool: <pool id>.pprof) (for `go tool pprof`) when it
 // ends cleanly. The directory must be writable by the agent's user.
 const EnvCPUProfile = "TERRARIUM_BUILTIN_CPUPROFILE"
 
@@ -135,7 +135,11 @@ func startProfile() func() {
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, os.Getenv(agents.EnvAgentID)+".pprof"))
+	name := os.Getenv(agents.EnvAgentID)
+	if name == "" {
+		name = os.Getenv(agents.EnvPool) // a pool: named by its pool id
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
 		return func() {}

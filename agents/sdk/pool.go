@@ -44,10 +44,7 @@ func Handlers(newHandler func(agent string) Handler) PoolHandler {
 
 // PoolEntry is one member's part of a pool message: its observation (host
 // to pool) or its action (pool to host).
-type PoolEntry struct {
-	Agent string          `json:"agent"`
-	Data  json.RawMessage `json:"data"`
-}
+type PoolEntry = bus.Entry
 
 // PoolBatch is one observation message to a pool: the observations of
 // some of its members for one tick.
@@ -193,7 +190,9 @@ func (p *Pool) onMsg(m *nats.Msg) {
 		if env.Deadline != nil {
 			b.Deadline = *env.Deadline
 		}
-		if err := json.Unmarshal(env.Data, &b.Obs); err != nil {
+		if err := bus.EachEntry(env.Data, func(agent string, data []byte) {
+			b.Obs = append(b.Obs, PoolEntry{Agent: agent, Data: data})
+		}); err != nil {
 			p.finish(fmt.Errorf("pool %s: bad observation batch at tick %d: %w", p.id, env.Tick, err))
 			return
 		}
@@ -244,22 +243,24 @@ func (p *Pool) Err() error {
 }
 
 // Act sends the members' actions for tick t in one message. Each entry's
-// Data must be JSON.
+// Agent must be a member's id and its Data valid JSON.
 func (p *Pool) Act(t world.Tick, acts []PoolEntry) error {
 	b := make([]byte, 0, 64*len(acts)+2)
 	b = append(b, '[')
 	for i, e := range acts {
+		if !world.IDPattern.MatchString(e.Agent) || !json.Valid(e.Data) {
+			return fmt.Errorf("pool %s: act at tick %d: entry %d (agent %q): want an agent id and a JSON action", p.id, t, i, e.Agent)
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"agent":`...)
-		b = strconv.AppendQuote(b, e.Agent)
-		b = append(b, `,"data":`...)
-		b = append(b, e.Data...)
-		b = append(b, '}')
+		b = bus.AppendEntry(b, e.Agent, e.Data)
 	}
 	b = append(b, ']')
-	msg, err := p.encode(bus.KindActs, uint64(t), b)
+	p.pubMu.Lock()
+	p.seq++
+	msg, err := bus.EncodeBatch(bus.Envelope{Kind: bus.KindActs, Run: p.run, Agent: p.id, Tick: uint64(t), Seq: p.seq, Data: b})
+	p.pubMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("pool %s: act at tick %d: %w", p.id, t, err)
 	}
