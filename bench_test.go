@@ -109,18 +109,30 @@ func stdioTitForTat(in io.Reader, out io.Writer) int {
 // directory, bus, credentials, workspaces); KiB/agent, the host's VmRSS
 // growth from before Run to all agents ready, divided by N (it includes the
 // embedded bus's side of every connection); heap-KiB/agent, the same for
-// the Go heap and stacks (runtime.MemStats HeapInuse+StackInuse).
+// the Go heap and stacks (runtime.MemStats HeapInuse+StackInuse);
+// ms-stop, from the end of the last tick to Run's return (agents told to
+// stop, their exits, the sweep, the bus closed, result.json written);
+// killed, the agents that had to be killed by a signal to stop.
 func BenchmarkSpawnToReady(b *testing.B) {
-	for _, n := range []int{100, 500} {
-		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			sc := writeScenario(b, spawnScenario(n))
-			var toReady, setup, rss, heap []float64
+	for _, c := range []struct {
+		n      int
+		limits string
+	}{{100, ""}, {500, ""}, {100, "memory = \"256MiB\"\n  pids = 64\n  cpu = 0.5\n"}} {
+		n, name := c.n, fmt.Sprintf("agents=%d", c.n)
+		if c.limits != "" {
+			name += ",limits" // each agent starts through the shim, in cgroups of its own
+		}
+		b.Run(name, func(b *testing.B) {
+			sc := writeScenario(b, spawnScenario(n, c.limits))
+			var toReady, setup, rss, heap, stop, killed []float64
 			for i := 0; i < b.N; i++ {
 				m := runSpawnOnce(b, sc, n)
 				toReady = append(toReady, m.toReady)
 				setup = append(setup, m.setup)
 				rss = append(rss, m.rssKiB)
 				heap = append(heap, m.heapKiB)
+				stop = append(stop, m.stop)
+				killed = append(killed, float64(m.killed))
 			}
 			t := median(toReady)
 			b.ReportMetric(t, "ms-to-ready")
@@ -128,12 +140,15 @@ func BenchmarkSpawnToReady(b *testing.B) {
 			b.ReportMetric(median(setup), "ms-setup")
 			b.ReportMetric(median(rss)/float64(n), "KiB/agent")
 			b.ReportMetric(median(heap)/float64(n), "heap-KiB/agent")
+			b.ReportMetric(median(stop), "ms-stop")
+			b.ReportMetric(median(killed), "killed")
 		})
 	}
 }
 
-// spawnScenario is n builtin agents in n/2 self-play blocks, one tick.
-func spawnScenario(n int) string {
+// spawnScenario is n builtin agents in n/2 self-play blocks, one tick;
+// limits, if not empty, goes into every agent block.
+func spawnScenario(n int, limits string) string {
 	var s strings.Builder
 	s.WriteString(`
 scenario "spawn_bench" {
@@ -147,7 +162,7 @@ world "repeated_game" {
 }
 `)
 	for i := 0; i < n/2; i++ {
-		fmt.Fprintf(&s, "agent \"p%03d\" {\n  runtime = \"builtin\"\n  command = \"cooperator\"\n  count   = 2\n}\n", i)
+		fmt.Fprintf(&s, "agent \"p%03d\" {\n  runtime = \"builtin\"\n  command = \"cooperator\"\n  count   = 2\n  %s}\n", i, limits)
 	}
 	return s.String()
 }
@@ -155,6 +170,8 @@ world "repeated_game" {
 type spawnFigures struct {
 	toReady, setup  float64 // milliseconds
 	rssKiB, heapKiB float64 // growth in KiB, for all agents
+	stop            float64 // milliseconds from the last tick to Run's return
+	killed          int     // agents stopped by a signal
 }
 
 // runSpawnOnce runs sc once. A poller follows events.jsonl (flushed after
@@ -169,6 +186,7 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 		mu                  sync.Mutex
 		readyMem, progMem   memSample
 		haveReady, haveProg bool
+		lastTick            time.Time
 	)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: benchLogger(b), Dir: dir, Env: raceEnv,
@@ -179,6 +197,7 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 			s := sampleMem(b)
 			mu.Lock()
 			progMem, haveProg = s, true
+			lastTick = time.Now() // the only tick
 			mu.Unlock()
 		},
 	})
@@ -201,6 +220,7 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, runErr := h.Run(ctx)
+	returned := time.Now()
 	close(stop)
 	poll.Wait()
 	if runErr != nil {
@@ -241,13 +261,24 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 	if spawned != n || ready != n {
 		b.Fatalf("%d agent.spawned and %d agent.ready events, want %d of each", spawned, ready, n)
 	}
-	b.Logf("%d agents, isolation %s: ready %v after the first spawn, VmRSS %d -> %d KiB",
-		n, res.Isolation, lastReady.Sub(firstSpawn).Round(time.Millisecond), before.rssKiB, at.rssKiB)
+	killed := 0
+	for _, a := range res.Agents {
+		if a.Signal != "" {
+			killed++
+		}
+	}
+	mu.Lock()
+	stopped := returned.Sub(lastTick)
+	mu.Unlock()
+	b.Logf("%d agents, isolation %s: ready %v after the first spawn, VmRSS %d -> %d KiB; stopped in %v, %d killed by a signal",
+		n, res.Isolation, lastReady.Sub(firstSpawn).Round(time.Millisecond), before.rssKiB, at.rssKiB, stopped.Round(time.Millisecond), killed)
 	return spawnFigures{
 		toReady: millis(lastReady.Sub(firstSpawn)),
 		setup:   millis(firstSpawn.Sub(started)),
 		rssKiB:  float64(at.rssKiB - before.rssKiB),
 		heapKiB: float64(at.heapKiB - before.heapKiB),
+		stop:    millis(stopped),
+		killed:  killed,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	_ "github.com/terrarium-sim/terrarium/agents/builtin"
 	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
+	_ "github.com/terrarium-sim/terrarium/world/grid"
 )
 
 // Run statuses (Result.Status).
@@ -173,6 +174,9 @@ type AgentResult struct {
 	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
+	// Limits says, per limit its block sets, what enforces it and how often
+	// it bit (agents with limits only; see docs/events.md, agent.limits).
+	Limits agents.LimitReports `json:"limits,omitempty"`
 	world.AgentStats
 }
 

@@ -57,6 +57,10 @@ type run struct {
 	stats        map[world.AgentID]world.AgentStats
 	iso          isolation
 	wd           *agents.Watchdog   // kills the agents if the host dies; nil if it could not start
+	cg           *agents.Cgroups    // the agents' cgroups; nil when no agent has limits
+	shim         string             // the binary agents with limits start as
+	limitStop    chan struct{}      // stops watchLimits (limits.go); nil when it does not run
+	limitDone    chan struct{}      //
 	ending       chan struct{}      // closed by markEnded: no more restarts
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
@@ -91,6 +95,11 @@ type agentRun struct {
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
 	pool      *poolRun     // runtime "pool": the pool serving it
+
+	// Limits (limits.go): set before its first start.
+	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
+	rlimits []agents.Rlimit     // set by the shim for the limits no cgroup enforces
+	limits  agents.LimitReports // how each of its limits is enforced (and, at the end, hits); nil without limits
 
 	settleOnce sync.Once
 	settled    chan struct{} // closed when the agent will not run again
@@ -144,6 +153,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if r.w, err = r.newWorld(); err != nil {
 		return err
 	}
+	if s, ok := r.w.(world.Seeder); ok {
+		if err := s.Seed(sc.Seed); err != nil {
+			return fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
+		}
+	}
 	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
 		return err
@@ -183,6 +197,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.preparePools(); err != nil {
 		return err
 	}
+	if err := r.prepareLimits(); err != nil {
+		return err
+	}
 	if err := r.startInProc(); err != nil {
 		return err
 	}
@@ -193,6 +210,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.startWatchdog()
+	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
 		return err
@@ -200,6 +218,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.spawnPools(); err != nil {
 		return err
 	}
+	r.startLimitWatch()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
@@ -523,6 +542,7 @@ func (r *run) start(a *agentRun) error {
 		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
+		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
 	})
 	if err != nil {
 		if a.cred != nil {
@@ -531,8 +551,9 @@ func (r *run) start(a *agentRun) error {
 		return fmt.Errorf("start agent %s: %w", id, err)
 	}
 	// With agents as their own users the watchdog kills by UID, which
-	// catches every descendant; otherwise it tracks the agent's group.
-	if r.wd != nil && !r.iso.on {
+	// catches every descendant; so does the agent's cgroup, when it has
+	// one (limits.go); otherwise it tracks the agent's group.
+	if r.wd != nil && !r.iso.on && a.cgroup == nil {
 		if err := r.wd.WatchGroup(p.Pid()); err != nil {
 			r.log.Warn("the watchdog cannot watch this agent: it may outlive a killed host", "agent", id, "error", err)
 		}
@@ -639,6 +660,9 @@ func (r *run) watchExit(a *agentRun) {
 		}
 		if st.Err != nil {
 			data["error"] = st.Err.Error()
+		}
+		if st.Reason != "" {
+			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
 		if !during {
@@ -871,6 +895,7 @@ func (r *run) finish(runErr error) {
 	}
 	r.stopInProc()
 	r.stopAgents()
+	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
 		// kill the agents of the next run that takes them.
@@ -1004,6 +1029,7 @@ func (r *run) agentResults() []AgentResult {
 			if a.spent {
 				ar.Reason = fmt.Sprintf("max_turns %d reached", a.spec.MaxTurns)
 			}
+			ar.Limits = a.limits
 			a.mu.Unlock()
 			switch {
 			case failed:
@@ -1016,6 +1042,9 @@ func (r *run) agentResults() []AgentResult {
 				ar.Status = "killed"
 			default:
 				ar.Status = "stopped"
+			}
+			if ar.Reason == "" {
+				ar.Reason = st.Reason // a limit ended its last process
 			}
 		}
 		if a := r.agents[seat.ID]; a != nil && a.spec.Runtime == scenarios.RuntimeInProc {

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
@@ -151,3 +155,139 @@ func allMoves(obs sdk.Observation, move string) json.RawMessage {
 }
 
 var _ world.Tick
+
+// Hostile test doubles for the limits (limits_test.go). Each first checks
+// that its own limit is in force, and does nothing hostile otherwise.
+func init() {
+	builtin.Register("test_fork_bomb", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick == 2 {
+				forkBomb()
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
+	builtin.Register("test_cpu_spin", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick == 2 {
+				cpuSpin()
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
+	builtin.Register("test_print_cgroup", func(ctx context.Context, a *sdk.Agent) error {
+		b, _ := os.ReadFile("/proc/self/cgroup")
+		fmt.Print(string(b))
+		return serve(ctx, a, func(obs sdk.Observation) error { return a.Act(obs.Tick, allMoves(obs, "C")) })
+	})
+	builtin.Register("test_memory_hog", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick == 2 {
+				hogHoard = memoryHog() // kept: the GC must not give it back
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
+}
+
+var hogHoard [][]byte
+
+// Bounds of the hostile doubles, should their limit not stop them.
+const (
+	bombForks = 3000
+	hogBytes  = 2 << 30
+)
+
+// ownCgroupFile reads file of this process's cgroup of a v1 controller
+// (or, with ctl "", of its v2 group), at the usual mount points.
+func ownCgroupFile(ctl, file string) string {
+	b, _ := os.ReadFile("/proc/self/cgroup")
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var dirs []string
+		switch {
+		case ctl != "" && slices.Contains(strings.Split(f[1], ","), ctl):
+			dirs = []string{filepath.Join("/sys/fs/cgroup", ctl, f[2])}
+		case f[1] == "":
+			dirs = []string{filepath.Join("/sys/fs/cgroup", f[2]), filepath.Join("/sys/fs/cgroup/unified", f[2])}
+		}
+		for _, d := range dirs {
+			if v, err := os.ReadFile(filepath.Join(d, file)); err == nil {
+				return strings.TrimSpace(string(v))
+			}
+		}
+	}
+	return ""
+}
+
+// forkBomb starts processes (sleep 300) until the kernel refuses, at most
+// bombForks, if a pids limit is in force.
+func forkBomb() {
+	limit := ownCgroupFile("pids", "pids.max")
+	if limit == "" || limit == "max" {
+		limit = ownCgroupFile("", "pids.max")
+	}
+	if n, err := strconv.Atoi(limit); err != nil || n <= 0 || n >= bombForks {
+		fmt.Printf("no pids limit in force (%q): not forking\n", limit)
+		return
+	}
+	for i := 0; i < bombForks; i++ {
+		if err := exec.Command("sleep", "300").Start(); err != nil {
+			fmt.Printf("fork refused after %d forks: %v\n", i, err)
+			return
+		}
+	}
+	fmt.Printf("forked %d processes, none refused\n", bombForks)
+}
+
+// memoryHog allocates and touches memory in 16 MiB pieces, at most
+// hogBytes, if a memory limit below that is in force.
+func memoryHog() [][]byte {
+	limit := ownCgroupFile("memory", "memory.limit_in_bytes")
+	if limit == "" {
+		limit = ownCgroupFile("", "memory.max")
+	}
+	if n, err := strconv.ParseInt(limit, 10, 64); err != nil || n <= 0 || n >= hogBytes {
+		fmt.Printf("no memory limit in force (%q): not allocating\n", limit)
+		return nil
+	}
+	var hoard [][]byte
+	for total := 0; total < hogBytes; total += 16 << 20 {
+		b := make([]byte, 16<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hoard = append(hoard, b)
+	}
+	fmt.Printf("allocated %d bytes without being stopped\n", hogBytes)
+	return hoard
+}
+
+// cpuSpin burns CPU until its cgroup says it was throttled (at most 30 s),
+// if a CPU quota is in force.
+func cpuSpin() {
+	quota := ownCgroupFile("cpu", "cpu.cfs_quota_us")
+	if q, err := strconv.Atoi(quota); err != nil || q <= 0 {
+		fmt.Printf("no cpu quota in force (%q): not spinning\n", quota)
+		return
+	}
+	start := time.Now()
+	for time.Since(start) < 30*time.Second {
+		for i := 0; i < 1e6; i++ {
+			spinSink += i
+		}
+		stat := ownCgroupFile("cpu", "cpu.stat")
+		for _, l := range strings.Split(stat, "\n") {
+			if n, ok := strings.CutPrefix(l, "nr_throttled "); ok && n != "0" {
+				fmt.Printf("throttled after %v\n", time.Since(start).Round(time.Millisecond))
+				return
+			}
+		}
+	}
+	fmt.Println("spun 30s without being throttled")
+}
+
+var spinSink int

@@ -87,7 +87,33 @@
 // the agents' groups, sessions, tracked descendants and, when agents run as
 // their own users, everything of those UIDs. Without a watchdog, a
 // descendant such as the `sleep 502 &` of a shell-wrapper agent survives,
-// reparented to init. This package does not create cgroups.
+// reparented to init. A descendant in the agent's cgroup (below) is caught
+// whatever it did: the watchdog kills and removes the run's cgroups too
+// ([Watchdog.WatchCgroup]).
+//
+// # Limits: cgroups and the shim
+//
+// [OpenCgroups] finds, for one run, where each controller can be used: a
+// cgroup v2 controller enabled in the host's own group, else the
+// controller's own v1 hierarchy (memory, pids, cpu; freezer, or v2's
+// cgroup.kill, to kill a group as a whole). [Cgroups.Group] creates an
+// agent's groups at terrarium/<run>/<agent> under the host's group in each
+// hierarchy it needs, writes each limit and reads it back, and returns a
+// [LimitReport] per limit: the mechanism (cgroup-v2, cgroup-v1, or none
+// with the reason). [Rlimits] then picks rlimits for what no cgroup holds
+// (RLIMIT_AS for memory, RLIMIT_NPROC for pids when the agent has a user of
+// its own) and marks them in the report.
+//
+// A [Spec] with a Cgroup or Rlimits starts as the shim ([ShimMain], the
+// terrarium binary re-executed): the supervisor forks it, writes its pid
+// into the group's cgroup.procs, then lets it go on through a pipe; the
+// shim sets the rlimits and executes the agent's program with the same pid.
+// So the program never runs outside its group, nor without its rlimits,
+// not even for an instant, and every descendant inherits both. When the
+// process exits, the supervisor kills everything left in its group
+// (freezing it first, so nothing can fork meanwhile) along with its process
+// group and session, and [ExitStatus.Reason] says when a limit ended it
+// (the OOM killer). [Cgroups.Close] removes the groups.
 //
 // # Output
 //

@@ -50,7 +50,23 @@ type Spec struct {
 	// after a bridge running by then has handled the last line. Without
 	// Stdio, stdin is /dev/null.
 	Stdio bool
+	// Cgroup, when not nil, is the agent's group (Cgroups.Group): the
+	// process is put into it before it executes Path (it starts as the
+	// Shim, which waits for that), so neither it nor any descendant ever
+	// runs outside it. When the process exits, everything left in the
+	// group is killed, whatever session or process group it is in.
+	Cgroup *Cgroup
+	// Rlimits are set by the Shim before it executes Path (see Rlimits).
+	Rlimits []Rlimit
+	// Shim is the terrarium binary (or a program whose main calls
+	// builtin.Main first), run in place of Path when Cgroup or Rlimits is
+	// set: it executes Path with the same pid once the limits are in place
+	// (see ShimMain). It must be executable by the Credential's user.
+	Shim string
 }
+
+// usesShim reports whether the process starts as the shim.
+func (s Spec) usesShim() bool { return s.Cgroup != nil || len(s.Rlimits) > 0 }
 
 // Config configures a Supervisor.
 type Config struct {
@@ -206,6 +222,11 @@ type Process struct {
 	log   hclog.Logger
 	grace time.Duration
 
+	cgroup *Cgroup // Spec.Cgroup
+	// oomKills and pidsRefused are the group's counters when it started,
+	// to tell whether its limits bit this process.
+	oomKills, pidsRefused uint64
+
 	stdout, stderr *lineWriter
 	stdin          *os.File     // Spec.Stdio: the write end of the child's stdin; nil otherwise
 	stdio          *stdioOut    // Spec.Stdio: carries stdout to the bridge; nil otherwise
@@ -225,6 +246,10 @@ type ExitStatus struct {
 	Code int
 	// Signal names the signal that killed the process ("SIGKILL"), or "".
 	Signal string
+	// Reason says which limit ended the process, when one did: the
+	// out-of-memory killer at the memory limit, or a crash after the pids
+	// limit refused forks or threads. "" otherwise.
+	Reason string
 	// Err is a problem other than the exit status, for example
 	// exec.ErrWaitDelay when a grandchild held the output pipes past WaitDelay
 	// (output after that was lost).
@@ -271,8 +296,12 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 		return fail(err)
 	}
 
+	if spec.usesShim() && spec.Shim == "" {
+		return fail(errors.New("limits need the shim, and Spec.Shim is empty"))
+	}
 	p := &Process{
 		id:      spec.ID,
+		cgroup:  spec.Cgroup,
 		log:     s.log.Named("agent").With("agent", spec.ID),
 		grace:   s.grace,
 		done:    make(chan struct{}),
@@ -327,6 +356,29 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 		WaitDelay: s.waitDelay,
 	}
 	p.cmd = cmd
+	var goPipe *os.File // the write end of the shim's pipe: one byte lets it go on
+	if spec.usesShim() {
+		env, err := shimEnv(shimConfig{Path: path, Wait: spec.Cgroup != nil, Rlimits: spec.Rlimits})
+		if err != nil {
+			p.closeLog()
+			p.closeStdin()
+			return fail(err)
+		}
+		cmd.Path = spec.Shim
+		cmd.Env = append(cmd.Env, env)
+		if spec.Cgroup != nil {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				p.closeLog()
+				p.closeStdin()
+				return fail(fmt.Errorf("shim pipe: %w", err))
+			}
+			defer pr.Close()
+			cmd.ExtraFiles = []*os.File{pr} // fd 3 (shimFD)
+			goPipe = pw
+			p.oomKills, p.pidsRefused, _ = spec.Cgroup.Counters()
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -344,9 +396,31 @@ func (s *Supervisor) Start(spec Spec) (*Process, error) {
 	}
 	children.mu.Unlock()
 	if err != nil {
+		if goPipe != nil {
+			goPipe.Close()
+		}
 		p.closeLog()
 		p.closeStdin()
 		return fail(fmt.Errorf("start %s: %w", path, err))
+	}
+	if goPipe != nil {
+		// The shim waits for this byte: only then does it execute the program.
+		jerr := spec.Cgroup.Join(p.pid)
+		if jerr == nil {
+			_, jerr = goPipe.Write([]byte{shimGo})
+		}
+		goPipe.Close()
+		if jerr != nil {
+			// It never ran the program: end it, and reap it here.
+			_ = syscall.Kill(p.pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			children.mu.Lock()
+			delete(children.live, p.pid)
+			children.mu.Unlock()
+			p.closeLog()
+			p.closeStdin()
+			return fail(fmt.Errorf("limits: %w", jerr))
+		}
 	}
 	s.procs[p] = struct{}{}
 	s.wg.Add(1)
@@ -407,6 +481,12 @@ func (s *Supervisor) wait(p *Process) {
 		if err := killSession(p.pid); err != nil {
 			p.log.Warn("kill session after exit", "sid", p.pid, "error", err)
 		}
+		// Everything else in its cgroup, whatever session it went to.
+		if p.cgroup != nil {
+			if err := p.cgroup.Kill(); err != nil {
+				p.log.Warn("kill cgroup after exit", "error", err)
+			}
+		}
 	}
 	p.mu.Unlock()
 
@@ -431,6 +511,7 @@ func (s *Supervisor) wait(p *Process) {
 	p.stdout.Close()
 	p.stderr.Close()
 	p.exit = exitStatus(p.cmd.ProcessState, err)
+	p.exit.Reason = p.limitReason()
 
 	lvl := hclog.Info
 	if !p.exit.Clean() {
@@ -444,6 +525,23 @@ func (s *Supervisor) wait(p *Process) {
 	delete(s.procs, p)
 	s.mu.Unlock()
 	close(p.done)
+}
+
+// limitReason says which limit ended the process, if one did.
+func (p *Process) limitReason() string {
+	if p.cgroup == nil || p.exit.Clean() {
+		return ""
+	}
+	oom, pids, _ := p.cgroup.Counters()
+	switch {
+	case oom > p.oomKills && p.exit.Signal == "SIGKILL":
+		return fmt.Sprintf("out of memory: the kernel's OOM killer ended it at its memory limit of %s (%d OOM kills in its cgroup)", FormatBytes(p.cgroup.limits.Memory), oom-p.oomKills)
+	case oom > p.oomKills:
+		return fmt.Sprintf("after its memory limit of %s was reached (%d of its processes killed by the OOM killer)", FormatBytes(p.cgroup.limits.Memory), oom-p.oomKills)
+	case pids > p.pidsRefused:
+		return fmt.Sprintf("after its pids limit of %d refused %d forks or threads", p.cgroup.limits.Pids, pids-p.pidsRefused)
+	}
+	return ""
 }
 
 func exitStatus(ps *os.ProcessState, err error) ExitStatus {

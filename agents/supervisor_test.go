@@ -30,6 +30,9 @@ const childEnv = "AGENTS_TEST_CHILD"
 const raceEnv = "GORACE=atexit_sleep_ms=0"
 
 func TestMain(m *testing.M) {
+	if _, ok := os.LookupEnv(agents.EnvShim); ok {
+		agents.ShimMain() // the limits shim: executes the child below
+	}
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(child(mode, os.Args[1:]))
 	}
@@ -124,6 +127,14 @@ func child(mode string, args []string) int {
 		wd, _ := os.Getwd()
 		fmt.Printf("uid=%d gid=%d groups=%v pdeathsig=%d\n", os.Getuid(), os.Getgid(), groups, sig)
 		fmt.Printf("wd=%s\n", wd)
+		return 0
+	case "cgroup": // its cgroups and rlimits, as it starts
+		b, _ := os.ReadFile("/proc/self/cgroup")
+		os.Stdout.Write(b)
+		var as, nproc unix.Rlimit
+		_ = unix.Getrlimit(unix.RLIMIT_AS, &as)
+		_ = unix.Getrlimit(unix.RLIMIT_NPROC, &nproc)
+		fmt.Printf("rlimit-as=%d rlimit-nproc=%d shim-env=%q\n", as.Cur, nproc.Cur, os.Getenv(agents.EnvShim))
 		return 0
 	case "raw": // terminal escapes and bytes that are not UTF-8
 		os.Stdout.Write([]byte("\x1b]0;pwned\x07\x1b[2Jclear\xff\ttab \u00e9\u009b\r\n"))

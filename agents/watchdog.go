@@ -78,8 +78,9 @@ var ErrWatchdogClosed = errors.New("watchdog is closed")
 //   - Limitation: a descendant that leaves its agent's group and session
 //     and whose parent dies before a scan has seen it is out of reach
 //     (nothing links it to the agent any more). When agents run as their own
-//     users the UID kill catches it; otherwise only a cgroup would. The host
-//     can narrow the window with Sync.
+//     users the UID kill catches it; so does a watched cgroup (WatchCgroup:
+//     its processes are killed, frozen first, and its directories removed,
+//     before anything else). The host can narrow the window with Sync.
 //   - It ignores SIGINT, SIGTERM, SIGHUP and SIGPIPE, runs in a session of
 //     its own (no controlling terminal: a Ctrl-C reaches the host, not the
 //     watchdog) and has no parent-death signal.
@@ -185,6 +186,18 @@ func (w *Watchdog) WatchUIDs(base uint32, n int) error {
 		return fmt.Errorf("watchdog: watch uids %d+%d: bad range", base, n)
 	}
 	return w.call(fmt.Sprintf("uids %d %d", base, n))
+}
+
+// WatchCgroup makes the watchdog kill every process in cgroup directory
+// dir and its descendant groups, and remove them, when the host dies (the
+// run's parent group, see Cgroups.Parents). Unlike a process group, a
+// cgroup holds every descendant of its agents, even one that left its
+// session and was adopted by init before any scan saw it.
+func (w *Watchdog) WatchCgroup(dir string) error {
+	if !filepath.IsAbs(dir) || strings.ContainsAny(dir, " \t\n") {
+		return fmt.Errorf("watchdog: watch cgroup %q: want an absolute path without spaces", dir)
+	}
+	return w.call("cgroup " + dir)
 }
 
 // Sync makes the watchdog scan the process table now: when it returns nil,
@@ -336,6 +349,7 @@ type watchCmd struct {
 	pgid int    // group
 	base uint32 // uids
 	n    int    // uids
+	dir  string // cgroup
 }
 
 // parseCommand parses "group PGID", "uids BASE N", "sync" or "done".
@@ -345,7 +359,7 @@ func parseCommand(line string) (watchCmd, error) {
 		return watchCmd{}, errors.New("empty command")
 	}
 	c := watchCmd{kind: f[0]}
-	want := map[string]int{"group": 2, "uids": 3, "sync": 1, "done": 1}[c.kind]
+	want := map[string]int{"group": 2, "uids": 3, "cgroup": 2, "sync": 1, "done": 1}[c.kind]
 	if want == 0 {
 		return watchCmd{}, fmt.Errorf("unknown command %q", c.kind)
 	}
@@ -369,6 +383,11 @@ func parseCommand(line string) (watchCmd, error) {
 			return watchCmd{}, fmt.Errorf("uids: bad count %q", f[2])
 		}
 		c.base, c.n = uint32(base), n
+	case "cgroup":
+		if !filepath.IsAbs(f[1]) {
+			return watchCmd{}, fmt.Errorf("cgroup: not an absolute path %q", f[1])
+		}
+		c.dir = filepath.Clean(f[1])
 	}
 	return c, nil
 }
@@ -398,6 +417,7 @@ func serveWatchdog(in io.Reader, out io.Writer, log hclog.Logger) error {
 	}()
 	tr := newTracker(log)
 	var uids []uidRange
+	var cgroups []string
 	reply := func(s string) { _, _ = fmt.Fprintln(out, s) } // fails only when the host is gone
 	reply(watchdogHello)
 	tick := time.NewTicker(watchdogScanInterval)
@@ -408,7 +428,7 @@ func serveWatchdog(in io.Reader, out io.Writer, log hclog.Logger) error {
 			if !ok {
 				log.Warn("host gone without done: killing the processes of its agents",
 					"groups", len(tr.groups), "uid_ranges", len(uids))
-				return killWatched(tr, uids, log)
+				return killWatched(tr, uids, cgroups, log)
 			}
 			c, err := parseCommand(line)
 			if err != nil {
@@ -421,6 +441,9 @@ func serveWatchdog(in io.Reader, out io.Writer, log hclog.Logger) error {
 			case "uids":
 				uids = append(uids, uidRange{c.base, c.n})
 				log.Debug("watching uids", "base", c.base, "n", c.n)
+			case "cgroup":
+				cgroups = append(cgroups, c.dir)
+				log.Debug("watching cgroup", "dir", c.dir)
 			case "sync":
 				_, err = tr.scan()
 			case "done":
@@ -443,9 +466,18 @@ func serveWatchdog(in io.Reader, out io.Writer, log hclog.Logger) error {
 	}
 }
 
-// killWatched kills the watched UIDs' processes, then the tracked ones.
-func killWatched(tr *tracker, uids []uidRange, log hclog.Logger) error {
+// killWatched kills the watched cgroups' processes (removing the groups),
+// the watched UIDs' processes, then the tracked ones.
+func killWatched(tr *tracker, uids []uidRange, cgroups []string, log hclog.Logger) error {
 	var errs []error
+	for _, d := range cgroups {
+		if err := KillCgroupTree(d); err != nil {
+			errs = append(errs, err)
+		}
+		if top := filepath.Dir(d); filepath.Base(top) == "terrarium" {
+			_ = unix.Rmdir(top) // shared by concurrent runs: busy while one is on
+		}
+	}
 	for _, r := range uids {
 		if err := KillUIDs(r.base, r.n, watchdogKillTimeout); err != nil {
 			errs = append(errs, err)

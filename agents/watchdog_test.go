@@ -75,6 +75,15 @@ func watchdogHost(mode string, args []string) int {
 	if mode == "uids" {
 		spec.Credential = &syscall.Credential{Uid: watchdogUID, Gid: watchdogUID, Groups: []uint32{}}
 	}
+	var cg *agents.Cgroups
+	if mode == "cgroup" {
+		cg = agents.OpenCgroups(fmt.Sprintf("wdtest-%d", os.Getpid()), log)
+		g, rep := cg.Group("a", agents.Limits{Pids: 100})
+		if g == nil || rep[agents.LimitPids].Mechanism == agents.MechanismNone {
+			return fail(fmt.Errorf("no pids cgroup: %v", rep))
+		}
+		spec.Cgroup, spec.Shim = g, exe
+	}
 	p, err := sup.Start(spec)
 	if err != nil {
 		return fail(err)
@@ -84,6 +93,12 @@ func watchdogHost(mode string, args []string) int {
 		err = w.WatchGroup(p.Pid())
 	case "uids":
 		err = w.WatchUIDs(watchdogUID, 1)
+	case "cgroup": // the cgroups alone: no group, no UIDs
+		for _, d := range cg.Parents() {
+			if err = w.WatchCgroup(d); err != nil {
+				break
+			}
+		}
 	default:
 		err = fmt.Errorf("unknown host mode %q", mode)
 	}
@@ -91,6 +106,9 @@ func watchdogHost(mode string, args []string) int {
 		return fail(err)
 	}
 	fmt.Printf("watchdog %d\nagent %d\n", w.Pid(), p.Pid())
+	if cg != nil {
+		fmt.Printf("cgroups %s\n", strings.Join(cg.Parents(), ","))
+	}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		if sc.Text() == "sync" {
@@ -365,5 +383,38 @@ func TestWatchdogRejectsBadArgumentsAndSurvivesTheSweep(t *testing.T) {
 	shutdown(t, f.sup)
 	if err := w.Sync(); err != nil {
 		t.Errorf("Sync after the supervisor's Shutdown: %v", err)
+	}
+}
+
+// A host killed with SIGKILL: the watchdog kills everything in the run's
+// cgroups, whatever session it went to, and removes them.
+func TestWatchdogRemovesCgroupsWhenHostIsKilled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	leaks := agenttest.NoProcessLeaks(t)
+	agenttest.NoGoroutineLeaks(t)
+	h := startHost(t, leaks, "cgroup")
+	dirs, ok := strings.CutPrefix(h.line(), "cgroups ")
+	if !ok || dirs == "" {
+		t.Fatalf("no cgroups from the host: %q", dirs)
+	}
+	pids := append(grandchildPids(t, h.logPath), h.agent)
+	killLeft(t, append(pids, h.watchdog))
+	for _, pid := range pids {
+		if !agenttest.Alive(pid) {
+			t.Fatalf("process %d not running: the test exercises nothing", pid)
+		}
+	}
+	h.crash()
+	waitFor(t, "the agent's processes to die", func() bool {
+		return !slices.ContainsFunc(pids, agenttest.Alive)
+	})
+	waitFor(t, "the watchdog to exit", func() bool { return !agenttest.Alive(h.watchdog) })
+	for _, d := range strings.Split(dirs, ",") {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left after the host died", d)
+			_ = agents.KillCgroupTree(d)
+		}
 	}
 }

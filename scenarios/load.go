@@ -67,6 +67,9 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
 		{Name: "pool_size"},
+		{Name: "memory"},
+		{Name: "pids"},
+		{Name: "cpu"},
 	},
 }
 
@@ -317,6 +320,11 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 	if attr := optional(attrs, "args"); attr != nil {
 		if v, lok := d.strList(attr, `a list of strings, like args = ["--verbose"]`); lok {
 			a.Args = v
+			if runtimeOK && a.Runtime == RuntimeBuiltin {
+				if err := builtin.CheckArgs(a.Command, v); err != nil {
+					d.errorf(attr.Expr.Range(), "Invalid args", "agent %q: %v.", a.Name, err)
+				}
+			}
 		}
 	}
 	if attr := optional(attrs, "count"); attr != nil {
@@ -377,6 +385,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		}
 	}
 	d.pool(b, attrs, &a)
+	d.limits(attrs, &a)
 	return a, ok
 }
 

@@ -436,7 +436,7 @@ func TestParseChecks(t *testing.T) {
 		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
 			[]wantDiag{{5, `runtime = "claude" is planned but not supported yet`}}},
 		{"runtime unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "docker"`, `}`),
-			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc"; got "docker".`}}},
+			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc", "pool"; got "docker".`}}},
 		{"builtin unknown", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "builtin"`, `  command = "no_such_agent"`, `}`),
 			[]wantDiag{{5, `Unknown builtin agent; No builtin agent is named "no_such_agent". Known builtin agents: ` + knownPrograms() + "."}}},
 		{"args not a list", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  args = "-v"`, `}`),

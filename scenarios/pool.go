@@ -35,4 +35,7 @@ func (d *decoder) pool(b *hcl.Block, attrs hcl.Attributes, a *Agent) {
 	}
 	unsupported("max_turns", "a pool's members cannot be stopped one by one")
 	unsupported("restart_unhealthy", "killing a pool process would stop all its members")
+	for _, name := range []string{"memory", "pids", "cpu"} {
+		unsupported(name, "a pool process gets no resource limits yet")
+	}
 }

@@ -130,6 +130,13 @@ type Agent struct {
 	// PoolSize is, for runtime "pool", how many of the block's agents one
 	// process serves (pool_size; default DefaultPoolSize, at most Count).
 	PoolSize int
+	// Resource limits of each of the block's agents (0: not limited):
+	// Memory in bytes (memory = "256MiB"), Pids the processes and threads
+	// of the agent and all its descendants at once (pids = 64), CPU the
+	// share of one core (cpu = 0.5).
+	Memory int64
+	Pids   int64
+	CPU    float64
 }
 
 // DefaultPoolSize is a pool's default pool_size; MaxPoolSize the largest.

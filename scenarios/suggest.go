@@ -26,13 +26,19 @@ const maxSuggestDistance = 2
 // nameSuggestion returns the name closest to given within
 // maxSuggestDistance edits (the first of equally close ones), or "".
 func nameSuggestion(given string, names []string) string {
+	best, _ := nearest(given, names)
+	return best
+}
+
+// nearest is nameSuggestion with the distance of the name it returns.
+func nearest(given string, names []string) (string, int) {
 	best, bestDist := "", maxSuggestDistance+1
 	for _, n := range names {
 		if d := levenshtein.Distance(given, n, nil); d < bestDist {
 			best, bestDist = n, d
 		}
 	}
-	return best
+	return best, bestDist
 }
 
 // bodyKind is what one kind of block accepts, for suggestions.
@@ -158,7 +164,15 @@ func (s *suggester) forAttribute(name string, body *hclsyntax.Body, kind bodyKin
 			return fmt.Sprintf(" %q is a setting of %s, not of %s; move it there.", name, other.what, kind.what)
 		}
 	}
-	if near := nameSuggestion(name, kind.attrNames()); near != "" {
+	near, dist := nearest(name, kind.attrNames())
+	for _, other := range s.top {
+		// A much closer setting of another block wins ("tiks" in an agent
+		// block is "ticks", not "pids").
+		if o, od := nearest(name, other.attrNames()); other.what != kind.what && o != "" && od < dist {
+			near = ""
+		}
+	}
+	if near != "" {
 		if set := body.Attributes[near]; set != nil {
 			return fmt.Sprintf(" Did you mean %q? It is already set at %s; remove one of the two.", near, at(set.NameRange))
 		}

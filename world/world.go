@@ -94,3 +94,11 @@ type Table struct {
 type Tabler interface {
 	Table() Table
 }
+
+// Seeder is implemented by worlds that need the run's seed before the first
+// tick, for a random initial layout (the grid world's). The host calls Seed
+// once with the scenario's seed, right after New and before any other
+// method; Restore stands in for it when a run continues from a snapshot.
+type Seeder interface {
+	Seed(seed uint64) error
+}

@@ -7,7 +7,9 @@
 // from the supervisor), 1 with a message on stderr otherwise. When
 // agents.EnvWatchdog is "1" (checked first) it runs the process as the run's
 // watchdog (agents.WatchdogMain) and exits with its code. When neither is set
-// it returns at once and does nothing.
+// it returns at once and does nothing. With agents.EnvShim set (checked
+// second) it is the limits shim of an agent process (agents.ShimMain) and
+// executes the agent's program in its place.
 package builtin
 
 import (
@@ -106,6 +108,9 @@ func Respond(h sdk.Handler) Program {
 func Main() {
 	if os.Getenv(agents.EnvWatchdog) == "1" {
 		os.Exit(agents.WatchdogMain())
+	}
+	if _, ok := os.LookupEnv(agents.EnvShim); ok {
+		agents.ShimMain() // never returns: executes the agent's program
 	}
 	name, ok := os.LookupEnv(agents.EnvBuiltin)
 	if !ok {

@@ -34,8 +34,8 @@
 //     machine, and a reconnect could lose observations), on a malformed message
 //     from the host, and on Close. Err reports which.
 //   - Close is idempotent and safe to call concurrently with everything else;
-//     it sends "bye", flushes, drains the subscriptions and closes the
-//     connection.
+//     it sends "bye", flushes (everything sent has reached the server) and
+//     closes the connection, without draining (see Close).
 //
 // Run ids and agent ids come from the environment only (or WithEnv in tests).
 package sdk

@@ -60,6 +60,15 @@ func movesC(obs sdk.Observation) map[string]string {
 // SIGKILL of the host: the watchdog kills the agents and every descendant,
 // including the ones that left the agent's process group and session.
 func TestKilledHostLeavesNoAgents(t *testing.T) {
+	// auto: as root, agents have users of their own and the watchdog kills
+	// by UID; off: they share the host's user, and the watchdog kills their
+	// tracked groups and (as root) their cgroups.
+	for _, users := range []string{"auto", "off"} {
+		t.Run("agent-users="+users, func(t *testing.T) { killedHostLeavesNoAgents(t, users) })
+	}
+}
+
+func killedHostLeavesNoAgents(t *testing.T, users string) {
 	dir := t.TempDir()
 	marker := fmt.Sprintf("4%d.%d", os.Getpid()%1000, time.Now().UnixNano()%1000000)
 	scenario := filepath.Join(dir, "long.hcl")
@@ -79,7 +88,7 @@ agent "other" {
 		t.Fatal(err)
 	}
 	runDir := filepath.Join(dir, "run")
-	cmd, _, stderr := cli(t, "run", "--quiet", "--out", runDir, scenario)
+	cmd, _, stderr := cli(t, "run", "--quiet", "--agent-users", users, "--out", runDir, scenario)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
-// Package game is the "repeated_game" world kind: an N-player repeated game
-// with a payoff function, played as a tournament between groups of seats.
-// The prisoner's dilemma (Axelrod's round-robin tournament) is the first
-// game; others (El Farol, the minority game) are entries in the same table.
+// Package game holds two world kinds: "repeated_game", a repeated game
+// with a payoff function played as a tournament of pairwise matches between
+// groups of seats (the prisoner's dilemma: Axelrod's round-robin
+// tournament), and "nplayer_game", where every seat plays one N-player game
+// together each round (El Farol, the minority game; see NPlayer and the
+// section on it at the end).
 //
 // # Players, matches, ticks
 //
@@ -63,4 +65,26 @@
 // SHA-256 of a canonical encoding of the state (see World.StateHash).
 // Errors from New name the setting to fix. Like every world.World, a World
 // is used by one goroutine at a time.
+//
+// # The N-player game (nplayer_game)
+//
+// Every seat, whatever its agent block, is one player of a single game
+// played once per tick for `rounds` rounds. Moves: El Farol "G" (go) or
+// "S" (stay); the minority game "A" or "B". Attendance is how many played
+// the first move. El Farol: a goer gets +1 when attendance <= threshold,
+// -1 when the bar is crowded (more than threshold), a stayer 0. Minority
+// game (N odd): the side fewer chose wins, +1 to each of its players, -1
+// to the others. Observation, each tick:
+//
+//	{"game":"el_farol","round":5,"rounds":1000,"players":100,"threshold":60,"history":[61,48,70,55],"you":"GSGG"}
+//
+// history is the attendance of the last `history` rounds (default 32),
+// oldest first, and you the agent's own moves in them. Action:
+// {"move":"G"}; a missing one plays default_move ("S" or "B"). Metrics:
+// attendance, then crowded (El Farol, 0 or 1) or excess (#A - #B). The
+// result gives, over rounds measure_from.., the mean and standard deviation
+// of attendance, the crowded share (El Farol) or the volatility σ²/N, the
+// variance of excess over the number of players (minority game), and each
+// agent block's mean score per agent and round. Snapshot is JSON of every
+// seat's moves; Restore replays them.
 package game

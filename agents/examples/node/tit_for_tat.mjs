@@ -7,8 +7,8 @@
 // environment, connects with its own credentials and inbox prefix (no
 // automatic reconnect), subscribes to its own subjects and the world
 // broadcasts, says hello as a request until the host answers, answers each
-// obs with an act for the same tick, and on stop or end says bye, drains its
-// connection and exits 0. SIGTERM also ends it with 0. A lost connection or a
+// obs with an act for the same tick, and on stop or end says bye, flushes,
+// closes its connection and exits 0. SIGTERM also ends it with 0. A lost connection or a
 // message from the wrong bus ends it with 1.
 //
 // Install its one dependency (npm ci in this directory), then name it in a
@@ -90,7 +90,8 @@ async function finish(code, why) {
   try {
     if (!nc.isClosed()) {
       nc.publish(agentSubject("bye"), envelope("bye", 0));
-      await nc.drain(); // flushes what was published, then closes
+      await nc.flush(); // what was published has reached the server
+      await nc.close(); // not drain: see "Stopping" in docs/protocol.md
     }
   } catch (err) {
     console.error(`${NAME}: close`, err.message ?? err);

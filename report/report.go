@@ -1,0 +1,163 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/terrarium-sim/terrarium/events"
+)
+
+// MaxPoints bounds the points of one chart's line.
+const MaxPoints = 2000
+
+// Run is what a report shows of one run directory.
+type Run struct {
+	Dir      string
+	Scenario string         // scenario.hcl as run
+	Result   map[string]any // result.json (nil when the run did not finish writing it)
+	Metrics  []Series       // metrics.csv, one per column after "tick"
+	Grids    []Grid         // world.grid events, in tick order
+	// ChainErr is the event log's hash-chain check (nil: intact).
+	ChainErr error
+}
+
+// Series is one metric over the ticks.
+type Series struct {
+	Name   string
+	Ticks  []float64
+	Values []float64
+}
+
+// Grid is one world.grid snapshot.
+type Grid struct {
+	At       int                 `json:"at"`
+	Width    int                 `json:"width"`
+	Height   int                 `json:"height"`
+	Rules    string              `json:"rules"`
+	Topology string              `json:"topology"`
+	Groups   []string            `json:"groups"`
+	Agents   [][3]int            `json:"agents"` // x, y, group index
+	Layers   map[string][][3]int `json:"layers"` // name -> x, y, value
+}
+
+// Load reads a run directory. A missing metrics.csv or events.jsonl is
+// an error; a missing result.json is not (an interrupted run).
+func Load(dir string) (*Run, error) {
+	r := &Run{Dir: dir}
+	if b, err := os.ReadFile(filepath.Join(dir, "scenario.hcl")); err == nil {
+		r.Scenario = string(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "result.json")); err == nil {
+		if err := json.Unmarshal(b, &r.Result); err != nil {
+			return nil, fmt.Errorf("report: %s: %w", filepath.Join(dir, "result.json"), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	m, err := readMetrics(filepath.Join(dir, "metrics.csv"))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w (is %s a run directory?)", err, dir)
+	}
+	r.Metrics = m
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r.ChainErr = events.Verify(recs)
+	for _, rec := range recs {
+		if rec.Kind != "world.grid" {
+			continue
+		}
+		var g Grid
+		if err := json.Unmarshal(rec.Data, &g); err != nil {
+			return nil, fmt.Errorf("report: world.grid event %d: %w", rec.Seq, err)
+		}
+		r.Grids = append(r.Grids, g)
+	}
+	return r, nil
+}
+
+func readMetrics(path string) ([]Series, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(head) == 0 || head[0] != "tick" {
+		return nil, fmt.Errorf("%s: the first column is %q, want \"tick\"", path, head)
+	}
+	out := make([]Series, len(head)-1)
+	for i := range out {
+		out[i].Name = head[i+1]
+	}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		t, err := strconv.ParseFloat(rec[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: tick %q: %w", path, line, rec[0], err)
+		}
+		for i := range out {
+			if rec[i+1] == "" {
+				continue // not reported at this tick
+			}
+			v, err := strconv.ParseFloat(rec[i+1], 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %s %q: %w", path, line, out[i].Name, rec[i+1], err)
+			}
+			out[i].Ticks = append(out[i].Ticks, t)
+			out[i].Values = append(out[i].Values, v)
+		}
+	}
+	return out, nil
+}
+
+// Write renders the report of dir into dir/report.html and returns its path.
+func Write(dir string) (string, error) {
+	r, err := Load(dir)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "report.html")
+	tmp, err := os.CreateTemp(dir, ".report.html.tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("report: %w", err)
+	}
+	fail := func(err error) (string, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("report: write %s: %w", path, err)
+	}
+	if err := Render(tmp, r); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("report: %w", err)
+	}
+	return path, nil
+}

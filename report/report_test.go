@@ -1,0 +1,84 @@
+package report_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/report"
+)
+
+// fakeRun writes a small run directory by hand: what an agent can put into
+// a run (its id, its texts) is hostile, so it is markup here.
+func fakeRun(t *testing.T, metrics string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ev, err := events.Create(filepath.Join(dir, "events.jsonl"), "r1", func(string) string { return "x" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Emit("world.grid", 1, "", map[string]any{"at": 0, "width": 3, "height": 2, "rules": "schelling",
+		"groups": []string{"<script>alert(1)</script>"}, "agents": [][3]int{{0, 0, 0}, {2, 1, 0}}})
+	if err := ev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"metrics.csv":  metrics,
+		"result.json":  `{"run":"r1","scenario":"s<b>1</b>","status":"finished","world":{"agent":"<img src=x onerror=alert(1)>","n":[1,2]}}`,
+		"scenario.hcl": `scenario "s" {} # </pre><script>alert(2)</script>`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestReportEscapesEverything(t *testing.T) {
+	dir := fakeRun(t, "tick,share\n1,0.5\n2,0.75\n3,\n")
+	page, err := report.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	for _, bad := range []string{"<script", "<img", "<b>1"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("report.html contains %q unescaped", bad)
+		}
+	}
+	if !strings.Contains(html, `points="`) || strings.Count(html, `class="series"`) != 1 || !strings.Contains(html, `class="agent"`) {
+		t.Errorf("report.html lacks the chart or the grid")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report.html")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReportLoadErrors(t *testing.T) {
+	if _, err := report.Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "metrics.csv") {
+		t.Errorf("empty directory: %v, want an error naming metrics.csv", err)
+	}
+	dir := fakeRun(t, "tick,x\n1,abc\n")
+	if _, err := report.Load(dir); err == nil || !strings.Contains(err.Error(), "metrics.csv:2") {
+		t.Errorf("bad metric value: %v, want metrics.csv:2", err)
+	}
+	// A tampered event log is shown as broken, not hidden.
+	dir = fakeRun(t, "tick,x\n1,1\n")
+	log := filepath.Join(dir, "events.jsonl")
+	b, _ := os.ReadFile(log)
+	os.WriteFile(log, []byte(strings.Replace(string(b), `"width":3`, `"width":4`, 1)), 0o644)
+	r, err := report.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ChainErr == nil {
+		t.Error("a changed event passed the chain check")
+	}
+}
