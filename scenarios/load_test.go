@@ -432,7 +432,7 @@ func TestParseChecks(t *testing.T) {
 		{"command null", lines(okScenario, okWorld, `agent "a" { command = null }`),
 			[]wantDiag{{3, `command must be a non-empty string, like command = "./player"; got null.`}}},
 		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
-			[]wantDiag{{5, `Unsupported runtime; runtime = "claude" is planned but not supported yet; use one of "nats", "stdio", "builtin", "inproc".`}}},
+			[]wantDiag{{5, `Unsupported runtime; runtime = "claude" is planned but not supported yet; use one of "nats", "stdio", "builtin", "inproc", "pool".`}}},
 		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
 			[]wantDiag{{5, `runtime = "claude" is planned but not supported yet`}}},
 		{"runtime unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "docker"`, `}`),
