@@ -7,6 +7,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -20,7 +21,11 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 	for _, k := range []string{
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, terrarium.EventAgentLimitHit, events.Violation, events.BadMessage, events.MessagesDropped,
+		events.LLMResult, events.LLMSession, events.LLMStopped,
 		world.EventTickClosed, world.EventTickLag, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+		workspace.EventLeaseRequested, workspace.EventLeaseGranted, workspace.EventLeaseRenewed, workspace.EventLeaseReleased,
+		workspace.EventLeaseExpired, workspace.EventLeaseRefused, workspace.EventFileChanged, workspace.EventFileCommitted,
+		workspace.EventFileVersion, workspace.EventFileRestored, workspace.EventViolation, workspace.EventRescan,
 	} {
 		if !strings.Contains(doc, "### `"+k+"`") {
 			t.Errorf("docs/events.md has no section for %q", k)

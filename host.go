@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/inproc"
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/observe"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -24,6 +27,8 @@ import (
 	_ "github.com/terrarium-sim/terrarium/world/echo"
 	_ "github.com/terrarium-sim/terrarium/world/game"
 	_ "github.com/terrarium-sim/terrarium/world/grid"
+	_ "github.com/terrarium-sim/terrarium/world/town"
+	_ "github.com/terrarium-sim/terrarium/world/turns"
 )
 
 // Run statuses (Result.Status).
@@ -67,6 +72,12 @@ type Config struct {
 	// Env holds extra variables given to every agent (after the scenario's
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
+	// Websocket, if set, is the HOST:PORT of a websocket listener of the
+	// bus for browsers (port 0: a random one; loopback only, plain ws://).
+	Websocket string
+	// Observers, if set, is called once the run's event stream is up,
+	// with what observers need to connect (also in observer.json).
+	Observers func(observe.Info)
 	// StopGrace is how long agents get to exit after the stop message before
 	// their process groups and sessions are terminated (default 2s); the same again passes
 	// between SIGTERM and SIGKILL.
@@ -120,6 +131,14 @@ type Result struct {
 	Events     EventsSummary `json:"events"`
 	Agents     []AgentResult `json:"agents"`
 	World      any           `json:"world"`
+	// Workspace is what happened in the shared tree: the enforcement mode,
+	// leases, commits, violations and restores.
+	Workspace *WorkspaceResult `json:"workspace,omitempty"`
+	// LLM is the total of every LLM agent's usage (none without LLM agents).
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
+
+	// Stream counts the events put in the run's event stream.
+	Stream *bus.StreamStats `json:"stream,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.
@@ -174,6 +193,8 @@ type AgentResult struct {
 	Reason   string `json:"reason,omitempty"` // why it was stopped early, e.g. "max_turns 10 reached"
 	// Stdio counts the stdio runtime's bridge traffic (stdio agents only).
 	Stdio *StdioCounts `json:"stdio,omitempty"`
+	// LLM counts a claude agent's model turns, tokens and cost, over all its processes.
+	LLM *agents.LLMUsage `json:"llm,omitempty"`
 	// Limits says, per limit its block sets, what enforces it and how often
 	// it bit (agents with limits only; see docs/events.md, agent.limits).
 	Limits agents.LimitReports `json:"limits,omitempty"`
@@ -192,6 +213,7 @@ type Host struct {
 	done    chan struct{}
 
 	closeOnce sync.Once
+	live      atomic.Pointer[run] // the run, while its event stream is up
 
 	r      *run      // set by Start
 	res    *Result   // set before done is closed

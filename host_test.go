@@ -28,6 +28,9 @@ import (
 var raceEnv = map[string]string{"GORACE": "atexit_sleep_ms=0"}
 
 func TestMain(m *testing.M) {
+	if len(os.Args) == 4 && os.Args[1] == mcpClientArg { // an mcp runtime agent (mcpruntime_test.go)
+		os.Exit(mcpClientMain(os.Args[2], os.Args[3]))
+	}
 	builtin.Main() // this test binary is also the builtin runtime's agent binary
 	// Race-built children (agents, the watchdog) must not sleep a second
 	// when they exit.

@@ -186,3 +186,15 @@ func (iso *isolation) end(workspaces []string) error {
 	iso.block.release()
 	return errors.Join(errs...)
 }
+
+// giveFile hands a file or directory the host made inside agent i's
+// workspace to that agent's user.
+func (iso isolation) giveFile(path string, i int) error {
+	if !iso.on {
+		return nil
+	}
+	if err := os.Chown(path, int(iso.uid(i)), int(iso.uid(i))); err != nil {
+		return fmt.Errorf("give %s to uid %d: %w", filepath.Base(path), iso.uid(i), err)
+	}
+	return nil
+}

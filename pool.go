@@ -135,6 +135,13 @@ func (r *run) preparePools() error {
 			env[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 			env[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, world.AgentID(id)), 10)
 			pr.env = agents.BuildEnv(r.h.cfg.HostEnv, spec.Env, env)
+			// Confined as an agent would be (detect mode's Landlock), to
+			// its workspace: the first member's.
+			stand := &agentRun{seat: r.seats[first], spec: spec, path: pr.path, env: pr.env}
+			if err := r.confine(stand); err != nil {
+				return fmt.Errorf("pool %s: %w", id, err)
+			}
+			pr.path, pr.env = stand.path, stand.env
 			r.pools = append(r.pools, pr)
 		}
 	}

@@ -38,6 +38,7 @@ type run struct {
 	dir     string
 	events  *events.Writer
 	metrics *metricsWriter
+	stream  *bus.EventPublisher // the run's event stream; nil before the bus
 	srv     *bus.Server
 	nc      *nats.Conn
 	sup     *agents.Supervisor
@@ -65,9 +66,15 @@ type run struct {
 	bridges      sync.WaitGroup     // stdio bridges; each ends when its process has
 	bridgeCtx    context.Context    // cancelled once every agent process is gone
 	bridgeCancel context.CancelFunc //
-	live         chan struct{}      // closed when every agent is ready and the loop runs
-	inproc       *inproc.Runtime    // the in-process agents; nil if none
-	pools        []*poolRun         // runtime "pool" processes (pool.go)
+	llmMu        sync.Mutex
+	llmTotal     agents.LLMUsage // every LLM agent's usage (llm.go)
+	live         chan struct{}   // closed when every agent is ready and the loop runs
+	inproc       *inproc.Runtime // the in-process agents; nil if none
+	pools        []*poolRun      // runtime "pool" processes (pool.go)
+	wsh          *wsHost         // the shared tree; nil until started
+	landlock     string          // detect mode: "landlock" when agents are confined by it
+	trampoline   string          // the binary that confines agents before running them ("-": none)
+	probed       bool            // the trampoline was checked
 }
 
 type agentRun struct {
@@ -95,6 +102,7 @@ type agentRun struct {
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
 	pool      *poolRun     // runtime "pool": the pool serving it
+	llm       *llmAgent    // claude and mcp runtimes (llm.go)
 
 	// Limits (limits.go): set before its first start.
 	cgroup  *agents.Cgroup      // its cgroup, when it has limits and the machine has cgroups
@@ -168,7 +176,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 
 	r.srv, err = bus.Start(bus.Options{
 		Run: r.res.Run, Dir: filepath.Join(r.dir, "jetstream"), Logger: r.h.cfg.Logger,
-		OnViolation: r.onViolation,
+		OnViolation: r.onViolation, Websocket: r.h.cfg.Websocket,
 	})
 	if err != nil {
 		return fmt.Errorf("start bus: %w", err)
@@ -179,7 +187,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("connect host to bus: %w", err)
 	}
-	r.events.SetPublisher(r.nc)
+	if err := r.startObservers(ctx); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
 
 	r.loop, err = world.NewLoop(world.LoopConfig{
 		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
@@ -201,6 +211,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	if err := r.startInProc(); err != nil {
+		return err
+	}
+	if err := r.startWorkspace(); err != nil {
 		return err
 	}
 	if err := r.subscribe(); err != nil {
@@ -355,6 +368,18 @@ func (r *run) prepareAgents() error {
 		extra[agents.EnvWorkspace] = ws
 		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		if spec.Runtime == scenarios.RuntimeClaude || spec.Runtime == scenarios.RuntimeMCP {
+			if builtinPath == "" {
+				p, err := r.copyExecutable()
+				if err != nil {
+					return err
+				}
+				builtinPath = p
+			}
+			if err := r.prepareLLM(a, i, ws, builtinPath, extra); err != nil {
+				return err
+			}
+		}
 		if spec.Runtime == scenarios.RuntimeStdio {
 			// The bridge speaks to the bus for the agent: the process itself
 			// gets no bus credentials.
@@ -364,6 +389,9 @@ func (r *run) prepareAgents() error {
 			}
 		}
 		a.env = agents.BuildEnv(r.h.cfg.HostEnv, spec.Env, extra)
+		if err := r.confine(a); err != nil {
+			return err
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -396,6 +424,8 @@ func (r *run) subscribe() error {
 				r.onAct(id, a, m)
 			case bus.KindHello:
 				r.onHello(id, a, m)
+			case bus.KindLease:
+				r.onLease(id, m)
 			case bus.KindBye:
 				r.log.Debug("agent said bye", "agent", id)
 			default:
@@ -509,6 +539,9 @@ func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.
 		r.log.Warn("send observation", "agent", id, "tick", t, "error", err)
 		return fmt.Errorf("send observation to %s: %w", id, err)
 	}
+	if a := r.agents[id]; a != nil && a.llm != nil && a.llm.claude {
+		r.promptLLM(a, t, deadline, obs)
+	}
 	return nil
 }
 
@@ -538,8 +571,12 @@ func (r *run) spawn() error {
 // start starts (or restarts) one agent's process.
 func (r *run) start(a *agentRun) error {
 	id := a.seat.ID
+	args, claude := a.args, a.llm != nil && a.llm.claude
+	if claude {
+		args = r.claudeArgs(a)
+	}
 	p, err := r.sup.Start(agents.Spec{
-		ID: string(id), Path: a.path, Args: a.args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil,
+		ID: string(id), Path: a.path, Args: args, Env: a.env, Credential: a.cred, Stdio: a.bridgeEnv != nil || claude,
 		Dir:     filepath.Join(r.dir, "workspace", "agents", string(id)),
 		LogPath: filepath.Join(r.dir, "logs", string(id)+".log"),
 		Cgroup:  a.cgroup, Rlimits: a.rlimits, Shim: r.shim,
@@ -577,6 +614,12 @@ func (r *run) start(a *agentRun) error {
 			a.stdio.add(br.Stats())
 			a.mu.Unlock()
 		}()
+	}
+	if claude {
+		if err := r.startClaude(a, p); err != nil {
+			_ = p.Terminate(context.Background())
+			return fmt.Errorf("start agent %s: %w", id, err)
+		}
 	}
 	a.mu.Lock()
 	a.proc = p
@@ -640,6 +683,9 @@ func (r *run) stopSpent(a *agentRun) {
 	if err == nil {
 		_ = r.nc.Publish(bus.ToSubject(r.res.Run, string(id), bus.KindStop), stop)
 	}
+	if a.llm != nil && a.llm.claude {
+		r.endLLMProcess(a)
+	}
 }
 
 // watchExit reports each exit of an agent's process as an event and to the
@@ -665,6 +711,7 @@ func (r *run) watchExit(a *agentRun) {
 			data["reason"] = st.Reason
 		}
 		r.events.Emit(events.AgentExited, r.tick(), id, data)
+		r.agentGone(id)
 		if !during {
 			return
 		}
@@ -895,6 +942,7 @@ func (r *run) finish(runErr error) {
 	}
 	r.stopInProc()
 	r.stopAgents()
+	r.stopWorkspace()
 	r.closeLimits()
 	if r.wd != nil {
 		// Before the UIDs are released: a watchdog still watching them could
@@ -920,6 +968,7 @@ func (r *run) finish(runErr error) {
 	res.DurationMS = res.Finished.Sub(res.Started).Milliseconds()
 	res.TickTime = summarize(r.tickDur)
 	res.Agents = r.agentResults()
+	res.LLM = r.llmResults(res.Agents)
 	if r.metrics != nil {
 		if err := r.metrics.close(); err != nil {
 			r.log.Error("metrics", "error", err)
@@ -937,6 +986,7 @@ func (r *run) finish(runErr error) {
 	if r.events != nil {
 		r.events.Emit(events.RunFinished, res.Ticks, "", map[string]any{"status": res.Status, "error": res.Error, "ticks": res.Ticks, "state_hash": res.StateHash})
 		r.events.SetPublisher(nil)
+		r.closeStream()
 		if err := r.events.Close(); err != nil {
 			r.log.Error("event log", "error", err)
 		}
@@ -981,6 +1031,7 @@ func (r *run) stopAgents() {
 		}
 		_ = r.nc.Flush()
 	}
+	r.endLLM()
 	grace := time.NewTimer(r.h.cfg.StopGrace)
 	defer grace.Stop()
 wait:

@@ -144,6 +144,15 @@
 // into actions. Writes go through a bounded queue, so a child that never
 // reads its stdin cannot block the host; see StdioBridge for the rest.
 //
+// # The claude runtime
+//
+// A claude CLI is started with Stdio too, and served by a ClaudeDriver
+// instead of a bridge: it writes prompts to the CLI's stdin as stream-json
+// user messages, one at a time (the newest waiting prompt replaces an older
+// one), and reads its stream-json output, counting the usage of every
+// result (LLMUsage). The CLI reaches the bus only through its MCP server
+// (agents/mcpserver), which connects as the agent.
+//
 // # Costs per agent
 //
 // Each agent's output pipes are read through a 2 KiB buffer (not io.Copy's

@@ -64,6 +64,9 @@ func child(mode string, args []string) int {
 		fmt.Println("ready")
 		time.Sleep(time.Hour)
 		return 0
+	case "sleep-quiet":
+		time.Sleep(time.Hour)
+		return 0
 	case "sleep-ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
@@ -100,7 +103,10 @@ func child(mode string, args []string) int {
 		time.Sleep(50 * time.Millisecond)
 		return 0
 	case "hold-stdout": // a grandchild in its own session keeps stdout open; exit at once
-		pid, err := spawn("sleep", &syscall.SysProcAttr{Setsid: true})
+		// The grandchild writes nothing: once WaitDelay has closed the pipe,
+		// a write would kill it with SIGPIPE (seen under load), and the test
+		// needs it alive.
+		pid, err := spawn("sleep-quiet", &syscall.SysProcAttr{Setsid: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2

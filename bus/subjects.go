@@ -3,7 +3,7 @@ package bus
 // Subject names, all in one place. Every subject of a run starts with
 // "sim.<run>." so one run's traffic never mixes with another's.
 //
-//	agent -> host   sim.<run>.agent.<id>.{hello,act,bye}
+//	agent -> host   sim.<run>.agent.<id>.{hello,act,lease,bye}
 //	host -> agent   sim.<run>.to.<id>.{obs,stop}
 //	host -> all     sim.<run>.world.{tick,end}
 //	events          sim.<run>.events.<kind>
@@ -17,6 +17,7 @@ const (
 	KindHello = "hello" // agent -> host, a request: "my subscriptions are in place"
 	KindAct   = "act"   // agent -> host: the action for Envelope.Tick
 	KindBye   = "bye"   // agent -> host: "I am leaving"
+	KindLease = "lease" // agent -> host, a request: a lease operation (docs/protocol.md, "Leases")
 	KindObs   = "obs"   // host -> agent: the observation for Envelope.Tick
 	KindStop  = "stop"  // host -> agent: "finish and exit"
 	KindTick  = "tick"  // host -> all: tick Envelope.Tick started

@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
-	_ "github.com/terrarium-sim/terrarium/world/game" // the repeated_game kind the docs use
+	_ "github.com/terrarium-sim/terrarium/world/game"  // the repeated_game kind the docs use
+	_ "github.com/terrarium-sim/terrarium/world/town"  // the town kind of scenarios/town.hcl
+	_ "github.com/terrarium-sim/terrarium/world/turns" // the turns kind of shared-notebook.hcl
 )
 
 // Marks, on the line before a ```hcl fence in docs/scenarios.md: a

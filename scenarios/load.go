@@ -23,8 +23,8 @@ var (
 	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
 	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimePool}
-	runtimePlanned  = []string{"claude"}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimeClaude, RuntimeMCP, RuntimePool}
+	runtimePlanned  = []string{}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
 
@@ -36,6 +36,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
 		{Type: "world", LabelNames: []string{"kind"}},
 		{Type: "agent", LabelNames: []string{"name"}},
+		{Type: "workspace"},
 	},
 }
 
@@ -47,6 +48,9 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "max_model_turns"}, // all LLM agents together (llm.go)
+		{Name: "max_tokens"},      // all LLM agents together (llm.go)
+		{Name: "max_cost_usd"},    // all LLM agents together (llm.go)
 		{Name: "tick_rate"},
 		{Name: "max_catch_up"},
 	},
@@ -67,6 +71,15 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
 		{Name: "pool_size"},
+		// runtime "claude" and "mcp" (llm.go)
+		{Name: "model"},
+		{Name: "system_prompt"},
+		{Name: "permission_mode"},
+		{Name: "allowed_tools"},
+		{Name: "max_model_turns"},
+		{Name: "max_tokens"},
+		{Name: "max_cost_usd"},
+		{Name: "mcp_config_env"},
 		{Name: "memory"},
 		{Name: "pids"},
 		{Name: "cpu"},
@@ -169,9 +182,10 @@ func (d *decoder) file(body hcl.Body) *Scenario {
 		ActionDeadline: DefaultActionDeadline,
 		MissingAction:  MissingDefault,
 		ReadyTimeout:   DefaultReadyTimeout,
+		Workspace:      defaultWorkspace(),
 	}
 
-	var scenarioBlock, worldBlock *hcl.Block
+	var scenarioBlock, worldBlock, workspaceBlock *hcl.Block
 	var agentBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -191,6 +205,14 @@ func (d *decoder) file(body hcl.Body) *Scenario {
 			worldBlock = b
 		case "agent":
 			agentBlocks = append(agentBlocks, b)
+		case "workspace":
+			if workspaceBlock != nil {
+				d.errorf(b.DefRange, "Duplicate workspace block",
+					"A scenario file has at most one workspace block; the first is at %s. Remove or merge this one.", at(workspaceBlock.DefRange))
+				continue
+			}
+			workspaceBlock = b
+			d.workspace(b, s)
 		}
 	}
 
@@ -264,6 +286,7 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	d.runBudget(attrs, s)
 	d.realtime(attrs, s)
 }
 
@@ -292,7 +315,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			d.inprocWarning(attr)
 		}
 	}
-	if attrs["command"] == nil {
+	if attrs["command"] == nil && !(runtimeOK && a.Runtime == RuntimeClaude) {
 		d.errorf(b.Body.MissingItemRange(), "Missing command",
 			`agent %q has no command: add command = "..." with the program to run (for runtime "builtin", the reference agent's name, one of %s).`, a.Name, quoteList(builtin.Names()))
 	}
@@ -308,7 +331,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio):
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP):
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			case runtimeOK && a.Runtime == RuntimePool:
 				if _, found := builtin.LookupPool(v); !found {
@@ -385,6 +408,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 		}
 	}
 	d.pool(b, attrs, &a)
+	d.llm(b, attrs, &a, runtimeOK)
 	d.limits(attrs, &a)
 	return a, ok
 }

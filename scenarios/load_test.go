@@ -100,6 +100,7 @@ func TestLoadValid(t *testing.T) {
 			{Name: "bot", Count: 3, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Args: []string{"--fast", "-v"},
 				Env: []string{"PATH", "HOME", "_X1"}, Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
+		Workspace: scenarios.Workspace{Enforcement: scenarios.EnforcementAuto, LeaseTTL: scenarios.DefaultLeaseTTL, LockDelay: scenarios.DefaultLockDelay},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -127,6 +128,7 @@ func TestLoadDefaults(t *testing.T) {
 		Agents: []scenarios.Agent{
 			{Name: "solo", Count: 1, Runtime: scenarios.RuntimeNATS, Command: "./bot", Path: testdataBot(t), Restart: scenarios.RestartNever, MaxRestarts: scenarios.DefaultMaxRestarts, RestartWindow: scenarios.DefaultRestartWindow, RestartDelay: scenarios.DefaultRestartDelay},
 		},
+		Workspace: scenarios.Workspace{Enforcement: scenarios.EnforcementAuto, LeaseTTL: scenarios.DefaultLeaseTTL, LockDelay: scenarios.DefaultLockDelay},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -431,12 +433,16 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{3, `command must be a non-empty string, like command = "./player"; got a tuple.`}}},
 		{"command null", lines(okScenario, okWorld, `agent "a" { command = null }`),
 			[]wantDiag{{3, `command must be a non-empty string, like command = "./player"; got null.`}}},
-		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
-			[]wantDiag{{5, `Unsupported runtime; runtime = "claude" is planned but not supported yet; use one of "nats", "stdio", "builtin", "inproc", "pool".`}}},
-		{"runtime claude", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "claude"`, `}`),
-			[]wantDiag{{5, `runtime = "claude" is planned but not supported yet`}}},
+		{"claude setting on a nats agent", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  model = "claude-sonnet-4-5"`, `}`),
+			[]wantDiag{{5, `Unexpected model; model is a setting of runtime = "claude"; agent "a" has runtime = "nats".`}}},
+		{"claude permission mode unknown", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "claude"`, `  command = "./a"`, `  permission_mode = "yolo"`, `}`),
+			[]wantDiag{{6, `Invalid permission_mode; permission_mode must be one of "dontAsk", "acceptEdits", "auto", "manual", "plan", "bypassPermissions"; got "yolo".`}}},
+		{"claude budget negative", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "claude"`, `  command = "./a"`, `  max_cost_usd = -1`, `}`),
+			[]wantDiag{{6, `max_cost_usd must be >= 0; got -1.`}}},
+		{"claude allowed tool malformed", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "claude"`, `  command = "./a"`, `  allowed_tools = ["Edit", "rm -rf"]`, `}`),
+			[]wantDiag{{6, `allowed_tools[1] is "rm -rf"`}}},
 		{"runtime unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "docker"`, `}`),
-			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc", "pool"; got "docker".`}}},
+			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc", "claude", "mcp", "pool"; got "docker".`}}},
 		{"builtin unknown", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "builtin"`, `  command = "no_such_agent"`, `}`),
 			[]wantDiag{{5, `Unknown builtin agent; No builtin agent is named "no_such_agent". Known builtin agents: ` + knownPrograms() + "."}}},
 		{"args not a list", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  args = "-v"`, `}`),

@@ -33,6 +33,8 @@ const (
 	RuntimeNATS    = "nats"    // the process speaks NATS itself
 	RuntimeStdio   = "stdio"   // the process speaks JSON lines on stdin/stdout; the host bridges them to the bus
 	RuntimeBuiltin = "builtin" // the terrarium binary re-executes itself as a reference agent
+	RuntimeClaude  = "claude"  // the claude CLI, driven over stream-json, playing through the host's MCP server
+	RuntimeMCP     = "mcp"     // any MCP-capable program, given the host's MCP server in a config file
 	// RuntimeInProc agents are Go values inside the host's process (no
 	// process, no isolation): Command names one the embedding program
 	// supplies (terrarium.Config.InProc).
@@ -89,6 +91,12 @@ type Scenario struct {
 
 	World  World
 	Agents []Agent // in file order
+	// Workspace is the workspace block (its defaults when there is none).
+	Workspace Workspace
+
+	// Budget is for all LLM agents together (max_model_turns, max_tokens,
+	// max_cost_usd in the scenario block); zero fields mean no limit.
+	Budget LLMBudget
 }
 
 // World is the scenario's world block.
@@ -130,6 +138,8 @@ type Agent struct {
 	// PoolSize is, for runtime "pool", how many of the block's agents one
 	// process serves (pool_size; default DefaultPoolSize, at most Count).
 	PoolSize int
+	// LLM holds the settings of runtime "claude" (and "mcp": MCPConfigEnv).
+	LLM LLM
 	// Resource limits of each of the block's agents (0: not limited):
 	// Memory in bytes (memory = "256MiB"), Pids the processes and threads
 	// of the agent and all its descendants at once (pids = 64), CPU the

@@ -21,6 +21,21 @@ type Kind struct {
 	// id. It must not start goroutines or touch files. An error here is a
 	// scenario error: it should say which setting is wrong and how to fix it.
 	New func(config any, seats []Seat) (World, error)
+	// Tools, optional, describes the kind's actions as tools, for LLM
+	// agents (the MCP server offers them next to observe and act). Calling
+	// tool NAME with input {...} sends the action {"do": "NAME", ...input}
+	// for the current tick, which the world's Validate then checks. A tool
+	// named "say" is what the MCP server's say tool uses.
+	Tools []Tool
+}
+
+// Tool is one action of a world kind described for a model.
+type Tool struct {
+	Name        string
+	Description string
+	// Input is the JSON Schema of the tool's input (an object), without the
+	// "do" field the action gets.
+	Input map[string]any
 }
 
 var (

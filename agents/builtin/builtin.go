@@ -30,6 +30,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
+	"github.com/terrarium-sim/terrarium/workspace"
 )
 
 // Program is a reference agent. It runs on a connected SDK agent until the
@@ -111,6 +112,12 @@ func Main() {
 	}
 	if _, ok := os.LookupEnv(agents.EnvShim); ok {
 		agents.ShimMain() // never returns: executes the agent's program
+	}
+	// Detect mode's Landlock trampoline (after the shim, which executes
+	// it inside the agent's cgroup): confine, then run the agent.
+	if err := workspace.ConfineExec(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	name, ok := os.LookupEnv(agents.EnvBuiltin)
 	if !ok {

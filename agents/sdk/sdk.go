@@ -66,6 +66,7 @@ func WithLogger(l hclog.Logger) Option {
 // Agent is a connected agent.
 type Agent struct {
 	id, run, workspace string
+	shared             string
 	seed               uint64
 
 	nc  *nats.Conn
@@ -114,6 +115,7 @@ func Connect(ctx context.Context, opts ...Option) (*Agent, error) {
 		id:         id,
 		run:        run,
 		workspace:  get(agents.EnvWorkspace),
+		shared:     get(agents.EnvShared),
 		log:        o.logger,
 		obs:        make(chan Observation, ObservationBuffer),
 		quit:       make(chan struct{}),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
 )
 
@@ -28,6 +29,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress display")
 	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
 	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
+	ws := fs.String("ws", "", "also serve the bus over websocket on HOST:PORT (loopback, plain ws://; port 0 picks one), for browsers")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -55,6 +57,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
 		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
+		Websocket: *ws, Observers: func(in observe.Info) { printObservers(stderr, in) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)
