@@ -17,6 +17,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/checkpoint"
 	"github.com/terrarium-sim/terrarium/observe"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -72,6 +73,18 @@ type Config struct {
 	// Env holds extra variables given to every agent (after the scenario's
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
+	// Fork starts the run from another run's checkpoint instead of tick 0
+	// (terrarium run --from RUN_DIR@TICK): its world snapshot, loop state
+	// and agents' workspaces; the scenario may differ in anything that
+	// keeps the world's snapshot valid.
+	Fork *Fork
+	// CheckpointParts are added to every checkpoint besides the agents'
+	// workspaces (the shared tree's versions, the lease table), and put
+	// back when the run is resumed or forked.
+	CheckpointParts []checkpoint.Part
+	// CheckpointHook, if set, is called at each stage of a checkpoint
+	// write (see checkpoint.Writer.Hook); tests use it to crash mid-write.
+	CheckpointHook func(stage string, t world.Tick)
 	// Websocket, if set, is the HOST:PORT of a websocket listener of the
 	// bus for browsers (port 0: a random one; loopback only, plain ws://).
 	Websocket string
@@ -103,6 +116,8 @@ type Config struct {
 	// room for that many; when it is full, events are dropped for it (never
 	// for the event log) and counted in Result.Events.TapDropped.
 	EventBuffer int
+
+	resume *resumePoint // set by Resume: go on in Dir from a checkpoint
 }
 
 // Progress is reported after every tick.
@@ -241,8 +256,10 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(cfg.RunsDir, cfg.RunID)
 	}
-	if err := checkRunDir(cfg.Dir); err != nil {
-		return nil, err
+	if cfg.resume == nil {
+		if err := checkRunDir(cfg.Dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkAgentUsers(cfg.AgentUsers, cfg.Dir); err != nil {
 		return nil, err

@@ -69,6 +69,11 @@ func ReadRunState(dir string) (*RunState, error) {
 			if pid, ok := d["host_pid"].(float64); ok {
 				hostPid = int(pid)
 			}
+		case events.RunResumed:
+			st.Status = "running"
+			if pid, ok := d["host_pid"].(float64); ok {
+				hostPid = int(pid)
+			}
 		case events.RunFinished:
 			st.Status, _ = d["status"].(string)
 		case events.AgentSpawned:

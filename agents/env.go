@@ -22,6 +22,10 @@ const (
 	// EnvPool is, for runtime "pool", the pool's id (instead of
 	// EnvAgentID): the process serves the members the hello reply lists.
 	EnvPool = "TERRARIUM_POOL"
+	// EnvResumeTick is set when the run goes on from a checkpoint (resume
+	// or fork): the last tick already played. The agent's workspace is as
+	// it was at that tick; the next observation is for the tick after it.
+	EnvResumeTick = "TERRARIUM_RESUME_TICK"
 )
 
 // BuildEnv returns the complete environment of an agent process: the host
