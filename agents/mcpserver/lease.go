@@ -165,4 +165,3 @@ func nonNil(v []sdk.Version) []sdk.Version {
 	}
 	return v
 }
-
