@@ -88,6 +88,17 @@ func (r *run) prepareLLM(a *agentRun, i int, ws, exe string, extra map[string]st
 		return fmt.Errorf("agent %s: claude config directory: %w", id, err)
 	}
 	extra["CLAUDE_CONFIG_DIR"] = cd
+	// Its own temporary directory: the CLI's shell tool keeps files there,
+	// and a run directory under /tmp leaves /tmp itself out of a confined
+	// agent's reach (workspace.RulesFor).
+	tmp := filepath.Join(ws, ".tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("agent %s: temporary directory: %w", id, err)
+	}
+	if err := r.iso.giveFile(tmp, i); err != nil {
+		return fmt.Errorf("agent %s: temporary directory: %w", id, err)
+	}
+	extra["TMPDIR"] = tmp
 	extra["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
 	l.system = r.systemPrompt(a, ws)
 	return nil
