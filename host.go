@@ -9,12 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/inproc"
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/checkpoint"
+	"github.com/terrarium-sim/terrarium/observe"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -69,6 +73,24 @@ type Config struct {
 	// Env holds extra variables given to every agent (after the scenario's
 	// allow-list; the TERRARIUM_* variables cannot be overridden).
 	Env map[string]string
+	// Fork starts the run from another run's checkpoint instead of tick 0
+	// (terrarium run --from RUN_DIR@TICK): its world snapshot, loop state
+	// and agents' workspaces; the scenario may differ in anything that
+	// keeps the world's snapshot valid.
+	Fork *Fork
+	// CheckpointParts are added to every checkpoint besides the agents'
+	// workspaces (the shared tree's versions, the lease table), and put
+	// back when the run is resumed or forked.
+	CheckpointParts []checkpoint.Part
+	// CheckpointHook, if set, is called at each stage of a checkpoint
+	// write (see checkpoint.Writer.Hook); tests use it to crash mid-write.
+	CheckpointHook func(stage string, t world.Tick)
+	// Websocket, if set, is the HOST:PORT of a websocket listener of the
+	// bus for browsers (port 0: a random one; loopback only, plain ws://).
+	Websocket string
+	// Observers, if set, is called once the run's event stream is up,
+	// with what observers need to connect (also in observer.json).
+	Observers func(observe.Info)
 	// StopGrace is how long agents get to exit after the stop message before
 	// their process groups and sessions are terminated (default 2s); the same again passes
 	// between SIGTERM and SIGKILL.
@@ -94,6 +116,8 @@ type Config struct {
 	// room for that many; when it is full, events are dropped for it (never
 	// for the event log) and counted in Result.Events.TapDropped.
 	EventBuffer int
+
+	resume *resumePoint // set by Resume: go on in Dir from a checkpoint
 }
 
 // Progress is reported after every tick.
@@ -127,6 +151,9 @@ type Result struct {
 	Workspace *WorkspaceResult `json:"workspace,omitempty"`
 	// LLM is the total of every LLM agent's usage (none without LLM agents).
 	LLM *agents.LLMUsage `json:"llm,omitempty"`
+
+	// Stream counts the events put in the run's event stream.
+	Stream *bus.StreamStats `json:"stream,omitempty"`
 
 	// Dir is the run directory ("" if it could not be made); Table the
 	// world's summary table, if it has one.
@@ -201,6 +228,7 @@ type Host struct {
 	done    chan struct{}
 
 	closeOnce sync.Once
+	live      atomic.Pointer[run] // the run, while its event stream is up
 
 	r      *run      // set by Start
 	res    *Result   // set before done is closed
@@ -228,8 +256,10 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(cfg.RunsDir, cfg.RunID)
 	}
-	if err := checkRunDir(cfg.Dir); err != nil {
-		return nil, err
+	if cfg.resume == nil {
+		if err := checkRunDir(cfg.Dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkAgentUsers(cfg.AgentUsers, cfg.Dir); err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/checkpoint"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -38,6 +39,7 @@ type run struct {
 	dir     string
 	events  *events.Writer
 	metrics *metricsWriter
+	stream  *bus.EventPublisher // the run's event stream; nil before the bus
 	srv     *bus.Server
 	nc      *nats.Conn
 	sup     *agents.Supervisor
@@ -73,6 +75,9 @@ type run struct {
 	landlock     string          // detect mode: "landlock" when agents are confined by it
 	trampoline   string          // the binary that confines agents before running them ("-": none)
 	probed       bool            // the trampoline was checked
+
+	from *checkpoint.Checkpoint // resumed or forked from it; nil: from tick 0
+	ckpt *checkpoint.Writer
 }
 
 type agentRun struct {
@@ -120,6 +125,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.makeDir(); err != nil {
 		return err
 	}
+	if err := r.prepareStart(); err != nil {
+		return err
+	}
 	r.seats = sc.Seats()
 	r.iso, err = decideIsolation(r.h.cfg.AgentUsers, r.h.cfg.AgentUIDBase, r.dir, len(r.seats))
 	if err != nil {
@@ -136,8 +144,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.iso.lockDown(r.dir); err != nil {
 		return err
 	}
-	ev, err := events.Create(filepath.Join(r.dir, "events.jsonl"), r.res.Run,
-		func(kind string) string { return bus.EventSubject(r.res.Run, kind) }, r.log.Named("events"))
+	ev, err := r.openEvents()
 	if err != nil {
 		return err
 	}
@@ -148,11 +155,12 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
-	r.events.Emit(events.RunStarted, 0, "", map[string]any{
+	started := map[string]any{
 		"scenario": sc.Name, "seed": sc.Seed, "ticks": sc.Ticks, "stepping": sc.Stepping,
 		"world": sc.World.Kind, "agents": len(r.seats), "dir": r.dir, "isolation": r.res.Isolation,
 		"host_pid": os.Getpid(),
-	})
+	}
+	r.emitStart(started)
 
 	// The world first: a bad world config must fail before any process starts.
 	if r.w, err = r.newWorld(); err != nil {
@@ -163,7 +171,10 @@ func (r *run) execute(ctx context.Context) (err error) {
 			return fmt.Errorf("world %s: seed: %w", sc.World.Kind, err)
 		}
 	}
-	r.metrics, err = createMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
+	if err := r.restoreWorld(); err != nil {
+		return err
+	}
+	r.metrics, err = r.openMetrics(filepath.Join(r.dir, "metrics.csv"), r.w.Metrics())
 	if err != nil {
 		return err
 	}
@@ -173,7 +184,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 
 	r.srv, err = bus.Start(bus.Options{
 		Run: r.res.Run, Dir: filepath.Join(r.dir, "jetstream"), Logger: r.h.cfg.Logger,
-		OnViolation: r.onViolation,
+		OnViolation: r.onViolation, Websocket: r.h.cfg.Websocket,
 	})
 	if err != nil {
 		return fmt.Errorf("start bus: %w", err)
@@ -184,7 +195,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("connect host to bus: %w", err)
 	}
-	r.events.SetPublisher(r.nc)
+	if err := r.startObservers(ctx); err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
 
 	r.loop, err = world.NewLoop(world.LoopConfig{
 		World: r.w, Agents: r, Events: r.events, Seats: r.seats, Seed: sc.Seed,
@@ -192,6 +205,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 		OnTick:   r.onTick,
 		Stepping: sc.Stepping, TickInterval: tickInterval(sc.TickRate), MaxCatchUp: sc.MaxCatchUp,
 		Clock: r.h.cfg.Clock, Manual: r.h.cfg.StepManually,
+		From: r.loopFrom(),
 	})
 	if err != nil {
 		return err
@@ -235,8 +249,10 @@ func (r *run) execute(ctx context.Context) (err error) {
 // makeDir creates the run directory and its layout.
 func (r *run) makeDir() error {
 	dir := r.h.cfg.Dir
-	if err := checkRunDir(dir); err != nil { // again: it may have appeared since New
-		return err
+	if r.h.cfg.resume == nil {
+		if err := checkRunDir(dir); err != nil { // again: it may have appeared since New
+			return err
+		}
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -249,6 +265,9 @@ func (r *run) makeDir() error {
 	}
 	r.dir = abs
 	r.res.Dir = abs
+	if r.h.cfg.resume != nil {
+		return nil // the run's own scenario.hcl stays
+	}
 	if err := os.WriteFile(filepath.Join(abs, "scenario.hcl"), r.h.sc.Source, 0o644); err != nil {
 		return fmt.Errorf("copy scenario: %w", err)
 	}
@@ -351,6 +370,9 @@ func (r *run) prepareAgents() error {
 		extra[agents.EnvWorkspace] = ws
 		extra[agents.EnvShared] = filepath.Join(r.dir, "workspace", "shared")
 		extra[agents.EnvSeed] = strconv.FormatUint(world.AgentSeed(sc.Seed, seat.ID), 10)
+		if err := r.resumeAgent(a, i, ws, extra); err != nil {
+			return err
+		}
 		if spec.Runtime == scenarios.RuntimeClaude || spec.Runtime == scenarios.RuntimeMCP {
 			if builtinPath == "" {
 				p, err := r.copyExecutable()
@@ -533,7 +555,7 @@ func (r *run) onViolation(v bus.Violation) {
 func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
-		if a.spec.Runtime == scenarios.RuntimeInProc {
+		if a.spec.Runtime == scenarios.RuntimeInProc || r.stayDown(a) {
 			continue
 		}
 		if err := r.start(a); err != nil {
@@ -891,6 +913,9 @@ func (r *run) onTick(tr world.TickReport) {
 	if p := r.h.cfg.Progress; p != nil {
 		p(Progress{Tick: tr.Tick, Ticks: world.Tick(r.h.sc.Ticks), Elapsed: time.Since(r.res.Started), Metrics: tr.Metrics})
 	}
+	if k := r.h.sc.CheckpointEvery; k > 0 && uint64(tr.Tick)%k == 0 {
+		r.writeCheckpoint("every")
+	}
 }
 
 // finish shuts everything down in order and writes the results. It runs
@@ -919,6 +944,9 @@ func (r *run) finish(runErr error) {
 	}
 	r.stopInProc()
 	r.stopAgents()
+	if res.Status == StatusInterrupted {
+		r.writeCheckpoint("stop") // orderly stop: terrarium resume goes on from here
+	}
 	r.stopWorkspace()
 	r.closeLimits()
 	if r.wd != nil {
@@ -962,6 +990,7 @@ func (r *run) finish(runErr error) {
 	if r.events != nil {
 		r.events.Emit(events.RunFinished, res.Ticks, "", map[string]any{"status": res.Status, "error": res.Error, "ticks": res.Ticks, "state_hash": res.StateHash})
 		r.events.SetPublisher(nil)
+		r.closeStream()
 		if err := r.events.Close(); err != nil {
 			r.log.Error("event log", "error", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/world"
@@ -21,6 +22,8 @@ type RunState struct {
 	Status   string     // "running", or run.finished's status
 	Ticks    world.Tick // ticks closed so far
 	Agents   []AgentState
+	// Started is run.started's time; Last the last event's.
+	Started, Last time.Time
 }
 
 // AgentState is one agent as the event log describes it.
@@ -61,7 +64,13 @@ func ReadRunState(dir string) (*RunState, error) {
 		switch r.Kind {
 		case events.RunStarted:
 			st.Run = r.Run
+			st.Started = r.Time
 			st.Scenario, _ = d["scenario"].(string)
+			if pid, ok := d["host_pid"].(float64); ok {
+				hostPid = int(pid)
+			}
+		case events.RunResumed:
+			st.Status = "running"
 			if pid, ok := d["host_pid"].(float64); ok {
 				hostPid = int(pid)
 			}
@@ -115,6 +124,7 @@ func ReadRunState(dir string) (*RunState, error) {
 			}
 		}
 	}
+	st.Last = recs[len(recs)-1].Time
 	// A run without run.finished whose host is gone was killed (kill -9, a
 	// crash): say so rather than "running".
 	if st.Status == "running" && hostPid > 0 && !processAlive(hostPid) {

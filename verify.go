@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 // VerifyRun checks a finished run directory: events.jsonl is an unbroken
@@ -50,8 +51,8 @@ func VerifyRun(dir string) (*Result, error) {
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Errorf("metrics.csv: %w", err))
-		case len(rows) == 0 || len(rows)-1 != int(res.Ticks):
-			problems = append(problems, fmt.Errorf("metrics.csv has %d rows for %d ticks", max(len(rows)-1, 0), res.Ticks))
+		case len(rows) == 0 || len(rows)-1+int(forkTick(recs)) != int(res.Ticks):
+			problems = append(problems, fmt.Errorf("metrics.csv has %d rows for %d ticks", max(len(rows)-1, 0), int(res.Ticks)-int(forkTick(recs))))
 		}
 	}
 	return &res, errors.Join(problems...)
@@ -95,8 +96,9 @@ func crossCheck(res *Result, recs []events.Record) []error {
 			}
 		}
 	}
-	if closed != int(res.Ticks) {
-		problems = append(problems, fmt.Errorf("events.jsonl closes %d ticks, result.json says %d", closed, res.Ticks))
+	// A forked run closes only the ticks after the checkpoint it started from.
+	if from := int(forkTick(recs)); closed+from != int(res.Ticks) {
+		problems = append(problems, fmt.Errorf("events.jsonl closes %d ticks after tick %d, result.json says %d", closed, from, res.Ticks))
 	}
 	if closed > 0 && lastHash != res.StateHash {
 		problems = append(problems, fmt.Errorf("the last tick.closed has state %.12s, result.json says %.12s", lastHash, res.StateHash))
@@ -107,4 +109,13 @@ func crossCheck(res *Result, recs []events.Record) []error {
 		}
 	}
 	return problems
+}
+
+// forkTick is the tick a forked run started after (0 for other runs).
+func forkTick(recs []events.Record) world.Tick {
+	info, err := ReadRunInfo(recs)
+	if err != nil {
+		return 0
+	}
+	return info.From
 }

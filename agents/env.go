@@ -19,6 +19,10 @@ const (
 	EnvShared      = "TERRARIUM_SHARED"        // the shared, lease-guarded tree
 	EnvSeed        = "TERRARIUM_SEED"          // a per-agent seed derived from the scenario seed
 	EnvBuiltin     = "TERRARIUM_BUILTIN"       // builtin runtime: the reference agent to run
+	// EnvResumeTick is set when the run goes on from a checkpoint (resume
+	// or fork): the last tick already played. The agent's workspace is as
+	// it was at that tick; the next observation is for the tick after it.
+	EnvResumeTick = "TERRARIUM_RESUME_TICK"
 )
 
 // BuildEnv returns the complete environment of an agent process: the host

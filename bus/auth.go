@@ -41,6 +41,7 @@ type authenticator struct {
 	report   func(Violation) // set before the server starts
 	mu       sync.Mutex      // guards the fields below; never held while calling the server
 	agents   map[string]*agentEntry
+	obsUsers map[string][]byte   // observer user -> password (observer.go)
 	removed  map[string]struct{} // ids removed and not added again, for clearer reasons
 	cids     map[uint64]string   // cid -> agent id, for agent connections
 	authSeen map[uint64]struct{} // cids whose failed login Check already reported
@@ -57,6 +58,7 @@ func newAuthenticator(run string) (*authenticator, error) {
 		hostUser: hostUser,
 		hostPass: pass,
 		agents:   map[string]*agentEntry{},
+		obsUsers: map[string][]byte{},
 		removed:  map[string]struct{}{},
 		cids:     map[uint64]string{},
 		authSeen: map[uint64]struct{}{},
@@ -95,6 +97,10 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		}
 		a.refuse(cid, user, "wrong password for the host user")
 		return false
+	}
+
+	if isObserverUser(user) {
+		return a.checkObserver(c, cid, user, pass)
 	}
 
 	a.mu.Lock()
@@ -143,7 +149,10 @@ func (a *authenticator) refuse(cid uint64, user, reason string) {
 func (a *authenticator) agentOf(cid uint64) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cids[cid]
+	if id := a.cids[cid]; !isObserverUser(id) {
+		return id
+	}
+	return "" // an observer is not an agent
 }
 
 // authReported reports whether Check already reported cid's failed login,

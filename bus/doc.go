@@ -8,8 +8,9 @@
 //
 // Start runs nats-server in process: no signal handlers (NoSigs; the host
 // owns signals), a loopback client port (random unless Options.Port is
-// set) and no other listener (no monitoring, cluster, gateway, leaf node,
-// websocket or MQTT port), JetStream stored in Options.Dir, messages up to
+// set), a websocket listener only when Options.Websocket asks for one
+// (loopback, plain ws://), and no other listener (no monitoring, cluster,
+// gateway, leaf node or MQTT port), JetStream stored in Options.Dir, messages up to
 // MaxPayload. Per-connection limits keep the server defaults: 64 MiB of
 // pending outbound data and a 10 s write deadline, after which a client
 // that does not read is disconnected as a slow consumer; 4 KiB control
@@ -40,6 +41,30 @@
 // request, and a reply subject they receive grants them nothing.
 // RemoveAgent refuses new logins with the agent's credentials at once and
 // closes its open connections.
+//
+// # Event stream and observers
+//
+// OpenEventStream creates the run's stream EVENTS_<run> (StreamName) on
+// sim.<run>.events.> (file storage, 1 GiB by default, oldest discarded
+// first, duplicates dropped by Nats-Msg-Id = the event seq) and returns an
+// EventPublisher: Publish never blocks (a bounded queue and at most
+// StreamOptions.InFlight unacknowledged publishes, from one goroutine, in
+// order); what it cannot publish is counted (StreamStats). Close waits for
+// the acknowledgements; WaitConsumers gives observers a bounded moment to
+// be sent the rest.
+//
+// AddObserver registers user observer.<name> (a dot: never an agent id)
+// with a 256-bit password. An observer may publish only
+//
+//	$JS.API.STREAM.INFO.<stream>, $JS.API.CONSUMER.CREATE.<stream>[.>],
+//	$JS.API.CONSUMER.DURABLE.CREATE.<stream>.*, $JS.API.CONSUMER.INFO.<stream>.*,
+//	$JS.API.CONSUMER.MSG.NEXT.<stream>.*, $JS.ACK.<stream>.>
+//
+// and subscribe only to its inbox _OBSERVER.<run>.<name>.> (outside
+// _INBOX, so no agent's inbox permission covers it). Push consumers that
+// deliver elsewhere are deleted by the host as soon as the API audit
+// advisory reports them (guard.go) and reported with OpConsumer. Refusals
+// of an observer are Violations with User observer.<name> and no Agent.
 //
 // # Violations
 //

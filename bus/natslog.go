@@ -62,7 +62,7 @@ func (l *natsLogger) violation(format string, v []any) bool {
 		// names a user (from the log line), never an agent.
 	} else {
 		viol.Agent = l.s.auth.agentOf(cid)
-		viol.User = viol.Agent
+		viol.User = l.s.auth.userOf(cid) // the agent's id, or an observer's user
 	}
 	l.s.report(viol)
 	return true

@@ -41,6 +41,9 @@ type Options struct {
 	Host   string       // default "127.0.0.1" (loopback only)
 	Port   int          // 0 = random free port
 	Logger hclog.Logger // required: server logs go here (Named("nats"))
+	// Websocket, if set, is the HOST:PORT of a websocket listener for
+	// browsers (port 0: a random one; loopback only, no TLS).
+	Websocket string
 	// OnViolation is called, one call at a time and never on a server
 	// goroutine, when an agent breaks its permissions or a login fails.
 	// A slow OnViolation delays later reports, never the server; when more
@@ -87,6 +90,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closed    atomic.Bool
+	ws        bool // a websocket listener was asked for
 }
 
 // Start starts the embedded nats-server and returns when it accepts
@@ -146,6 +150,12 @@ func Start(opts Options) (*Server, error) {
 		// MaxControlLine (4 KiB), ping interval (2 min) and MaxConn (64 Ki)
 		// keep the server defaults: a client that stops reading is cut
 		// off as a slow consumer instead of holding memory.
+	}
+	if opts.Websocket != "" {
+		if sopts.Websocket, err = websocketOpts(opts.Websocket); err != nil {
+			return nil, fmt.Errorf("start bus: %w", err)
+		}
+		s.ws = true
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {

@@ -1,11 +1,13 @@
 // Package events is the run's single event writer. Every event gets a schema
 // version, a sequence number, the time, its kind, tick and agent, and a hash
 // chaining it to the previous event; it is appended to events.jsonl and
-// published on the bus under sim.<run>.events.<kind>.
+// then handed to a Publisher (the run's JetStream stream, subjects
+// sim.<run>.events.<kind>).
 //
 // Emit may be called from any goroutine: events are totally ordered by Seq,
-// and the file holds them in that order. The file is the record of truth: a
-// failed publish is counted and logged, never fatal. Close flushes and syncs
+// and the file holds them in that order, and the Publisher gets them in
+// that order. The file is the record of truth: the Publisher must not
+// block, and what it fails to publish is its to count. Close flushes and syncs
 // the file; a second Close does nothing; Emit after Close is dropped.
 package events
 
@@ -66,9 +68,11 @@ type Record struct {
 	Hash string `json:"hash,omitempty"`
 }
 
-// Publisher is where records go besides the file (a *nats.Conn).
+// Publisher is where records go besides the file (bus.EventPublisher: the
+// run's JetStream stream). Publish is called with the Writer's lock held,
+// in seq order, after the record reached the file: it must not block.
 type Publisher interface {
-	Publish(subject string, data []byte) error
+	Publish(seq uint64, subject string, line []byte)
 }
 
 // Writer is the run's event writer.
@@ -78,16 +82,17 @@ type Writer struct {
 	subject func(kind string) string
 	now     func() time.Time
 
-	mu        sync.Mutex
-	f         *os.File
-	w         *bufio.Writer
-	pub       Publisher
-	seq       uint64
-	prev      string
-	closed    bool
-	pubErrors int
-	err       error // first write error
-	taps      []func(Record)
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	pub     Publisher
+	seq     uint64
+	prev    string
+	closed  bool
+	err     error        // first write error
+	pubSet  bool         // SetPublisher was called
+	backlog []pendingRec // events written before that
+	taps    []func(Record)
 }
 
 // Create opens path (which must not exist) for a run's events.
@@ -102,11 +107,33 @@ func Create(path, run string, subject func(kind string) string, log hclog.Logger
 	return &Writer{run: run, log: log, subject: subject, now: time.Now, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
-// SetPublisher starts publishing every later event on p (nil stops).
+// backlogMax bounds the events held for the first Publisher.
+const backlogMax = 4096
+
+// pendingRec is an event written before the first SetPublisher.
+type pendingRec struct {
+	seq     uint64
+	subject string
+	line    []byte
+}
+
+// SetPublisher starts publishing every later event on p (nil stops). The
+// first call hands p the events written before it (the first 4096 of
+// them: those before the bus started), in order, so a publisher set after
+// run.started still gets it.
 func (w *Writer) SetPublisher(p Publisher) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.pub = p
-	w.mu.Unlock()
+	if !w.pubSet {
+		w.pubSet = true
+		if p != nil {
+			for _, b := range w.backlog {
+				p.Publish(b.seq, b.subject, b.line)
+			}
+		}
+		w.backlog = nil
+	}
 }
 
 // Emit records one event. data is marshalled to JSON (nil for none).
@@ -143,13 +170,11 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 	for _, tap := range w.taps {
 		tap(rec)
 	}
-	if w.pub != nil {
-		if err := w.pub.Publish(w.subject(kind), line[:len(line)-1]); err != nil {
-			w.pubErrors++
-			if w.pubErrors == 1 || w.pubErrors%1000 == 0 {
-				w.log.Warn("publish event", "kind", kind, "failures", w.pubErrors, "error", err)
-			}
-		}
+	switch {
+	case w.pub != nil:
+		w.pub.Publish(rec.Seq, w.subject(kind), line[:len(line)-1:len(line)-1])
+	case !w.pubSet && len(w.backlog) < backlogMax:
+		w.backlog = append(w.backlog, pendingRec{rec.Seq, w.subject(kind), line[: len(line)-1 : len(line)-1]})
 	}
 }
 

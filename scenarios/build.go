@@ -171,6 +171,9 @@ func (s *Scenario) HCL() []byte {
 	sb.SetAttributeValue("action_deadline", cty.StringVal(s.ActionDeadline.String()))
 	sb.SetAttributeValue("missing_action", cty.StringVal(s.MissingAction))
 	sb.SetAttributeValue("ready_timeout", cty.StringVal(s.ReadyTimeout.String()))
+	if s.CheckpointEvery > 0 {
+		sb.SetAttributeValue("checkpoint_every", cty.NumberUIntVal(s.CheckpointEvery))
+	}
 	if s.Stepping == SteppingRealtime {
 		sb.SetAttributeValue("tick_rate", cty.NumberFloatVal(s.TickRate))
 		sb.SetAttributeValue("max_catch_up", cty.NumberIntVal(int64(s.MaxCatchUp)))

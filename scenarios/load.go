@@ -3,7 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -36,6 +35,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "scenario", LabelNames: []string{"name"}},
 		{Type: "world", LabelNames: []string{"kind"}},
 		{Type: "agent", LabelNames: []string{"name"}},
+		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "workspace"},
 	},
 }
@@ -48,6 +48,7 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "action_deadline"},
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
+		{Name: "checkpoint_every"},
 		{Name: "max_model_turns"}, // all LLM agents together (llm.go)
 		{Name: "max_tokens"},      // all LLM agents together (llm.go)
 		{Name: "max_cost_usd"},    // all LLM agents together (llm.go)
@@ -91,23 +92,7 @@ var agentSchema = &hcl.BodySchema{
 // commands of runtime "nats" agents are resolved against the file's
 // directory.
 func Load(path string) (*Scenario, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read scenario file",
-			Detail:   fmt.Sprintf("%v; check the path and its permissions.", err),
-		}}
-	}
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read scenario file",
-			Detail:   fmt.Sprintf("find the directory of %s: %v.", path, err),
-		}}
-	}
-	return parse(src, path, dir)
+	return LoadWith(path, LoadOptions{})
 }
 
 // Parse parses and validates scenario source; filename is used in
@@ -125,18 +110,23 @@ func Parse(src []byte, filename string) (*Scenario, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("Relative agent commands are resolved against the current directory, which cannot be found: %v.", err),
 		}}
 	}
-	return parse(src, filename, dir)
+	return parse(src, filename, dir, LoadOptions{})
 }
 
 // parse is Parse with the directory that relative commands are resolved
 // against.
-func parse(src []byte, filename, dir string) (*Scenario, hcl.Diagnostics) {
+func parse(src []byte, filename, dir string, o LoadOptions) (*Scenario, hcl.Diagnostics) {
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
 	}
-	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH")}
+	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH"), skipPrograms: o.SkipPrograms}
+	var vars []Variable
+	if root, ok := file.Body.(*hclsyntax.Body); ok {
+		vars = d.variables(root, o.Vars)
+	}
 	s := d.file(file.Body)
+	s.Variables = vars
 	if root, ok := file.Body.(*hclsyntax.Body); ok {
 		suggestAll(d.diags, root, s.World.Kind, s.World.Config)
 	}
@@ -146,6 +136,7 @@ func parse(src []byte, filename, dir string) (*Scenario, hcl.Diagnostics) {
 	}
 	s.Path = filename
 	s.Source = src
+	s.Dir = dir
 	return s, diags
 }
 
@@ -155,6 +146,8 @@ type decoder struct {
 	dir      string // relative commands are resolved against it
 	pathEnv  string // the PATH bare command names are looked up in
 	diags    hcl.Diagnostics
+	// skipPrograms: do not look up agents' programs (LoadOptions.SkipPrograms).
+	skipPrograms bool
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, detail string, args ...any) {
@@ -285,6 +278,11 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 			s.ReadyTimeout = v
 		}
 	}
+	if a := optional(attrs, "checkpoint_every"); a != nil {
+		if v, ok := d.whole(a, 0, ^uint64(0), "a whole number of ticks >= 0 (0 = no periodic checkpoints), like checkpoint_every = 100"); ok {
+			s.CheckpointEvery = v
+		}
+	}
 	d.runBudget(attrs, s)
 	d.realtime(attrs, s)
 }
@@ -330,7 +328,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 					d.errorf(attr.Expr.Range(), "Unknown builtin agent",
 						"No builtin agent is named %q. Known builtin agents: %s.", v, quoteList(builtin.Names()))
 				}
-			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP):
+			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP) && !d.skipPrograms:
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
 			}
 		}

@@ -78,7 +78,7 @@ func TestLoadValid(t *testing.T) {
 		t.Errorf("World.Impl.Name = %q", s.World.Impl.Name)
 	}
 	got := *s
-	got.Path, got.Source, got.World.Impl = "", nil, world.Kind{}
+	got.Path, got.Source, got.Dir, got.World.Impl = "", nil, "", world.Kind{}
 	want := scenarios.Scenario{
 		Name:           "full-run_1",
 		Seed:           1980,
@@ -116,7 +116,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load: %s", diags)
 	}
 	got := *s
-	got.Path, got.Source, got.World.Impl = "", nil, world.Kind{}
+	got.Path, got.Source, got.Dir, got.World.Impl = "", nil, "", world.Kind{}
 	want := scenarios.Scenario{
 		Name:           "minimal",
 		Seed:           scenarios.DefaultSeed,
@@ -261,7 +261,9 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{3, `Duplicate world block; A scenario file has exactly one world block; the first is at test.hcl:2`}}},
 		{"no agent block", lines(okScenario, okWorld),
 			[]wantDiag{{1, `Missing agent block`}}},
-		{"variables not allowed", lines(`scenario "s" { seed = var.seed }`, okWorld, okAgent),
+		{"undeclared variable", lines(`scenario "s" { seed = var.seed }`, okWorld, okAgent),
+			[]wantDiag{{1, `Undeclared variable`}}},
+		{"variables not allowed", lines(`scenario "s" { seed = other.seed }`, okWorld, okAgent),
 			[]wantDiag{{1, `Variables not allowed`}}},
 		{"functions not allowed", lines(`scenario "s" { seed = max(1, 2) }`, okWorld, okAgent),
 			[]wantDiag{{1, `Function calls not allowed`}}},

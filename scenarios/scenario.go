@@ -70,6 +70,8 @@ type Scenario struct {
 	// Path is the file it was loaded from; Source its bytes as read.
 	Path   string
 	Source []byte
+	// Dir is the directory relative agent commands were resolved against.
+	Dir string
 
 	Name           string        // scenario "NAME" label
 	Seed           uint64        // seed = ...; default 1
@@ -78,6 +80,12 @@ type Scenario struct {
 	ActionDeadline time.Duration // action_deadline = "2s" (default 5s)
 	MissingAction  string        // missing_action = "default" | "repeat" | "abort" (default "default")
 	ReadyTimeout   time.Duration // ready_timeout = "30s" (default 30s): how long agents may take to say hello
+	// CheckpointEvery is checkpoint_every = K: the host writes a checkpoint
+	// every K ticks (0, the default: only on an orderly stop).
+	CheckpointEvery uint64
+	// Variables are the scenario's variable blocks with the values they
+	// took (their defaults, or LoadOptions.Vars), in file order.
+	Variables []Variable
 	// TickRate (tick_rate = 60) is realtime's ticks per second, default
 	// DefaultTickRate; MaxCatchUp (max_catch_up = 3) how many overdue ticks
 	// run back to back before the lag is dropped, default

@@ -133,6 +133,19 @@ type LoopConfig struct {
 	// embedding program's loop drives, and the clock decides nothing but
 	// lockstep and turn-based deadlines.
 	Manual bool
+	// From, if set, is where the loop goes on from (a resumed or forked
+	// run): its first tick is From.Tick+1. The world must already be in the
+	// state of that tick (World.Restore). Lockstep and turn-based only.
+	From *LoopState
+}
+
+// LoopState is what the loop carries from one tick to the next, besides
+// the world: the last closed tick, each agent's last applied action (for
+// the repeat policy) and the counts so far. A checkpoint stores it.
+type LoopState struct {
+	Tick  Tick                        `json:"tick"`
+	Last  map[AgentID]json.RawMessage `json:"last,omitempty"`
+	Stats map[AgentID]AgentStats      `json:"stats,omitempty"`
 }
 
 // AppliedAction is one entry of a tick.closed event's "actions": an action
@@ -194,6 +207,26 @@ type Loop struct {
 	stopOnce sync.Once
 	clock    Clock
 	steps    chan chan stepResult // Step's requests (Manual)
+
+	// Owned by Run's goroutine; State reads them from OnTick.
+	closed Tick
+	last   map[AgentID]json.RawMessage
+	sum    *Summary
+}
+
+// State returns a copy of the loop's state after the last closed tick.
+// Call it only from OnTick, or after Run returned.
+func (l *Loop) State() LoopState {
+	st := LoopState{Tick: l.closed, Last: make(map[AgentID]json.RawMessage, len(l.last)), Stats: map[AgentID]AgentStats{}}
+	for k, v := range l.last {
+		st.Last[k] = v
+	}
+	if l.sum != nil {
+		for k, v := range l.sum.Stats {
+			st.Stats[k] = v
+		}
+	}
+	return st
 }
 
 type stepResult struct {
@@ -230,6 +263,9 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		}
 		if cfg.Missing == PolicyAbort {
 			return nil, errors.New(`new loop: realtime never waits for an agent, so missing-action policy "abort" does not apply: use "default" or "repeat"`)
+		}
+		if cfg.From != nil {
+			return nil, errors.New("new loop: going on from a checkpoint (resume, fork) is not supported with realtime stepping yet")
 		}
 	case SteppingTurnBased:
 		if _, ok := cfg.World.(Turns); !ok {
@@ -442,6 +478,16 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
 	last := make(map[AgentID]json.RawMessage)
 	var closed Tick // last closed tick
+	if f := l.cfg.From; f != nil {
+		closed, sum.Ticks = f.Tick, f.Tick
+		for k, v := range f.Last {
+			last[k] = v
+		}
+		for k, v := range f.Stats {
+			sum.Stats[k] = v
+		}
+	}
+	l.last, l.sum, l.closed = last, &sum, closed
 	expected := make(map[AgentID]bool, len(l.cfg.Seats))
 	got := make(map[AgentID]Action, len(l.cfg.Seats))
 	turns, _ := l.cfg.World.(Turns)
@@ -642,6 +688,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			bump(id, func(s *AgentStats) { s.Actions++ })
 		}
 		closed = cur.t
+		l.closed = closed
 		sum.Ticks = closed
 		sum.Hash = l.cfg.World.StateHash()
 		elapsed := l.clock.Now().Sub(start)

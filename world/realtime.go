@@ -42,6 +42,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 	observed := make(map[AgentID]bool)        // observed at the open tick
 	var closed, open Tick                     // last applied tick; the tick being collected
 	var windowStart time.Time                 // when the open tick's observations went out
+	l.last, l.sum = last, &sum                // for State (checkpoints)
 
 	interval := cfg.TickInterval
 	base, baseTick := l.clock.Now(), Tick(0)
@@ -194,6 +195,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			bump(id, func(s *AgentStats) { s.Actions++ })
 		}
 		closed = t
+		l.closed = t
 		closedAt[t] = now
 		delete(closedAt, t-lateHistory)
 		sum.Ticks = t

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/terrarium-sim/terrarium/agents/sdk"
@@ -111,6 +113,43 @@ func pdHandler(s pdStrategy) sdk.Handler {
 				return nil, fmt.Errorf("tick %d match %s: histories of %d and %d moves", obs.Tick, m.Match, len(m.You), len(m.Them))
 			}
 			act.Moves[m.Match] = string(s(m.You, m.Them))
+		}
+		return act, nil
+	}
+}
+
+func init() {
+	Register("random", func(ctx context.Context, a *sdk.Agent) error {
+		return a.Run(ctx, randomHandler(a.Seed()))
+	})
+}
+
+// randomMove is the random strategy's move in one match at one round: C or
+// D with equal odds, drawn from the agent's seed (TERRARIUM_SEED), the match
+// and the round. It depends on nothing else, so the same seed plays the
+// same moves, and a restarted or resumed agent plays on exactly as if it
+// had never stopped.
+func randomMove(seed uint64, match string, round int) byte {
+	h := fnv.New64a()
+	h.Write([]byte(match))
+	r := rand.New(rand.NewPCG(seed, h.Sum64()^uint64(round)<<1))
+	if r.IntN(2) == 0 {
+		return 'C'
+	}
+	return 'D'
+}
+
+// randomHandler answers with randomMove in every match, at the round its
+// history says is next.
+func randomHandler(seed uint64) sdk.Handler {
+	return func(_ context.Context, obs sdk.Observation) (any, error) {
+		var o game.Observation
+		if err := json.Unmarshal(obs.Data, &o); err != nil {
+			return nil, fmt.Errorf("decode observation of tick %d: %w", obs.Tick, err)
+		}
+		act := game.Action{Moves: make(map[string]string, len(o.Matches))}
+		for _, m := range o.Matches {
+			act.Moves[m.Match] = string(randomMove(seed, m.Match, len(m.You)+1))
 		}
 		return act, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -175,5 +176,42 @@ func TestPDAgainstWorld(t *testing.T) {
 	}
 	if !strings.Contains(w.Table().Title, "prisoners_dilemma") {
 		t.Errorf("table title %q", w.Table().Title)
+	}
+}
+
+// The random strategy is a function of its seed, the match and the round:
+// the same seed plays the same moves, another seed others, and the moves are
+// mixed (about half C).
+func TestRandomStrategy(t *testing.T) {
+	if _, ok := Lookup("random"); !ok {
+		t.Fatal("random not registered")
+	}
+	play := func(seed uint64) string {
+		h := randomHandler(seed)
+		var you []byte
+		for round := 1; round <= 200; round++ {
+			obs := sdk.Observation{Tick: world.Tick(round), Data: json.RawMessage(
+				`{"round":` + strconv.Itoa(round) + `,"rounds":200,"matches":[{"match":"m01","you":"` + string(you) + `","them":"` + strings.Repeat("C", len(you)) + `"}]}`)}
+			v, err := h(context.Background(), obs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			you = append(you, v.(game.Action).Moves["m01"][0])
+		}
+		return string(you)
+	}
+	a, b, c := play(7), play(7), play(8)
+	if a != b {
+		t.Errorf("seed 7 played %s then %s", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 7 and 8 played the same %s", a)
+	}
+	if n := strings.Count(a, "C"); n < 70 || n > 130 {
+		t.Errorf("seed 7 cooperated %d times in 200 rounds: %s", n, a)
+	}
+	// A restarted agent (fresh handler, same history) plays the same next move.
+	if randomMove(7, "m01", 101) != a[100] {
+		t.Error("the move at round 101 depends on more than seed, match and round")
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 func init() {
@@ -28,6 +30,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress display")
 	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto (when root and the run directory allows), on, off")
 	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent (the others follow in id order)")
+	var vars varFlags
+	fs.Var(&vars, "var", "set a scenario variable, name=value (repeatable)")
+	from := fs.String("from", "", "start from another run's checkpoint, RUN_DIR@TICK (a fork)")
+	ws := fs.String("ws", "", "also serve the bus over websocket on HOST:PORT (loopback, plain ws://; port 0 picks one), for browsers")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -41,7 +47,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "terrarium run:", err)
 		return exitUsage
 	}
-	sc, diags := scenarios.Load(fs.Arg(0))
+	var fork *terrarium.Fork
+	if *from != "" {
+		if fork, err = terrarium.ParseFork(*from); err != nil {
+			fmt.Fprintln(stderr, "terrarium run:", err)
+			return exitUsage
+		}
+	}
+	sc, diags := scenarios.LoadWith(fs.Arg(0), scenarios.LoadOptions{Vars: vars.values})
 	if diags.HasErrors() {
 		scenarios.FormatDiagnostics(stderr, diags)
 		return exitUsage
@@ -54,7 +67,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, *quiet)
 	h, err := terrarium.New(terrarium.Config{
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
-		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase),
+		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase), Fork: fork, CheckpointHook: checkpointHook,
+		Websocket: *ws, Observers: func(in observe.Info) { printObservers(stderr, in) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)
@@ -63,6 +77,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "run %s: %s, %d agents -> %s\n", h.RunID(), sc.Name, len(sc.Seats()), h.Dir())
 	res, err := h.Run(ctx)
 	prog.done()
+	return finishRun(h, res, err, interrupted, stdout, stderr)
+}
+
+// finishRun prints a run's outcome and returns the exit code.
+func finishRun(h *terrarium.Host, res *terrarium.Result, err error, interrupted func() bool, stdout, stderr io.Writer) int {
 	_ = h.Close()
 	if res != nil {
 		printResult(stdout, res)
@@ -73,6 +92,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	case interrupted():
 		if res != nil && res.Dir != "" {
 			fmt.Fprintln(stderr, "terrarium run: interrupted; partial results in", res.Dir)
+			fmt.Fprintln(stderr, "go on with: terrarium resume", res.Dir)
 		}
 		return exitInterrupted
 	default:
@@ -80,6 +100,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 }
+
+// checkpointHook is passed to every host's Config.CheckpointHook; nil
+// except in tests, which use it to kill the host while it writes one.
+var checkpointHook func(stage string, t world.Tick)
 
 // watchSignals cancels on the first SIGINT or SIGTERM; later ones are only
 // acknowledged, so the orderly shutdown is never cut short.

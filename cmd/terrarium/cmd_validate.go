@@ -14,6 +14,8 @@ func init() {
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "validate SCENARIO.hcl...",
 		"Checks scenario files without running anything and reports every problem\nwith file:line:column. Exit code 2 if any file has errors.\n", stderr)
+	var vars varFlags
+	fs.Var(&vars, "var", "set a scenario variable, name=value (repeatable)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -24,7 +26,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for _, path := range fs.Args() {
-		sc, diags := scenarios.Load(path)
+		sc, diags := scenarios.LoadWith(path, scenarios.LoadOptions{Vars: vars.values})
 		if diags.HasErrors() {
 			scenarios.FormatDiagnostics(stderr, diags)
 			code = exitUsage

@@ -1,0 +1,108 @@
+package terrarium
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/observe"
+)
+
+// ErrNotRunning is returned by Host.Observe when no run is live.
+var ErrNotRunning = errors.New("no run is live")
+
+// How long the host waits at the end of a run for the stream's last
+// publishes to be stored, then for observers to be sent the rest.
+const (
+	streamCloseWait = 10 * time.Second
+	observersWait   = 2 * time.Second
+	observersLinger = 250 * time.Millisecond
+)
+
+// startObservers opens the run's event stream (every event, from
+// run.started on, goes there after events.jsonl), registers the default
+// observer, writes observer.json and reports it through Config.Observers.
+func (r *run) startObservers(ctx context.Context) error {
+	pub, err := r.srv.OpenEventStream(ctx, r.nc, bus.StreamOptions{})
+	if err != nil {
+		return err
+	}
+	r.stream = pub
+	r.events.SetPublisher(pub)
+	creds, err := r.srv.AddObserver(bus.DefaultObserver)
+	if err != nil {
+		return err
+	}
+	info := observe.Info{
+		Run: r.res.Run, URL: r.srv.ClientURL(), WebsocketURL: r.srv.WebsocketURL(),
+		User: creds.User, Password: creds.Password, InboxPrefix: creds.InboxPrefix,
+		Stream: creds.Stream, Subjects: creds.Subjects, HostPID: os.Getpid(),
+	}
+	if err := observe.WriteInfo(r.dir, info); err != nil {
+		return err
+	}
+	r.log.Info("observers may connect", "url", info.URL, "ws_url", info.WebsocketURL, "user", info.User, "stream", info.Stream, "info", observe.InfoFile)
+	r.h.live.Store(r)
+	if f := r.h.cfg.Observers; f != nil {
+		f(info)
+	}
+	return nil
+}
+
+// closeStream stores the stream's last events, gives observers a moment
+// to be sent them, and records the stream's counts in the result. It runs
+// after run.finished was emitted and the publisher unset.
+func (r *run) closeStream() {
+	r.h.live.CompareAndSwap(r, nil)
+	if r.stream == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), streamCloseWait)
+	st, err := r.stream.Close(ctx)
+	cancel()
+	if err != nil {
+		r.log.Warn("event stream", "error", err)
+	}
+	r.res.Stream = &st
+	if st.Failed+st.Dropped > 0 {
+		r.log.Warn("events missing from the stream (events.jsonl has them all)", "failed", st.Failed, "dropped", st.Dropped)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), observersWait)
+	defer cancel()
+	if err := r.stream.WaitConsumers(ctx); err != nil {
+		r.log.Debug("observers", "error", err)
+		return
+	}
+	// Sent is not yet read: a client drops what it had buffered when its
+	// server goes away. Give the last messages a moment to be taken in.
+	if r.stream.Consumers() > 0 {
+		time.Sleep(observersLinger)
+	}
+}
+
+// Observe opens a feed of the live run's events from start, over the
+// host's own connection (for a program embedding the host, such as a
+// dashboard). It fails with ErrNotRunning before the bus is up and after
+// the run ended; a feed still open when the run ends returns an error
+// from Next. Close the feed when done.
+func (h *Host) Observe(ctx context.Context, start observe.Start) (*observe.Feed, error) {
+	r := h.live.Load()
+	if r == nil {
+		return nil, fmt.Errorf("observe: %w", ErrNotRunning)
+	}
+	return observe.Open(ctx, r.nc, bus.StreamName(r.res.Run), start)
+}
+
+// Observer returns the live run's observer.json contents: where and how
+// an observer connects. ok is false when no run is live.
+func (h *Host) Observer() (info observe.Info, ok bool) {
+	r := h.live.Load()
+	if r == nil {
+		return observe.Info{}, false
+	}
+	info, err := observe.ReadInfo(r.dir)
+	return info, err == nil
+}
