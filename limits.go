@@ -29,7 +29,7 @@ var _ = events.RunStarted // the other kinds live in package events
 func (r *run) prepareLimits() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
-		if a.spec.Runtime == scenarios.RuntimeInProc {
+		if a.spec.Runtime == scenarios.RuntimeInProc || a.spec.Runtime == scenarios.RuntimePool {
 			continue // no process of its own (the scenario refuses limits for it)
 		}
 		lim := agents.Limits{Memory: a.spec.Memory, Pids: a.spec.Pids, CPU: a.spec.CPU}

@@ -71,6 +71,7 @@ type run struct {
 	llmTotal     agents.LLMUsage // every LLM agent's usage (llm.go)
 	live         chan struct{}   // closed when every agent is ready and the loop runs
 	inproc       *inproc.Runtime // the in-process agents; nil if none
+	pools        []*poolRun      // runtime "pool" processes (pool.go)
 	wsh          *wsHost         // the shared tree; nil until started
 	landlock     string          // detect mode: "landlock" when agents are confined by it
 	trampoline   string          // the binary that confines agents before running them ("-": none)
@@ -104,6 +105,7 @@ type agentRun struct {
 	spent     bool         // max_turns reached: stopped, not restarted
 	sick      bool         // killed as unhealthy: its exit counts as a failure
 	stdio     *StdioCounts // stdio runtime: its bridges' counts
+	pool      *poolRun     // runtime "pool": the pool serving it
 	llm       *llmAgent    // claude and mcp runtimes (llm.go)
 
 	// Limits (limits.go): set before its first start.
@@ -212,6 +214,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.prepareAgents(); err != nil {
 		return err
 	}
+	if err := r.preparePools(); err != nil {
+		return err
+	}
 	if err := r.prepareLimits(); err != nil {
 		return err
 	}
@@ -224,10 +229,16 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.subscribe(); err != nil {
 		return err
 	}
+	if err := r.subscribePools(); err != nil {
+		return err
+	}
 	r.startWatchdog()
 	r.watchCgroups()
 	r.sup = agents.NewSupervisor(agents.Config{Logger: r.h.cfg.Logger, StopGrace: r.h.cfg.StopGrace, Subreaper: true})
 	if err := r.spawn(); err != nil {
+		return err
+	}
+	if err := r.spawnPools(); err != nil {
 		return err
 	}
 	r.startLimitWatch()
@@ -297,6 +308,9 @@ func (r *run) prepareAgents() error {
 		if spec.Runtime == scenarios.RuntimeInProc {
 			a.readyOnce.Do(func() { close(a.ready) }) // a Go value: ready at once
 			continue
+		}
+		if spec.Runtime == scenarios.RuntimePool {
+			continue // preparePools
 		}
 		extra := map[string]string{}
 		for k, v := range r.h.cfg.Env {
@@ -418,6 +432,9 @@ func (r *run) subscribe() error {
 	run := r.res.Run
 	for _, seat := range r.seats {
 		id, a := seat.ID, r.agents[seat.ID]
+		if a.spec.Runtime == scenarios.RuntimePool {
+			continue // subscribePools
+		}
 		sub, err := r.nc.Subscribe(bus.AgentPrefix(run, string(id)), func(m *nats.Msg) {
 			_, kind, _ := bus.AgentFromSubject(run, m.Subject)
 			switch kind {
@@ -528,6 +545,9 @@ func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.
 	if r.inproc != nil && r.inproc.Has(id) {
 		return r.inproc.Send(id, t, deadline, obs)
 	}
+	if a := r.agents[id]; a != nil && a.pool != nil {
+		return r.sendPool(a.pool, id, t, deadline, obs)
+	}
 	d := deadline.UTC()
 	b, err := bus.Encode(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: string(id), Tick: uint64(t), Seq: r.seq.Add(1), Deadline: &d, Data: obs})
 	if err != nil {
@@ -554,7 +574,7 @@ func (r *run) onViolation(v bus.Violation) {
 func (r *run) spawn() error {
 	for _, seat := range r.seats {
 		a := r.agents[seat.ID]
-		if a.spec.Runtime == scenarios.RuntimeInProc || r.stayDown(a) {
+		if a.spec.Runtime == scenarios.RuntimeInProc || a.spec.Runtime == scenarios.RuntimePool || r.stayDown(a) {
 			continue
 		}
 		if err := r.start(a); err != nil {
@@ -984,6 +1004,7 @@ func (r *run) finish(runErr error) {
 		for _, seat := range r.seats {
 			r.srv.RemoveAgent(string(seat.ID))
 		}
+		r.removePools()
 		r.srv.Settle()
 	}
 	if r.events != nil {

@@ -19,6 +19,9 @@ const (
 	EnvShared      = "TERRARIUM_SHARED"        // the shared, lease-guarded tree
 	EnvSeed        = "TERRARIUM_SEED"          // a per-agent seed derived from the scenario seed
 	EnvBuiltin     = "TERRARIUM_BUILTIN"       // builtin runtime: the reference agent to run
+	// EnvPool is, for runtime "pool", the pool's id (instead of
+	// EnvAgentID): the process serves the members the hello reply lists.
+	EnvPool = "TERRARIUM_POOL"
 	// EnvResumeTick is set when the run goes on from a checkpoint (resume
 	// or fork): the last tick already played. The agent's workspace is as
 	// it was at that tick; the next observation is for the tick after it.

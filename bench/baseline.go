@@ -32,7 +32,13 @@ const tickTimeout = time.Minute
 // runBaseline runs the raw side: the same bus, credentials, permissions,
 // spawn path and message sizes as a Terrarium run, and a bare
 // scatter-gather instead of the loop (see the package doc).
-func runBaseline(ctx context.Context, o Options, dir string, n, ticks int) (_ side, err error) {
+func runBaseline(ctx context.Context, o Options, dir string, n, ticks int) (side, error) {
+	return runBaselineSized(ctx, o, dir, n, ticks, payloadSizes())
+}
+
+// runBaselineSized is runBaseline with messages of pay's sizes (the pool
+// case: one batch-sized message each way per pool process).
+func runBaselineSized(ctx context.Context, o Options, dir string, n, ticks int, pay Payload) (_ side, err error) {
 	log := o.Logger.Named("baseline")
 	run := runID(dir)
 	for _, d := range []string{"jetstream", "logs", "workspace", "bin"} {
@@ -71,7 +77,6 @@ func runBaseline(ctx context.Context, o Options, dir string, n, ticks int) (_ si
 		}()
 	}
 
-	pay := payloadSizes()
 	obsMsg := bytes.Repeat([]byte{'x'}, pay.Observation)
 	helloAck := bytes.Repeat([]byte{'x'}, 64)
 	ids := agentIDs(n)

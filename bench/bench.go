@@ -308,6 +308,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			add("host fds per agent", "fds", false, func(s side) float64 { return s.fds }, "", nil)
 		}
 	}
+	if err := runPoolCase(ctx, o, rep, &seq); err != nil {
+		return nil, err
+	}
 	rep.Cases = append(rep.Cases,
 		Case{Name: "lease acquire/release round trip", Unit: "µs", NotMeasured: "not yet measured: the lessor is being built (issue 6)"},
 		Case{Name: "events/s to observers", Unit: "events/s", NotMeasured: "not yet measured: the observer stream is being built (issue 4)"},

@@ -63,6 +63,9 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 	for _, c := range []string{"spawn to ready", "host RSS per agent", "host fds per agent"} {
 		want[c+" N=10"] = true
 	}
+	for _, c := range []string{"pool ticks/s", "pool tick p50", "pool tick p99"} {
+		want[c+" (100 per process) N=200"] = true
+	}
 	notMeasured := 0
 	for _, c := range rep.Cases {
 		if c.NotMeasured != "" {
@@ -85,13 +88,13 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 			if s.st.Min > s.st.Median || s.st.Median > s.st.Max {
 				t.Errorf("%s, %s: min %v, median %v, max %v out of order", key, s.side, s.st.Min, s.st.Median, s.st.Max)
 			}
-			if strings.HasPrefix(c.Name, "lockstep") || c.Name == "spawn to ready" {
+			if strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool") || c.Name == "spawn to ready" {
 				if s.st.Min <= 0 {
 					t.Errorf("%s, %s: %v, want > 0", key, s.side, s.st.Min)
 				}
 			}
 		}
-		if strings.HasPrefix(c.Name, "lockstep") && c.Ratio <= 0 {
+		if (strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool")) && c.Ratio <= 0 {
 			t.Errorf("%s: ratio %v", key, c.Ratio)
 		}
 	}

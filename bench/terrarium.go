@@ -84,7 +84,12 @@ func settle() memSample {
 // runTerrarium runs the Terrarium side: a real run through terrarium.Host,
 // with its loop, envelopes, events and recording.
 func runTerrarium(ctx context.Context, o Options, dir string, n, ticks int) (side, error) {
-	sc, diags := scenarios.Parse([]byte(scenarioSource(n, ticks)), "bench.hcl")
+	return runTerrariumSource(ctx, o, dir, n, ticks, scenarioSource(n, ticks))
+}
+
+// runTerrariumSource is runTerrarium on the scenario src (n agents).
+func runTerrariumSource(ctx context.Context, o Options, dir string, n, ticks int, src string) (side, error) {
+	sc, diags := scenarios.Parse([]byte(src), "bench.hcl")
 	if diags.HasErrors() {
 		return side{}, fmt.Errorf("scenario: %s", diags.Error())
 	}

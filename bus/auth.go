@@ -26,6 +26,7 @@ type Credentials struct {
 type agentEntry struct {
 	password []byte
 	conns    map[uint64]struct{} // cids logged in with these credentials
+	perms    *server.Permissions // nil: an agent's (permissions)
 }
 
 // authenticator is the server's CustomClientAuthentication: it checks
@@ -127,7 +128,11 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	prune := len(a.cids) > a.pruneAt
 	a.mu.Unlock()
 
-	c.RegisterUser(&server.User{Username: user, Permissions: permissions(a.run, user)})
+	perms := e.perms
+	if perms == nil {
+		perms = permissions(a.run, user)
+	}
+	c.RegisterUser(&server.User{Username: user, Permissions: perms})
 	if prune {
 		a.prune()
 	}
@@ -251,4 +256,45 @@ func (s *Server) RemoveAgent(id string) {
 		_ = s.ns.DisconnectClientByID(cid)
 	}
 	s.log.Debug("agent removed", "agent", id, "connections_closed", len(cids))
+}
+
+// poolPermissions is what pool id may do in run: its own subjects only.
+// The members' ids travel inside its messages; the host checks them.
+func poolPermissions(run, id string) *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{
+			Allow: []string{PoolPrefix(run, id)},
+		},
+		Subscribe: &server.SubjectPermission{
+			Allow: []string{ToPoolPrefix(run, id), WorldPrefix(run), PoolInboxPrefix(run, id) + ".>"},
+		},
+	}
+}
+
+// AddPool registers pool id (runtime "pool") and returns its credentials:
+// user PoolUser(id), which may publish only under PoolPrefix and subscribe
+// only to ToPoolPrefix, WorldPrefix and its PoolInboxPrefix. Which agents
+// the pool may act for is the host's business (it checks every action's
+// agent against the pool's members). RemoveAgent(PoolUser(id)) revokes it.
+func (s *Server) AddPool(id string) (Credentials, error) {
+	if !idPattern.MatchString(id) {
+		return Credentials{}, fmt.Errorf("add pool %q: %w (want %s)", id, ErrBadID, idPattern)
+	}
+	if s.closed.Load() {
+		return Credentials{}, fmt.Errorf("add pool %s: %w", id, ErrClosed)
+	}
+	pass, err := randomSecret(secretBytes)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("add pool %s: %w", id, err)
+	}
+	user := PoolUser(id)
+	a := s.auth
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, dup := a.agents[user]; dup {
+		return Credentials{}, fmt.Errorf("add pool %s: %w", id, ErrAgentExists)
+	}
+	a.agents[user] = &agentEntry{password: []byte(pass), conns: map[uint64]struct{}{}, perms: poolPermissions(s.run, id)}
+	delete(a.removed, user)
+	return Credentials{User: user, Password: pass, InboxPrefix: PoolInboxPrefix(s.run, id)}, nil
 }

@@ -76,3 +76,33 @@ func AgentFromSubject(run, subject string) (id, kind string, ok bool) {
 	}
 	return "", "", false
 }
+
+// Pool subjects (runtime "pool": one process serves many agent ids). A
+// pool's subjects live under their own tokens ("pool", "topool"), so no
+// agent id can name them, and its inbox under its own root.
+//
+//	pool -> host    sim.<run>.pool.<pool>.{hello,acts,bye}
+//	host -> pool    sim.<run>.topool.<pool>.{obs,stop}
+//	pool inbox      _PINBOX.<run>.<pool>.>
+const (
+	KindActs = "acts" // pool -> host: its members' actions for Envelope.Tick, [{"agent","data"}...]
+)
+
+// PoolSubject is where pool id publishes messages of kind.
+func PoolSubject(run, id, kind string) string { return "sim." + run + ".pool." + id + "." + kind }
+
+// PoolPrefix covers everything pool id may publish.
+func PoolPrefix(run, id string) string { return "sim." + run + ".pool." + id + ".>" }
+
+// ToPoolSubject is where the host sends pool id messages of kind.
+func ToPoolSubject(run, id, kind string) string { return "sim." + run + ".topool." + id + "." + kind }
+
+// ToPoolPrefix covers every message addressed to pool id.
+func ToPoolPrefix(run, id string) string { return "sim." + run + ".topool." + id + ".>" }
+
+// PoolInboxPrefix is pool id's reply inbox prefix (nats.CustomInboxPrefix).
+func PoolInboxPrefix(run, id string) string { return "_PINBOX." + run + "." + id }
+
+// PoolUser is the login of pool id. The dot keeps it apart from every
+// agent id (ids have no dots) and from the host's login.
+func PoolUser(id string) string { return "pool." + id }

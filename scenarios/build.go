@@ -117,6 +117,16 @@ func (s *Scenario) Check() error {
 			if a.Command == "" {
 				bad("%s: no command", where)
 			}
+		case RuntimePool:
+			if a.Command == "" {
+				bad("%s: no command", where)
+			}
+			if a.PoolSize < 0 || a.PoolSize > MaxPoolSize {
+				bad("%s: pool_size %d: want 1 to %d", where, a.PoolSize, MaxPoolSize)
+			}
+			if a.Restart != RestartNever || a.MaxTurns != 0 || a.RestartUnhealthy {
+				bad("%s: runtime pool supports neither restart, max_turns nor restart_unhealthy", where)
+			}
 		default:
 			bad("%s: runtime %q: want one of %s", where, a.Runtime, quoteList(runtimeAllowed))
 		}
@@ -192,6 +202,9 @@ func (s *Scenario) HCL() []byte {
 		ab.SetAttributeValue("command", cty.StringVal(a.Command))
 		if a.Count != 1 {
 			ab.SetAttributeValue("count", cty.NumberIntVal(int64(a.Count)))
+		}
+		if a.Runtime == RuntimePool && a.PoolSize > 0 {
+			ab.SetAttributeValue("pool_size", cty.NumberIntVal(int64(a.PoolSize)))
 		}
 		if len(a.Args) > 0 {
 			ab.SetAttributeValue("args", stringList(a.Args))

@@ -22,7 +22,7 @@ var (
 	steppingAllowed = []string{SteppingLockstep, SteppingRealtime, SteppingTurnBased}
 	steppingPlanned []string
 	missingAllowed  = []string{MissingDefault, MissingRepeat, MissingAbort}
-	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimeClaude, RuntimeMCP}
+	runtimeAllowed  = []string{RuntimeNATS, RuntimeStdio, RuntimeBuiltin, RuntimeInProc, RuntimeClaude, RuntimeMCP, RuntimePool}
 	runtimePlanned  = []string{}
 	restartAllowed  = []string{RestartNever, RestartOnFailure, RestartAlways}
 )
@@ -71,6 +71,7 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "max_turns"},
 		{Name: "unhealthy_after"},
 		{Name: "restart_unhealthy"},
+		{Name: "pool_size"},
 		// runtime "claude" and "mcp" (llm.go)
 		{Name: "model"},
 		{Name: "system_prompt"},
@@ -330,6 +331,10 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 				}
 			case runtimeOK && (a.Runtime == RuntimeNATS || a.Runtime == RuntimeStdio || a.Runtime == RuntimeMCP) && !d.skipPrograms:
 				a.Path = d.program(a.Name, v, attr.Expr.Range())
+			case runtimeOK && a.Runtime == RuntimePool:
+				if _, found := builtin.LookupPool(v); !found {
+					a.Path = d.program(a.Name, v, attr.Expr.Range())
+				}
 			}
 		}
 	}
@@ -400,6 +405,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 			}
 		}
 	}
+	d.pool(b, attrs, &a)
 	d.llm(b, attrs, &a, runtimeOK)
 	d.limits(attrs, &a)
 	return a, ok

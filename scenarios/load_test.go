@@ -444,7 +444,7 @@ func TestParseChecks(t *testing.T) {
 		{"claude allowed tool malformed", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "claude"`, `  command = "./a"`, `  allowed_tools = ["Edit", "rm -rf"]`, `}`),
 			[]wantDiag{{6, `allowed_tools[1] is "rm -rf"`}}},
 		{"runtime unknown", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  runtime = "docker"`, `}`),
-			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc", "claude", "mcp"; got "docker".`}}},
+			[]wantDiag{{5, `Invalid runtime; runtime must be one of "nats", "stdio", "builtin", "inproc", "claude", "mcp", "pool"; got "docker".`}}},
 		{"builtin unknown", lines(okScenario, okWorld, `agent "a" {`, `  runtime = "builtin"`, `  command = "no_such_agent"`, `}`),
 			[]wantDiag{{5, `Unknown builtin agent; No builtin agent is named "no_such_agent". Known builtin agents: ` + knownPrograms() + "."}}},
 		{"args not a list", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  args = "-v"`, `}`),

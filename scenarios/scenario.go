@@ -39,6 +39,10 @@ const (
 	// process, no isolation): Command names one the embedding program
 	// supplies (terrarium.Config.InProc).
 	RuntimeInProc = "inproc"
+	// RuntimePool agents are served many to a process: pool_size members
+	// per process, their observations and actions batched per tick (see
+	// docs/protocol.md, "Pools"). Command names a builtin pool or a program.
+	RuntimePool = "pool"
 )
 
 // Restart defaults.
@@ -139,6 +143,9 @@ type Agent struct {
 	// killed, so that its restart policy applies.
 	UnhealthyAfter   int
 	RestartUnhealthy bool
+	// PoolSize is, for runtime "pool", how many of the block's agents one
+	// process serves (pool_size; default DefaultPoolSize, at most Count).
+	PoolSize int
 	// LLM holds the settings of runtime "claude" (and "mcp": MCPConfigEnv).
 	LLM LLM
 	// Resource limits of each of the block's agents (0: not limited):
@@ -149,6 +156,35 @@ type Agent struct {
 	Pids   int64
 	CPU    float64
 }
+
+// DefaultPoolSize is a pool's default pool_size; MaxPoolSize the largest.
+const (
+	DefaultPoolSize = 1000
+	MaxPoolSize     = MaxAgentCount
+)
+
+// Pools splits the block's ids into its pools, in id order: pool k
+// (1-based) is named PoolID(k). Nil unless the runtime is "pool".
+func (a Agent) Pools() [][]world.AgentID {
+	if a.Runtime != RuntimePool {
+		return nil
+	}
+	size := a.PoolSize
+	if size <= 0 {
+		size = DefaultPoolSize
+	}
+	ids := a.IDs()
+	var out [][]world.AgentID
+	for len(ids) > 0 {
+		n := min(size, len(ids))
+		out = append(out, ids[:n:n])
+		ids = ids[n:]
+	}
+	return out
+}
+
+// PoolID names the block's k-th pool (1-based): NAME-pool-K.
+func (a Agent) PoolID(k int) string { return a.Name + "-pool-" + strconv.Itoa(k) }
 
 // IDs returns the agent ids this block makes: NAME when Count is 1,
 // NAME-1 .. NAME-N otherwise.

@@ -83,6 +83,20 @@ type Agents interface {
 	Send(id AgentID, t Tick, deadline time.Time, obs json.RawMessage) error
 }
 
+// SendBatcher is implemented by Agents that batch observations (agent
+// pools): after the last Send of tick t the loop calls SendsDone(t), which
+// sends what Send queued. It must not block for long.
+type SendBatcher interface {
+	SendsDone(t Tick)
+}
+
+// sendsDone tells a batching Agents that tick t's sends are done.
+func sendsDone(a Agents, t Tick) {
+	if b, ok := a.(SendBatcher); ok {
+		b.SendsDone(t)
+	}
+}
+
 // EventSink receives the loop's events, in order, from the loop's goroutine.
 type EventSink interface {
 	Emit(kind string, t Tick, agent AgentID, data map[string]any)
@@ -620,6 +634,7 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			// A failed send is logged by the host; the action will be missing.
 			_ = l.cfg.Agents.Send(s.ID, cur.t, deadline, obs)
 		}
+		sendsDone(l.cfg.Agents, cur.t)
 		timer := l.clock.NewTimer(l.cfg.Deadline)
 	collect:
 		for cur.waiting > 0 {

@@ -136,6 +136,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			observed[s.ID] = true
 			_ = cfg.Agents.Send(s.ID, t, deadline, obs) // a failed send is logged by the host
 		}
+		sendsDone(cfg.Agents, t)
 		return nil
 	}
 

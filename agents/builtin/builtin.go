@@ -68,7 +68,8 @@ func Register(name string, p Program) {
 	mu.Lock()
 	defer mu.Unlock()
 	_, dup := programs[name]
-	if _, dupRaw := raw[name]; dup || dupRaw {
+	_, dupPool := pools[name]
+	if _, dupRaw := raw[name]; dup || dupRaw || dupPool {
 		panic(fmt.Sprintf("builtin: %q registered twice", name))
 	}
 	programs[name] = p
@@ -135,7 +136,7 @@ func Main() {
 }
 
 // EnvCPUProfile, when set to a directory, makes a builtin agent write its
-// CPU profile to <dir>/<agent id>.pprof (for `go tool pprof`) when it
+// CPU profile to <dir>/<agent id>.pprof (a pool: <pool id>.pprof) (for `go tool pprof`) when it
 // ends cleanly. The directory must be writable by the agent's user.
 const EnvCPUProfile = "TERRARIUM_BUILTIN_CPUPROFILE"
 
@@ -146,7 +147,11 @@ func startProfile() func() {
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, os.Getenv(agents.EnvAgentID)+".pprof"))
+	name := os.Getenv(agents.EnvAgentID)
+	if name == "" {
+		name = os.Getenv(agents.EnvPool) // a pool: named by its pool id
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "builtin: cpu profile: %v\n", err)
 		return func() {}
@@ -170,6 +175,9 @@ func runProgram(ctx context.Context, name string, stderr io.Writer) error {
 	mu.RUnlock()
 	if isRaw {
 		return rp(ctx)
+	}
+	if pp, isPool := LookupPool(name); isPool {
+		return runPool(ctx, name, pp, stderr)
 	}
 	p, ok := Lookup(name)
 	if !ok {

@@ -19,7 +19,7 @@ func init() {
 
 func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bench", "bench [flags]",
-		"Runs each case (lockstep ticks/s and tick p50/p99 at N = 1, 10, 100, 1000\nagent processes; spawn to ready, host memory and descriptors per agent at\nN = 100 and 1000) for Terrarium and for its raw baseline (the same bus,\nspawn path, users, credentials and message sizes; no loop, envelope,\nevents or recording), alternating them, and prints median, min, max and\nthe ratio Terrarium / baseline. See docs/benchmarks.md.\n\nThe full mode takes a few minutes and 1,000 processes at a time: check\nulimit -n and kernel.pid_max. --short (seconds, N = 1 and 10) is what CI runs.\n", stderr)
+		"Runs each case (lockstep ticks/s and tick p50/p99 at N = 1, 10, 100, 1000\nagent processes; spawn to ready, host memory and descriptors per agent at\nN = 100 and 1000; 10,000 agents in two pool processes, runtime \"pool\")\nfor Terrarium and for its raw baseline (the same bus,\nspawn path, users, credentials and message sizes; no loop, envelope,\nevents or recording), alternating them, and prints median, min, max and\nthe ratio Terrarium / baseline. See docs/benchmarks.md.\n\nThe full mode takes a few minutes and 1,000 processes at a time: check\nulimit -n and kernel.pid_max. --short (seconds, N = 1 and 10) is what CI runs.\n", stderr)
 	var lf logFlags
 	lf.register(fs)
 	short := fs.Bool("short", false, "the CI mode: N = 1 and 10, few ticks, 2 runs a side")

@@ -1,0 +1,350 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+
+	"github.com/terrarium-sim/terrarium/agents"
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// ErrNoAction, returned by a PoolHandler, sends no action for that member
+// at that tick: the host applies the missing-action policy to it alone.
+var ErrNoAction = errors.New("no action")
+
+// PoolHandler returns member agent's action for an observation (see
+// Handler). It is called for each member in the batch, one at a time, in
+// the batch's order, from Run's goroutine.
+type PoolHandler func(ctx context.Context, agent string, obs Observation) (any, error)
+
+// Handlers makes a PoolHandler that gives every member its own Handler,
+// made by newHandler on the member's first observation: per-member state
+// lives in the Handler's closure.
+func Handlers(newHandler func(agent string) Handler) PoolHandler {
+	hs := map[string]Handler{}
+	return func(ctx context.Context, agent string, obs Observation) (any, error) {
+		h, ok := hs[agent]
+		if !ok {
+			h = newHandler(agent)
+			hs[agent] = h
+		}
+		return h(ctx, obs)
+	}
+}
+
+// PoolEntry is one member's part of a pool message: its observation (host
+// to pool) or its action (pool to host).
+type PoolEntry = bus.Entry
+
+// PoolBatch is one observation message to a pool: the observations of
+// some of its members for one tick.
+type PoolBatch struct {
+	Tick     world.Tick
+	Deadline time.Time
+	Obs      []PoolEntry
+}
+
+// Pool is a connected pool process (runtime "pool"): one connection
+// serving many agent ids, one message in and one out per batch.
+type Pool struct {
+	id, run string
+	members []string
+	nc      *nats.Conn
+	log     hclog.Logger
+
+	batches chan PoolBatch
+	quit    chan struct{}
+
+	done     chan struct{}
+	doneOnce sync.Once
+	doneErr  error
+
+	connClosed chan struct{}
+	pubMu      sync.Mutex
+	seq        uint64 // under pubMu
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// ConnectPool reads the pool's settings from the environment (as Connect,
+// with agents.EnvPool instead of EnvAgentID), connects, subscribes to the
+// pool's subjects and the world broadcasts, and says hello; the host's
+// answer lists the members.
+func ConnectPool(ctx context.Context, opts ...Option) (*Pool, error) {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	get := os.Getenv
+	if o.env != nil {
+		get = func(k string) string { return o.env[k] }
+	}
+	url, run, id := get(agents.EnvNATSURL), get(agents.EnvRun), get(agents.EnvPool)
+	for k, v := range map[string]string{agents.EnvNATSURL: url, agents.EnvRun: run, agents.EnvPool: id} {
+		if v == "" {
+			return nil, fmt.Errorf("connect pool: %s is not set", k)
+		}
+	}
+	if !world.IDPattern.MatchString(run) || !world.IDPattern.MatchString(id) {
+		return nil, fmt.Errorf("connect pool: run %q or pool id %q does not match %s", run, id, world.IDPattern)
+	}
+	p := &Pool{id: id, run: run, log: o.logger, batches: make(chan PoolBatch, ObservationBuffer),
+		quit: make(chan struct{}), done: make(chan struct{}), connClosed: make(chan struct{})}
+	if p.log == nil {
+		p.log = hclog.NewNullLogger()
+	}
+	inbox := get(agents.EnvInboxPrefix)
+	if inbox == "" {
+		inbox = bus.PoolInboxPrefix(run, id)
+	}
+	nopts := []nats.Option{
+		nats.Name(id), nats.CustomInboxPrefix(inbox), nats.NoReconnect(), nats.DrainTimeout(closeTimeout),
+		nats.ClosedHandler(func(*nats.Conn) {
+			p.finish(ErrConnectionLost)
+			close(p.connClosed)
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				p.finish(fmt.Errorf("pool %s: messages dropped by the client library: %w", id, err))
+				return
+			}
+			p.log.Warn("bus error", "error", err)
+		}),
+	}
+	if user := get(agents.EnvNATSUser); user != "" {
+		nopts = append(nopts, nats.UserInfo(user, get(agents.EnvNATSPass)))
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect pool %s to %s: %w", id, url, err)
+	}
+	p.nc = nc
+	for _, subj := range []string{bus.ToPoolPrefix(run, id), bus.WorldPrefix(run)} {
+		if _, err := nc.Subscribe(subj, p.onMsg); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("connect pool %s: subscribe %s: %w", id, subj, err)
+		}
+	}
+	if err := p.hello(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connect pool %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func (p *Pool) hello(ctx context.Context) error {
+	data := []byte(`{"sdk":"go","pool":true,"pid":` + strconv.Itoa(os.Getpid()) + `}`)
+	msg, err := p.encode(bus.KindHello, 0, data)
+	if err != nil {
+		return err
+	}
+	for {
+		reply, err := p.nc.RequestWithContext(ctx, bus.PoolSubject(p.run, p.id, bus.KindHello), msg)
+		if errors.Is(err, nats.ErrNoResponders) {
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("hello: no answer from the host: %w", ctx.Err())
+			case <-t.C:
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("hello: %w", err)
+		}
+		env, err := bus.Decode(reply.Data, "")
+		if err != nil {
+			return fmt.Errorf("hello reply: %w", err)
+		}
+		var d struct {
+			Members []string `json:"members"`
+		}
+		if err := json.Unmarshal(env.Data, &d); err != nil {
+			return fmt.Errorf("hello reply: members: %w", err)
+		}
+		p.members = d.Members
+		return nil
+	}
+}
+
+func (p *Pool) onMsg(m *nats.Msg) {
+	env, err := bus.Decode(m.Data, p.run)
+	if err != nil {
+		p.finish(fmt.Errorf("pool %s: bad message on %s: %w", p.id, m.Subject, err))
+		return
+	}
+	switch env.Kind {
+	case bus.KindObs:
+		b := PoolBatch{Tick: world.Tick(env.Tick)}
+		if env.Deadline != nil {
+			b.Deadline = *env.Deadline
+		}
+		if err := bus.EachEntry(env.Data, func(agent string, data []byte) {
+			b.Obs = append(b.Obs, PoolEntry{Agent: agent, Data: data})
+		}); err != nil {
+			p.finish(fmt.Errorf("pool %s: bad observation batch at tick %d: %w", p.id, env.Tick, err))
+			return
+		}
+		select {
+		case p.batches <- b:
+		case <-p.done:
+		case <-p.quit:
+		}
+	case bus.KindStop, bus.KindEnd:
+		p.finish(nil)
+	}
+}
+
+func (p *Pool) finish(reason error) {
+	p.doneOnce.Do(func() {
+		p.doneErr = reason
+		close(p.done)
+	})
+}
+
+// encode builds the next envelope; it takes pubMu.
+func (p *Pool) encode(kind string, tick uint64, data json.RawMessage) ([]byte, error) {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	p.seq++
+	return bus.Encode(bus.Envelope{Kind: kind, Run: p.run, Agent: p.id, Tick: tick, Seq: p.seq, Data: data})
+}
+
+// ID is the pool's id; Members the agent ids it serves, in id order.
+func (p *Pool) ID() string        { return p.id }
+func (p *Pool) Members() []string { return p.members }
+
+// Batches delivers each observation message, in order (use Batches and
+// Act, or Run, not both). It is never closed: select on Done too.
+func (p *Pool) Batches() <-chan PoolBatch { return p.batches }
+
+// Done is closed when the pool should stop; Err says why (nil: stop or end).
+func (p *Pool) Done() <-chan struct{} { return p.done }
+
+// Err is why Done was closed, nil while it is open.
+func (p *Pool) Err() error {
+	select {
+	case <-p.done:
+		return p.doneErr
+	default:
+		return nil
+	}
+}
+
+// Act sends the members' actions for tick t in one message. Each entry's
+// Agent must be a member's id and its Data valid JSON.
+func (p *Pool) Act(t world.Tick, acts []PoolEntry) error {
+	b := make([]byte, 0, 64*len(acts)+2)
+	b = append(b, '[')
+	for i, e := range acts {
+		if !world.IDPattern.MatchString(e.Agent) || !json.Valid(e.Data) {
+			return fmt.Errorf("pool %s: act at tick %d: entry %d (agent %q): want an agent id and a JSON action", p.id, t, i, e.Agent)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = bus.AppendEntry(b, e.Agent, e.Data)
+	}
+	b = append(b, ']')
+	p.pubMu.Lock()
+	p.seq++
+	msg, err := bus.EncodeBatch(bus.Envelope{Kind: bus.KindActs, Run: p.run, Agent: p.id, Tick: uint64(t), Seq: p.seq, Data: b})
+	p.pubMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("pool %s: act at tick %d: %w", p.id, t, err)
+	}
+	if err := p.nc.Publish(bus.PoolSubject(p.run, p.id, bus.KindActs), msg); err != nil {
+		return fmt.Errorf("pool %s: publish acts: %w", p.id, err)
+	}
+	return nil
+}
+
+// Run answers each batch with h's actions, one message per batch, until
+// the host stops the pool or ends the run (nil), ctx is done, the pool
+// fails (Err()), or h fails with an error other than ErrNoAction.
+func (p *Pool) Run(ctx context.Context, h PoolHandler) error {
+	var acts []PoolEntry
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.done:
+			return p.Err()
+		case b := <-p.batches:
+			acts = acts[:0]
+			for _, o := range b.Obs {
+				action, err := h(ctx, o.Agent, Observation{Tick: b.Tick, Deadline: b.Deadline, Data: o.Data})
+				if errors.Is(err, ErrNoAction) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("pool %s: agent %s: tick %d: %w", p.id, o.Agent, b.Tick, err)
+				}
+				data, ok := action.(json.RawMessage)
+				if !ok {
+					if data, err = json.Marshal(action); err != nil {
+						return fmt.Errorf("pool %s: agent %s: tick %d: %w", p.id, o.Agent, b.Tick, err)
+					}
+				}
+				acts = append(acts, PoolEntry{Agent: o.Agent, Data: data})
+			}
+			if err := p.Act(b.Tick, acts); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Close says bye, flushes and closes the connection. Idempotent.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.quit)
+		p.finish(ErrClosed)
+		if p.nc.IsClosed() {
+			return
+		}
+		var errs []error
+		if bye, err := p.encode(bus.KindBye, 0, nil); err == nil {
+			errs = append(errs, p.nc.Publish(bus.PoolSubject(p.run, p.id, bus.KindBye), bye))
+		}
+		if err := p.nc.FlushTimeout(closeTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("flush: %w", err))
+		}
+		if err := p.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("drain: %w", err))
+		}
+		t := time.NewTimer(2 * closeTimeout)
+		defer t.Stop()
+		select {
+		case <-p.connClosed:
+		case <-t.C:
+			p.nc.Close()
+			errs = append(errs, errors.New("drain did not finish"))
+		}
+		if err := errors.Join(errs...); err != nil {
+			p.closeErr = fmt.Errorf("close pool %s: %w", p.id, err)
+		}
+	})
+	return p.closeErr
+}
+
+// RunPool is a Go pool's whole main: ConnectPool, Run with h, Close.
+func RunPool(ctx context.Context, h PoolHandler, opts ...Option) error {
+	p, err := ConnectPool(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	err = p.Run(ctx, h)
+	return errors.Join(err, p.Close())
+}

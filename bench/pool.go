@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/world/echo"
+)
+
+// The pool case: a crowd of agents served by a few pool processes
+// (runtime "pool"), one batched message each way per pool per tick.
+// Terrarium runs it through the host (loop, judging every member, and
+// tick.closed recording every member's action); the baseline is the raw
+// scatter-gather of runBaseline with one process per pool, each message
+// the size of Terrarium's batch for that many members.
+
+// poolShape is the pool case's agents, pool size and ticks.
+func poolShape(short bool) (n, size, ticks int) {
+	if short {
+		return 200, 100, 30
+	}
+	return 10000, 5000, 60
+}
+
+// poolScenarioSource is the Terrarium side: n members of the builtin
+// ack-pool, size per process, on the echo world.
+func poolScenarioSource(n, size, ticks int) string {
+	return fmt.Sprintf(`
+scenario "bench" {
+  ticks           = %d
+  action_deadline = "60s"
+  ready_timeout   = "600s"
+}
+world %q {
+  payload = %d
+}
+agent "a" {
+  runtime   = "pool"
+  command   = "ack-pool"
+  count     = %d
+  pool_size = %d
+}
+`, ticks, echo.Kind, obsPayload, n, size)
+}
+
+// poolPayloadSizes are the sizes of a Terrarium observation batch and
+// action batch for size members, mid-run.
+func poolPayloadSizes(n, size int) Payload {
+	w, _ := echo.New(echo.Config{Payload: obsPayload})
+	obs, _, _ := w.Observe("a-500", 20)
+	var ob, ab []byte
+	ob, ab = append(ob, '['), append(ab, '[')
+	for i := 0; i < size; i++ {
+		if i > 0 {
+			ob, ab = append(ob, ','), append(ab, ',')
+		}
+		id := "a-" + strconv.Itoa(n-size+i+1) // the longest ids
+		ob = bus.AppendEntry(ob, id, obs)
+		ab = bus.AppendEntry(ab, id, ackAction)
+	}
+	ob, ab = append(ob, ']'), append(ab, ']')
+	d := time.Now().UTC()
+	o, _ := bus.EncodeBatch(bus.Envelope{Kind: bus.KindObs, Run: runID("10"), Agent: "a-pool-1", Tick: 20, Seq: 20000, Deadline: &d, Data: ob})
+	a, _ := bus.EncodeBatch(bus.Envelope{Kind: bus.KindActs, Run: runID("10"), Agent: "a-pool-1", Tick: 20, Seq: 21, Data: ab})
+	return Payload{Observation: len(o), Action: len(a)}
+}
+
+// runPoolCase runs the pool case, alternating the sides, and adds its
+// cases to rep.
+func runPoolCase(ctx context.Context, o Options, rep *Report, seq *int) error {
+	n, size, ticks := poolShape(o.Short)
+	if o.Ticks > 0 {
+		ticks = o.Ticks
+	}
+	pools := (n + size - 1) / size
+	pay := poolPayloadSizes(n, size)
+	var ts, bs []side
+	for i := 0; i < o.Runs; i++ {
+		order := []bool{true, false}
+		if i%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, terr := range order {
+			if (o.Only == "terrarium" && !terr) || (o.Only == "baseline" && terr) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			*seq++
+			dir := filepath.Join(o.Dir, strconv.Itoa(*seq))
+			var (
+				s   side
+				err error
+			)
+			name := "baseline"
+			if terr {
+				name = "terrarium"
+				s, err = runTerrariumSource(ctx, o, dir, n, ticks, poolScenarioSource(n, size, ticks))
+			} else {
+				s, err = runBaselineSized(ctx, o, dir, pools, ticks, pay)
+			}
+			if err != nil {
+				return fmt.Errorf("bench: pool case, %s, %d agents in %d pools, run %d: %w", name, n, pools, i+1, err)
+			}
+			if terr {
+				ts = append(ts, s)
+			} else {
+				bs = append(bs, s)
+			}
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "%-9s pool N=%-5d (%d processes) run %d/%d: %8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs\n",
+					name, n, pools, i+1, o.Runs, s.ticksPerSec, s.p50us, s.p99us)
+			}
+			_ = os.RemoveAll(dir)
+		}
+	}
+	pick := func(ss []side, f func(side) float64) Stats {
+		xs := make([]float64, len(ss))
+		for i, s := range ss {
+			xs[i] = f(s)
+		}
+		return stats(xs)
+	}
+	add := func(name, unit string, higher bool, f func(side) float64, target string, ok func(*Case) bool) {
+		c := Case{Name: name, Agents: n, Unit: unit, HigherIsBetter: higher, Terrarium: pick(ts, f), Baseline: pick(bs, f), Target: target}
+		if c.Baseline.Median > 0 {
+			c.Ratio = c.Terrarium.Median / c.Baseline.Median
+		}
+		if ok != nil && len(ts) > 0 {
+			met := ok(&c)
+			c.Met = &met
+		}
+		rep.Cases = append(rep.Cases, c)
+	}
+	target, met := "", (func(*Case) bool)(nil)
+	if !o.Short {
+		target, met = ">= 50 ticks/s", func(c *Case) bool { return c.Terrarium.Median >= 50 }
+	}
+	add(fmt.Sprintf("pool ticks/s (%d per process)", size), "ticks/s", true, func(s side) float64 { return s.ticksPerSec }, target, met)
+	add(fmt.Sprintf("pool tick p50 (%d per process)", size), "µs", false, func(s side) float64 { return s.p50us }, "", nil)
+	add(fmt.Sprintf("pool tick p99 (%d per process)", size), "µs", false, func(s side) float64 { return s.p99us }, "", nil)
+	return nil
+}
