@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/workspace"
 )
 
 // claudeCLI returns the claude CLI the tests run: $TERRARIUM_CLAUDE, or
@@ -58,10 +60,14 @@ func llmEnv(srv *llmtest.Server) map[string]string {
 }
 
 // runLLM runs sc with the scripted server's environment.
-func runLLM(t *testing.T, sc *scenarios.Scenario, srv *llmtest.Server) (*terrarium.Result, []events.Record, error) {
+func runLLM(t *testing.T, sc *scenarios.Scenario, srv *llmtest.Server, opts ...func(*terrarium.Config)) (*terrarium.Result, []events.Record, error) {
 	t.Helper()
 	leaktest.Goroutines(t)
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: llmEnv(srv)})
+	cfg := terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: llmEnv(srv)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := terrarium.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,18 +581,36 @@ agent "b" {
 
 var sharedDirPattern = regexp.MustCompile(`shared with the other agents are under (\S+)\.`)
 
-// A claude agent that tries to write the shared tree through its own file
-// tools and through a shell command is refused by the file system (it runs
-// as its own user, the tree is not its), and learns why from the tool
-// results. Detecting such writes as violation events and restoring files
-// comes with the leases work.
+// A claude agent that writes a shared file it does not hold, through its
+// own Write tool and through a shell command, after an honest villager
+// edited it under a lease (issue 9, test 2; in detect mode the honest one
+// does not edit, see below). With permissions enforcement
+// (the host is root: agents run as their own users) the file system
+// refuses both writes and the rogue learns why from the tool results; with
+// detect enforcement (agents share the host's user) both writes land, are
+// violations naming the file, and are undone. Either way the plan ends as
+// the honest agent committed it.
 func TestClaudeAgentCannotWriteTheSharedTree(t *testing.T) {
 	cli := claudeCLI(t)
-	if os.Geteuid() != 0 {
-		t.Skip("agents run as their own users only when the host is root")
+	modes := []string{"detect"}
+	if os.Geteuid() == 0 {
+		modes = append([]string{"permissions"}, modes...)
 	}
-	var target string
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) { testRogueWriter(t, cli, mode) })
+	}
+}
+
+func testRogueWriter(t *testing.T, cli, mode string) {
+	seed, err := filepath.Abs("scenarios/town-shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	target := ""
 	rogue := func(c *llmtest.Call) llmtest.Reply {
+		mu.Lock()
+		defer mu.Unlock()
 		m := sharedDirPattern.FindStringSubmatch(c.Request.SystemText())
 		if m == nil {
 			return llmtest.Reply{Text: "no shared directory named"}
@@ -594,44 +618,78 @@ func TestClaudeAgentCannotWriteTheSharedTree(t *testing.T) {
 		target = filepath.Join(m[1], "plan.md")
 		switch c.LastToolUse() {
 		case "":
-			if observationOf(c.LastUserText()) == nil {
-				return llmtest.Reply{Text: "waiting"}
-			}
+		case "Read":
 			return llmtest.Reply{Tool: "Write", Input: map[string]any{"file_path": target, "content": "my plan, not yours\n"}}
 		case "Write":
 			return llmtest.Reply{Tool: "Bash", Input: map[string]any{"command": "echo 'my plan, not yours' > " + target, "description": "write the plan"}}
 		case "Bash":
-			return pdPlayer("D")(&llmtest.Call{Request: llmtest.Request{Messages: []llmtest.Message{{Role: "user", Content: llmtest.Content{{Type: "text", TextValue: firstPrompt(c)}}}}}})
+			return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
+		default:
+			return llmtest.Reply{Text: "done"}
 		}
-		return llmtest.Reply{Text: "done"}
+		var obs struct {
+			Tick int `json:"tick"`
+		}
+		if err := json.Unmarshal(observationOf(c.LastUserText()), &obs); err != nil || obs.Tick == 0 {
+			return llmtest.Reply{Text: "waiting"}
+		}
+		if obs.Tick == 2 { // after the honest villager's edit
+			return llmtest.Reply{Tool: "Read", Input: map[string]any{"file_path": target}}
+		}
+		return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
 	}
-	srv := startLLM(t, map[string]llmtest.Script{"rogue": rogue, "honest": pdPlayer("C")})
+	honest, want := villager("honest", "I will bake bread."), "- honest: I will bake bread.\n"
+	if mode == "detect" {
+		// The claude CLI's Edit and Write replace a file by a rename where
+		// the directory lets them (here it does), which a file lease does
+		// not allow in detect mode (docs/llm-agents.md): the honest agent
+		// only plays, and the plan must stay as seeded.
+		honest, want = func(c *llmtest.Call) llmtest.Reply {
+			if c.LastToolUse() != "" || observationOf(c.LastUserText()) == nil {
+				return llmtest.Reply{Text: "ok"}
+			}
+			return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
+		}, "## Who brings what\n"
+	}
+	srv := startLLM(t, map[string]llmtest.Script{"rogue": rogue, "honest": honest})
 	sc := writeScenario(t, fmt.Sprintf(`
 scenario "llm_rogue" {
-  ticks           = 1
+  ticks           = 2
   action_deadline = "60s"
   ready_timeout   = "60s"
 }
-world "repeated_game" {
-  game   = "prisoners_dilemma"
-  rounds = 1
+workspace {
+  enforcement = %q
+  seed        = %q
 }
+world "town" {}
 agent "rogue" {
   runtime       = "claude"
   command       = %q
-  allowed_tools = ["Write", "Bash"]
+  allowed_tools = ["Read", "Write", "Bash"]
 }
 agent "honest" {
-  runtime = "claude"
-  command = %q
+  runtime       = "claude"
+  command       = %q
+  allowed_tools = ["Read", "Edit"]
 }
-`, cli, cli))
-	res, _, err := runLLM(t, sc, srv)
+`, mode, seed, cli, cli))
+	// detect: the agents share the host's user (root here, as in CI), so
+	// nothing but the watcher stands in the rogue's way.
+	res, recs, err := runLLM(t, sc, srv, func(c *terrarium.Config) {
+		if mode == "detect" {
+			c.AgentUsers = terrarium.AgentUsersOff
+		}
+	})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if _, err := os.Stat(target); !os.IsNotExist(err) {
-		t.Errorf("%s: %v; want no such file: the rogue's writes must fail", target, err)
+	if res.Status != terrarium.StatusFinished || res.Ticks != 2 {
+		t.Fatalf("status %s after %d ticks, want finished after 2", res.Status, res.Ticks)
+	}
+	b, err := os.ReadFile(filepath.Join(res.Dir, "workspace", "shared", "plan.md"))
+	if err != nil || !strings.HasSuffix(string(b), want) || strings.Contains(string(b), "not yours") {
+		t.Errorf("plan.md = %q (%v), want it to end with %q (the honest villager's work) and nothing of the rogue's", b, err, want)
 	}
 	var results []string
 	for _, r := range srv.Requests("rogue") {
@@ -641,17 +699,44 @@ agent "honest" {
 		}
 	}
 	t.Logf("the rogue's tool results:\n%s", strings.Join(results, "\n"))
-	for _, tool := range []string{"Write", "Bash"} {
-		denied := false
-		for _, r := range results {
-			denied = denied || (strings.HasPrefix(r, tool+":") && strings.Contains(strings.ToLower(r), "permission denied"))
-		}
-		if !denied {
-			t.Errorf("the rogue's %s was not refused with permission denied", tool)
+	for _, r := range srv.Requests("honest") {
+		c := llmtest.Call{Request: r}
+		if out, ok := c.LastToolResult(); ok {
+			t.Logf("honest: %s -> %.300s", c.LastToolUse(), out)
 		}
 	}
-	if h := agentResult(t, res, "honest"); h.Actions != 1 {
-		t.Errorf("honest: %d actions, want 1", h.Actions)
+	var violations, restored int
+	for _, r := range recs {
+		switch {
+		case r.Kind == events.Violation && strings.Contains(string(r.Data), `"plan.md"`):
+			violations++
+			if mode == "permissions" && r.Agent != "rogue" {
+				t.Errorf("violation %s by %q, want the rogue named by the file's owner", r.Data, r.Agent)
+			}
+		case r.Kind == workspace.EventFileRestored && strings.Contains(string(r.Data), `"plan.md"`):
+			restored++
+		}
+	}
+	switch mode {
+	case "permissions":
+		for _, tool := range []string{"Write", "Bash"} {
+			denied := false
+			for _, r := range results {
+				denied = denied || (strings.HasPrefix(r, tool+":") && strings.Contains(strings.ToLower(r), "permission denied"))
+			}
+			if !denied {
+				t.Errorf("the rogue's %s was not refused with permission denied", tool)
+			}
+		}
+	case "detect":
+		if violations == 0 || restored == 0 {
+			t.Errorf("%d violations and %d restores of plan.md, want the rogue's writes seen and undone", violations, restored)
+		}
+	}
+	for _, id := range []string{"honest", "rogue"} {
+		if ar := agentResult(t, res, id); ar.Actions != 2 {
+			t.Errorf("%s: %d actions, want 2", id, ar.Actions)
+		}
 	}
 }
 

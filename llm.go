@@ -88,6 +88,17 @@ func (r *run) prepareLLM(a *agentRun, i int, ws, exe string, extra map[string]st
 		return fmt.Errorf("agent %s: claude config directory: %w", id, err)
 	}
 	extra["CLAUDE_CONFIG_DIR"] = cd
+	// Its own temporary directory: the CLI's shell tool keeps files there,
+	// and a run directory under /tmp leaves /tmp itself out of a confined
+	// agent's reach (workspace.RulesFor).
+	tmp := filepath.Join(ws, ".tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("agent %s: temporary directory: %w", id, err)
+	}
+	if err := r.iso.giveFile(tmp, i); err != nil {
+		return fmt.Errorf("agent %s: temporary directory: %w", id, err)
+	}
+	extra["TMPDIR"] = tmp
 	extra["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
 	l.system = r.systemPrompt(a, ws)
 	return nil
@@ -110,6 +121,9 @@ func (r *run) claudeArgs(a *agentRun) []string {
 		"--mcp-config", l.config, "--strict-mcp-config",
 		"--model", spec.LLM.Model, "--permission-mode", spec.LLM.PermissionMode,
 		"--allowedTools", strings.Join(tools, ","),
+		// The shared tree is outside its working directory: its file tools
+		// may reach it (writes still need a lease, docs/workspace.md).
+		"--add-dir", filepath.Join(r.dir, "workspace", "shared"),
 		"--system-prompt", l.system,
 	}
 	if m := spec.LLM.Budget.MaxModelTurns; m > 0 {
@@ -132,6 +146,8 @@ func (r *run) systemPrompt(a *agentRun, ws string) string {
 	fmt.Fprintf(&sb, "Each user message is one tick's observation. Act only through the tools of the %q MCP server (%s): one action per tick. ",
 		mcpserver.Name, strings.Join(mcpserver.Tools(kind), ", "))
 	fmt.Fprintf(&sb, "Your own directory is %s; files shared with the other agents are under %s.", ws, filepath.Join(r.dir, "workspace", "shared"))
+	fmt.Fprintf(&sb, " To change a shared file, hold its lease: %s (it may wait for the holder), edit the file, %s, then %s so others can edit it; a change without a lease is refused or undone.",
+		mcpserver.ToolLeaseAcquire, mcpserver.ToolLeaseCommit, mcpserver.ToolLeaseRelease)
 	if p := strings.TrimSpace(a.spec.LLM.SystemPrompt); p != "" {
 		sb.WriteString("\n\n")
 		sb.WriteString(p)

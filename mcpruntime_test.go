@@ -106,6 +106,10 @@ func mcpClientMain(config, mode string) int {
 		if out.Tick == 0 || out.Acted {
 			continue
 		}
+		if err := leaseStep(ctx, cs, mode, out.Tick); err != nil { // mcplease_test.go
+			fmt.Fprintln(os.Stderr, "LEASE-CHECK FAIL:", err)
+			return 1
+		}
 		moves := map[string]string{}
 		for _, m := range out.Observation.Matches {
 			moves[m.Match] = "C"

@@ -2,20 +2,54 @@ package terrarium_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/llmtest"
 	"github.com/terrarium-sim/terrarium/agents/mcpserver"
+	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/workspace"
 )
 
-// villager plays the town through the world's tools: at tick 1 it says
-// its contribution to the festival, at tick 2 it walks to the hall, then
-// it waits; after each tool's result it ends its turn.
-func villager(contribution string) llmtest.Script {
+// villager plays the town through the world's tools: at tick 1 it first
+// writes its contribution into the shared plan under a lease
+// (lease_acquire, Read, Edit, lease_commit, lease_release), then says it;
+// at tick 2 it walks to the hall, then it waits; after the tick's action it
+// ends its turn.
+func villager(id, contribution string) llmtest.Script {
+	var mu sync.Mutex
+	var lease struct {
+		File  string `json:"file"`
+		Token uint64 `json:"token"`
+	}
+	tool := func(name string, in map[string]any) llmtest.Reply {
+		return llmtest.Reply{Tool: name, Input: in}
+	}
 	return func(c *llmtest.Call) llmtest.Reply {
-		if _, ok := c.LastToolResult(); ok {
+		mu.Lock()
+		defer mu.Unlock()
+		out, _ := c.LastToolResult()
+		switch c.LastToolUse() {
+		case mcpserver.ToolName(mcpserver.ToolLeaseAcquire):
+			// The CLI may append a reminder to the tool's JSON: decode the first value.
+			if err := json.NewDecoder(strings.NewReader(out)).Decode(&lease); err != nil || lease.File == "" {
+				return tool(mcpserver.ToolName("say"), map[string]any{"text": contribution + " (no lease: " + out + ")"})
+			}
+			return tool("Read", map[string]any{"file_path": lease.File})
+		case "Read":
+			return tool("Edit", map[string]any{"file_path": lease.File, "old_string": "## Who brings what\n", "new_string": "## Who brings what\n- " + id + ": " + contribution + "\n"})
+		case "Edit":
+			return tool(mcpserver.ToolName(mcpserver.ToolLeaseCommit), map[string]any{"token": lease.Token})
+		case mcpserver.ToolName(mcpserver.ToolLeaseCommit):
+			return tool(mcpserver.ToolName(mcpserver.ToolLeaseRelease), map[string]any{"token": lease.Token})
+		case mcpserver.ToolName(mcpserver.ToolLeaseRelease):
+			return tool(mcpserver.ToolName("say"), map[string]any{"text": contribution})
+		case "":
+		default: // the tick's action was sent
 			return llmtest.Reply{Text: "ok"}
 		}
 		var obs struct {
@@ -26,29 +60,31 @@ func villager(contribution string) llmtest.Script {
 		}
 		switch obs.Tick {
 		case 1:
-			return llmtest.Reply{Tool: mcpserver.ToolName("say"), Input: map[string]any{"text": contribution}}
+			return tool(mcpserver.ToolName(mcpserver.ToolLeaseAcquire), map[string]any{"path": "plan.md", "wait_ms": 15000})
 		case 2:
-			return llmtest.Reply{Tool: mcpserver.ToolName("move"), Input: map[string]any{"to": "hall"}}
+			return tool(mcpserver.ToolName("move"), map[string]any{"to": "hall"})
 		}
-		return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
+		return tool(mcpserver.ToolName("wait"), map[string]any{})
 	}
 }
 
 // The shipped town scenario, shortened, with scripted models: the three
 // claude villagers' tool calls reach the world (they speak, hear each
-// other, walk to the hall), next to the two scripted townsfolk.
+// other, walk to the hall), next to the two scripted townsfolk, and their
+// edits of the shared plan go through leases: the plan ends with all three
+// contributions, in the order the leases were granted (issue 9, test 1).
 func TestTownScenarioWithClaudeVillagers(t *testing.T) {
 	claudeCLI(t) // the scenario names the pinned CLI itself
 	contrib := map[string]string{"ada": "I will play the fiddle.", "bob": "I will bake bread.", "cy": "I will light the hall."}
 	scripts := map[string]llmtest.Script{}
 	for id, c := range contrib {
-		scripts[id] = villager(c)
+		scripts[id] = villager(id, c)
 	}
 	srv := startLLM(t, scripts)
 	sc := loadScenario(t, "scenarios/town.hcl")
 	sc.Ticks = 4
 	sc.ActionDeadline = 60e9
-	res, _, err := runLLM(t, sc, srv)
+	res, recs, err := runLLM(t, sc, srv)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -94,10 +130,77 @@ func TestTownScenarioWithClaudeVillagers(t *testing.T) {
 			}
 		}
 	}
+	checkSharedPlan(t, res, recs, srv, contrib)
 	if said["crier"] == "" {
 		t.Error("the scripted crier said nothing")
 	}
 	if res.LLM == nil || res.LLM.CostUSD <= 0 {
 		t.Errorf("run LLM totals %+v, want a cost", res.LLM)
+	}
+}
+
+// checkSharedPlan checks that each villager's line is in plan.md, that each
+// edit was granted, committed and released under its own lease, one holder
+// after the other, and that nobody wrote the plan without one.
+func checkSharedPlan(t *testing.T, res *terrarium.Result, recs []events.Record, srv *llmtest.Server, contrib map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(res.Dir, "workspace", "shared", "plan.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := string(b)
+	t.Logf("plan.md:\n%s", plan)
+	var order []string // holders of plan.md, as granted
+	committed := map[string]bool{}
+	holding := ""
+	for _, r := range recs {
+		if !strings.Contains(string(r.Data), `"plan.md"`) {
+			continue
+		}
+		switch r.Kind {
+		case workspace.EventLeaseGranted:
+			if holding != "" {
+				t.Errorf("plan.md granted to %s while %s held it", r.Agent, holding)
+			}
+			holding = string(r.Agent)
+			order = append(order, holding)
+		case workspace.EventLeaseReleased:
+			if string(r.Agent) != holding {
+				t.Errorf("plan.md released by %s, held by %q", r.Agent, holding)
+			}
+			holding = ""
+		case workspace.EventFileCommitted:
+			committed[string(r.Agent)] = true
+		case events.Violation, workspace.EventFileRestored:
+			t.Errorf("%s: %s", r.Kind, r.Data)
+		}
+	}
+	if len(order) != 3 {
+		t.Errorf("plan.md granted to %v, want each villager once", order)
+	}
+	// Each villager inserted its line under the heading: the last holder's
+	// line comes first.
+	at := -1
+	for i := len(order) - 1; i >= 0; i-- {
+		id := order[i]
+		line := "- " + id + ": " + contrib[id] + "\n"
+		j := strings.Index(plan, line)
+		if j < 0 || j < at {
+			t.Errorf("plan.md lacks %q after the later holders' lines", line)
+		}
+		at = j
+		if !committed[id] {
+			t.Errorf("%s's edit of plan.md was not committed under its lease", id)
+		}
+	}
+	if t.Failed() {
+		for id := range contrib {
+			for _, r := range srv.Requests(id) {
+				c := llmtest.Call{Request: r}
+				if out, ok := c.LastToolResult(); ok {
+					t.Logf("%s: %s -> %.300s", id, c.LastToolUse(), out)
+				}
+			}
+		}
 	}
 }

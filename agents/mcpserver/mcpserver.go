@@ -51,7 +51,7 @@ func Tools(k world.Kind) []string {
 			out = append(out, t.Name)
 		}
 	}
-	return out
+	return append(out, LeaseTools...)
 }
 
 // Config configures a Server.
@@ -78,6 +78,7 @@ type Server struct {
 	acted  world.Tick    // the newest tick an action was sent for
 	newObs chan struct{} // closed and replaced when an observation arrives
 	over   bool
+	leases map[uint64]sdk.Lease // granted through this server, by token
 }
 
 // New returns the server for the connected agent a.
@@ -88,11 +89,14 @@ func New(a *sdk.Agent, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{a: a, cfg: cfg, log: cfg.Logger, newObs: make(chan struct{})}
+	s := &Server{a: a, cfg: cfg, log: cfg.Logger, newObs: make(chan struct{}), leases: map[uint64]sdk.Lease{}}
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: Name, Version: "1"}, &mcp.ServerOptions{
-		Instructions: fmt.Sprintf("You are agent %s of a Terrarium simulation. Each tick, look with %s and send one action with %s (or a world tool).", a.ID(), ToolObserve, ToolAct),
+		Instructions: fmt.Sprintf("You are agent %s of a Terrarium simulation. Each tick, look with %s and send one action with %s (or a world tool). "+
+			"Files under the shared directory %s are changed only under a lease: %s, edit the file, %s, then %s.",
+			a.ID(), ToolObserve, ToolAct, a.Shared(), ToolLeaseAcquire, ToolLeaseCommit, ToolLeaseRelease),
 	})
 	s.addTools()
+	s.addLeaseTools()
 	return s
 }
 

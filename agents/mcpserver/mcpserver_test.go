@@ -157,6 +157,14 @@ func TestToolsActAsTheirOwnAgentOnly(t *testing.T) {
 	if got := strings.Join(names, ","); !strings.Contains(got, "observe") || !strings.Contains(got, "act") || !strings.Contains(got, "say") || !strings.Contains(got, "move") {
 		t.Fatalf("tools %s, want observe, act, say and the world's move", got)
 	}
+	for _, lt := range mcpserver.LeaseTools {
+		if !strings.Contains(","+strings.Join(names, ",")+",", ","+lt+",") {
+			t.Errorf("tools %v lack %s", names, lt)
+		}
+	}
+	if got, want := len(mcpserver.Tools(townish)), len(names); got != want {
+		t.Errorf("Tools(kind) names %d tools, the server offers %d", got, want)
+	}
 
 	if out, isErr := call(t, a, "act", map[string]any{"action": map[string]any{"x": 1}}); !isErr || !strings.Contains(out, "no observation yet") {
 		t.Errorf("act before any observation: %q (error %v), want a refusal", out, isErr)

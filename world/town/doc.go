@@ -28,6 +28,8 @@
 // give to someone not there, or a move to an unknown place is refused
 // with a world.refused event; the tick goes on.
 //
-// Shared documents edited under leases (docs/llm-agents.md) are not part
-// of this world yet: they need the leases work.
+// Shared documents are not the world's state: they are files of the run's
+// shared tree (workspace/shared/, e.g. plan.md in scenarios/town.hcl),
+// edited under leases through the MCP server's lease tools
+// (docs/llm-agents.md).
 package town
