@@ -28,9 +28,10 @@
 //     stopped the run; the ctx given to Start governs the whole run.
 //   - With StepManually, each Step call runs exactly one tick; nothing else
 //     does. Step after the run ended returns ErrEnded.
-//   - The Events channel never blocks the world: events it has no room for
-//     are dropped for it and counted (Result.Events.TapDropped); it is
-//     closed after the last event.
+//   - The Events channel never blocks the world and loses nothing: it
+//     reads the run's event stream through a consumer of its own (the rest
+//     from events.jsonl if the run ended first), every event once, in seq
+//     order; it is closed after the last event, or by Close.
 //   - Several hosts in one process share no bus, port, run id, subject or
 //     directory; closing one leaves the others running.
 //

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/events"
@@ -42,13 +39,16 @@ func (h *Host) Start(ctx context.Context) error {
 	h.r = r
 	h.runMu.Unlock()
 
+	if h.events != nil {
+		go h.events.run()
+	}
 	go func() {
 		defer close(h.done)
 		defer cancel()
 		defer r.bridgeCancel()
 		err := r.execute(ctx)
 		h.res, h.err = r.res, err
-		h.events.close()
+		h.events.logClosed()
 	}()
 	select {
 	case <-r.live:
@@ -104,10 +104,13 @@ func (h *Host) Wait() (*Result, error) {
 }
 
 // Events returns the channel of the run's events (nil unless
-// Config.EventBuffer > 0). It receives every event as it is written, in
-// order, and is closed after the last one (run.finished). It never slows the
-// world: when the channel is full, events are dropped for it and counted in
-// Result.Events.TapDropped (events.jsonl has them all).
+// Config.EventBuffer > 0). It receives every event of the run, each once,
+// in seq order, and is closed after the last one (run.finished). It is fed
+// from the run's event stream through a consumer of its own, so it never
+// slows the world and loses nothing: a game that does not read it for a
+// while finds the events waiting in the stream; one still behind when the
+// run ends gets the rest from events.jsonl. The channel may be read after
+// Wait returned; Close gives up on what is unread and closes it.
 func (h *Host) Events() <-chan events.Record {
 	if h.events == nil {
 		return nil
@@ -202,48 +205,6 @@ func (r *run) stopInProc() {
 	if err := r.inproc.Close(); err != nil {
 		r.log.Error("stop in-process agents", "error", err)
 	}
-}
-
-// eventTap feeds Host.Events: a bounded channel that drops rather than waits.
-type eventTap struct {
-	ch      chan events.Record
-	dropped atomic.Uint64
-	log     hclog.Logger
-	closed  atomic.Bool
-}
-
-func newEventTap(n int, log hclog.Logger) *eventTap {
-	return &eventTap{ch: make(chan events.Record, n), log: log}
-}
-
-// offer is called by the event writer, under its lock.
-func (t *eventTap) offer(rec events.Record) {
-	if t.closed.Load() {
-		return
-	}
-	select {
-	case t.ch <- rec:
-	default:
-		if t.dropped.Add(1) == 1 {
-			t.log.Warn("the Events channel is full: dropping events for it (events.jsonl has them all)", "buffer", cap(t.ch))
-		}
-	}
-}
-
-func (t *eventTap) droppedCount() uint64 {
-	if t == nil {
-		return 0
-	}
-	return t.dropped.Load()
-}
-
-// close closes the channel; called once the event log is closed, so no
-// offer is running or will run.
-func (t *eventTap) close() {
-	if t == nil || t.closed.Swap(true) {
-		return
-	}
-	close(t.ch)
 }
 
 // BusURL is the embedded bus's client URL, for observers (the nats CLI, a

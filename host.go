@@ -112,9 +112,9 @@ type Config struct {
 	// Clock is the loop's clock (default the wall clock); tests pass a
 	// worldtest.ManualClock.
 	Clock world.Clock
-	// EventBuffer, if > 0, makes Events return a channel of every event with
-	// room for that many; when it is full, events are dropped for it (never
-	// for the event log) and counted in Result.Events.TapDropped.
+	// EventBuffer, if > 0, makes Events return a channel of every event
+	// with room for that many; a full channel waits for its reader without
+	// slowing the world (the events wait in the run's stream).
 	EventBuffer int
 
 	resume *resumePoint // set by Resume: go on in Dir from a checkpoint
@@ -166,9 +166,6 @@ type Result struct {
 type EventsSummary struct {
 	Count    uint64 `json:"count"`
 	LastHash string `json:"last_hash"`
-	// TapDropped counts the events Host.Events' channel had no room for
-	// (the event log has them all).
-	TapDropped uint64 `json:"tap_dropped,omitempty"`
 }
 
 // StdioCounts is what a stdio agent's bridge saw, over all its processes.
@@ -230,10 +227,10 @@ type Host struct {
 	closeOnce sync.Once
 	live      atomic.Pointer[run] // the run, while its event stream is up
 
-	r      *run      // set by Start
-	res    *Result   // set before done is closed
-	err    error     //
-	events *eventTap // nil unless Config.EventBuffer > 0
+	r      *run       // set by Start
+	res    *Result    // set before done is closed
+	err    error      //
+	events *eventFeed // nil unless Config.EventBuffer > 0
 }
 
 // New checks cfg and prepares a host. It starts nothing.
@@ -283,7 +280,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}
 	if cfg.EventBuffer > 0 {
-		h.events = newEventTap(cfg.EventBuffer, h.log)
+		h.events = newEventFeed(cfg.EventBuffer, h.log.Named("events"))
 	}
 	return h, nil
 }
@@ -342,6 +339,12 @@ func (h *Host) Close() error {
 		}
 	})
 	<-h.done
+	h.runMu.Lock()
+	ran := h.r != nil // the events feed runs
+	h.runMu.Unlock()
+	if ran {
+		h.events.close()
+	}
 	return nil
 }
 

@@ -151,9 +151,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 		return err
 	}
 	r.events = ev
-	if r.h.events != nil {
-		ev.Tap(r.h.events.offer)
-	}
+	last, _ := ev.Last()
+	r.h.events.opened(filepath.Join(r.dir, "events.jsonl"), last)
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
@@ -1018,7 +1017,6 @@ func (r *run) finish(runErr error) {
 		// result.json pins the event log's end: a truncated or re-sealed
 		// events.jsonl no longer matches it (terrarium verify).
 		res.Events.Count, res.Events.LastHash = r.events.Last()
-		res.Events.TapDropped = r.h.events.droppedCount()
 	}
 	// result.json is written last: when it exists, everything else is complete.
 	if r.dir != "" {
