@@ -103,38 +103,13 @@ func ConnectPool(ctx context.Context, opts ...Option) (*Pool, error) {
 	if p.log == nil {
 		p.log = hclog.NewNullLogger()
 	}
-	inbox := get(agents.EnvInboxPrefix)
-	if inbox == "" {
-		inbox = bus.PoolInboxPrefix(run, id)
-	}
-	nopts := []nats.Option{
-		nats.Name(id), nats.CustomInboxPrefix(inbox), nats.NoReconnect(), nats.DrainTimeout(closeTimeout),
-		nats.ClosedHandler(func(*nats.Conn) {
-			p.finish(ErrConnectionLost)
-			close(p.connClosed)
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				p.finish(fmt.Errorf("pool %s: messages dropped by the client library: %w", id, err))
-				return
-			}
-			p.log.Warn("bus error", "error", err)
-		}),
-	}
-	if user := get(agents.EnvNATSUser); user != "" {
-		nopts = append(nopts, nats.UserInfo(user, get(agents.EnvNATSPass)))
-	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := dialer{what: "pool", id: id, url: url, inbox: bus.PoolInboxPrefix(run, id),
+		subs: []string{bus.ToPoolPrefix(run, id), bus.WorldPrefix(run)}, onMsg: p.onMsg,
+		finish: p.finish, closed: p.connClosed, log: p.log}.dial()
 	if err != nil {
-		return nil, fmt.Errorf("connect pool %s to %s: %w", id, url, err)
+		return nil, err
 	}
 	p.nc = nc
-	for _, subj := range []string{bus.ToPoolPrefix(run, id), bus.WorldPrefix(run)} {
-		if _, err := nc.Subscribe(subj, p.onMsg); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("connect pool %s: subscribe %s: %w", id, subj, err)
-		}
-	}
 	if err := p.hello(ctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("connect pool %s: %w", id, err)
@@ -148,34 +123,22 @@ func (p *Pool) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
-		reply, err := p.nc.RequestWithContext(ctx, bus.PoolSubject(p.run, p.id, bus.KindHello), msg)
-		if errors.Is(err, nats.ErrNoResponders) {
-			t := time.NewTimer(20 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("hello: no answer from the host: %w", ctx.Err())
-			case <-t.C:
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("hello: %w", err)
-		}
-		env, err := bus.Decode(reply.Data, "")
-		if err != nil {
-			return fmt.Errorf("hello reply: %w", err)
-		}
-		var d struct {
-			Members []string `json:"members"`
-		}
-		if err := json.Unmarshal(env.Data, &d); err != nil {
-			return fmt.Errorf("hello reply: members: %w", err)
-		}
-		p.members = d.Members
-		return nil
+	reply, err := requestHello(ctx, p.nc, bus.PoolSubject(p.run, p.id, bus.KindHello), msg)
+	if err != nil {
+		return err
 	}
+	env, err := bus.Decode(reply.Data, "")
+	if err != nil {
+		return fmt.Errorf("hello reply: %w", err)
+	}
+	var d struct {
+		Members []string `json:"members"`
+	}
+	if err := json.Unmarshal(env.Data, &d); err != nil {
+		return fmt.Errorf("hello reply: members: %w", err)
+	}
+	p.members = d.Members
+	return nil
 }
 
 func (p *Pool) onMsg(m *nats.Msg) {

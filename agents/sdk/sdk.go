@@ -132,41 +132,13 @@ func Connect(ctx context.Context, opts ...Option) (*Agent, error) {
 		}
 		a.seed = seed
 	}
-	inbox := get(agents.EnvInboxPrefix)
-	if inbox == "" {
-		inbox = bus.InboxPrefix(run, id)
-	}
-	nopts := []nats.Option{
-		nats.Name(id),
-		nats.CustomInboxPrefix(inbox),
-		nats.NoReconnect(),
-		nats.DrainTimeout(closeTimeout),
-		nats.ClosedHandler(func(*nats.Conn) {
-			a.finish(ErrConnectionLost)
-			close(a.connClosed)
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				a.finish(fmt.Errorf("agent %s: messages dropped by the client library: %w", id, err))
-				return
-			}
-			a.log.Warn("bus error", "error", err)
-		}),
-	}
-	if user := get(agents.EnvNATSUser); user != "" {
-		nopts = append(nopts, nats.UserInfo(user, get(agents.EnvNATSPass)))
-	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := dialer{what: "agent", id: id, url: url, inbox: bus.InboxPrefix(run, id),
+		subs: []string{bus.ToPrefix(run, id), bus.WorldPrefix(run)}, onMsg: a.onMsg,
+		finish: a.finish, closed: a.connClosed, log: a.log}.dial()
 	if err != nil {
-		return nil, fmt.Errorf("connect agent %s to %s: %w", id, url, err)
+		return nil, err
 	}
 	a.nc = nc
-	for _, subj := range []string{bus.ToPrefix(run, id), bus.WorldPrefix(run)} {
-		if _, err := nc.Subscribe(subj, a.onMsg); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("connect agent %s: subscribe %s: %w", id, subj, err)
-		}
-	}
 	if err := a.hello(ctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("connect agent %s: %w", id, err)
@@ -188,27 +160,14 @@ func (a *Agent) hello(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
-		reply, err := a.nc.RequestWithContext(ctx, subj, msg)
-		if errors.Is(err, nats.ErrNoResponders) {
-			// The host is not listening yet: ask again shortly.
-			t := time.NewTimer(20 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("hello: no answer from the host: %w", ctx.Err())
-			case <-t.C:
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("hello: %w", err)
-		}
-		if _, err := bus.Decode(reply.Data, ""); err != nil {
-			return fmt.Errorf("hello reply: %w", err)
-		}
-		return nil
+	reply, err := requestHello(ctx, a.nc, subj, msg)
+	if err != nil {
+		return err
 	}
+	if _, err := bus.Decode(reply.Data, ""); err != nil {
+		return fmt.Errorf("hello reply: %w", err)
+	}
+	return nil
 }
 
 // onMsg handles every message to this agent and every broadcast. It runs on
