@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,14 +219,17 @@ agent "alt" {
 // A real run through the CLI (flags after the file), then verify: ok on the
 // untouched directory, a problem once events.jsonl loses its last line, and
 // --out on a non-empty directory is refused with exit 2 before anything runs.
-func TestRunVerifyAndOutChecks(t *testing.T) {
-	dir := t.TempDir()
-	scenario := filepath.Join(dir, "short.hcl")
-	if err := os.WriteFile(scenario, []byte(`
-scenario "short" { ticks = 5 }
+// runShortTournament runs a tit-for-tat against defector tournament of
+// ticks rounds through the CLI into dir/run and returns the scenario file,
+// the run directory and what the run printed.
+func runShortTournament(t *testing.T, dir string, ticks int) (scenario, runDir string, stdout *bytes.Buffer) {
+	t.Helper()
+	scenario = filepath.Join(dir, "short.hcl")
+	if err := os.WriteFile(scenario, []byte(fmt.Sprintf(`
+scenario "short" { ticks = %d }
 world "repeated_game" {
   game   = "prisoners_dilemma"
-  rounds = 5
+  rounds = %d
 }
 agent "tft" {
   runtime = "builtin"
@@ -235,15 +239,21 @@ agent "d" {
   runtime = "builtin"
   command = "defector"
 }
-`), 0o644); err != nil {
+`, ticks, ticks)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runDir := filepath.Join(dir, "run")
+	runDir = filepath.Join(dir, "run")
 	cmd, stdout, stderr := cli(t, "run", scenario, "--out", runDir, "--quiet")
 	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 	if code := exitCode(t, cmd.Run()); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, stderr.String())
 	}
+	return scenario, runDir, stdout
+}
+
+func TestRunVerifyAndOutChecks(t *testing.T) {
+	dir := t.TempDir()
+	scenario, runDir, stdout := runShortTournament(t, dir, 5)
 	if !strings.Contains(stdout.String(), "status finished after 5 ticks") || !strings.Contains(stdout.String(), "d ") {
 		t.Errorf("run output lacks the ranking or status:\n%s", stdout.String())
 	}

@@ -10,30 +10,7 @@ import (
 
 func TestReportCommand(t *testing.T) {
 	dir := t.TempDir()
-	scenario := filepath.Join(dir, "short.hcl")
-	if err := os.WriteFile(scenario, []byte(`
-scenario "short" { ticks = 6 }
-world "repeated_game" {
-  game   = "prisoners_dilemma"
-  rounds = 6
-}
-agent "tft" {
-  runtime = "builtin"
-  command = "tit_for_tat"
-}
-agent "d" {
-  runtime = "builtin"
-  command = "defector"
-}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runDir := filepath.Join(dir, "run")
-	cmd, _, stderr := cli(t, "run", scenario, "--out", runDir, "--quiet")
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	if code := exitCode(t, cmd.Run()); code != 0 {
-		t.Fatalf("run: exit %d\n%s", code, stderr.String())
-	}
+	_, runDir, _ := runShortTournament(t, dir, 6)
 	var out, errb bytes.Buffer
 	if code := Main([]string{"report", runDir}, &out, &errb); code != exitOK {
 		t.Fatalf("report: code %d, %s", code, errb.String())
