@@ -76,3 +76,21 @@ func KindNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// ConfigAs returns the settings a Kind's New was given as a T: the *T its
+// NewConfig made (decoded by the scenarios package), or a T a Go caller
+// passed by value. Anything else, or a nil *T, is an error naming the kind.
+func ConfigAs[T any](kind string, config any) (T, error) {
+	var zero T
+	switch v := config.(type) {
+	case *T:
+		if v == nil {
+			return zero, fmt.Errorf("%s: nil config", kind)
+		}
+		return *v, nil
+	case T:
+		return v, nil
+	default:
+		return zero, fmt.Errorf("%s: config is %T, want *%T", kind, config, zero)
+	}
+}

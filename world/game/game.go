@@ -21,17 +21,9 @@ func init() {
 		Doc:       "repeated N-player game (prisoner's dilemma round-robin tournaments); one round per tick",
 		NewConfig: func() any { return NewConfig() },
 		New: func(config any, seats []world.Seat) (world.World, error) {
-			var c Config
-			switch v := config.(type) {
-			case *Config:
-				if v == nil {
-					return nil, errors.New("repeated_game: nil config")
-				}
-				c = *v
-			case Config:
-				c = v
-			default:
-				return nil, fmt.Errorf("repeated_game: config is %T, want *game.Config", config)
+			c, err := world.ConfigAs[Config](KindName, config)
+			if err != nil {
+				return nil, err
 			}
 			return New(c, seats)
 		},

@@ -34,17 +34,11 @@ func init() {
 		Doc:       "repeated N-player game (El Farol bar, minority game); every agent plays one round per tick",
 		NewConfig: func() any { return NewNPlayerConfig() },
 		New: func(config any, seats []world.Seat) (world.World, error) {
-			switch v := config.(type) {
-			case *NPlayerConfig:
-				if v == nil {
-					return nil, errors.New("nplayer_game: nil config")
-				}
-				return NewNPlayer(*v, seats)
-			case NPlayerConfig:
-				return NewNPlayer(v, seats)
-			default:
-				return nil, fmt.Errorf("nplayer_game: config is %T, want *game.NPlayerConfig", config)
+			c, err := world.ConfigAs[NPlayerConfig](NPlayerKindName, config)
+			if err != nil {
+				return nil, err
 			}
+			return NewNPlayer(c, seats)
 		},
 	})
 }

@@ -23,17 +23,11 @@ func init() {
 		Doc:       "grid world (Schelling, Boltzmann wealth, Game of Life, predator-prey); lockstep moves on a torus or bounded grid",
 		NewConfig: func() any { return NewConfig() },
 		New: func(config any, seats []world.Seat) (world.World, error) {
-			switch v := config.(type) {
-			case *Config:
-				if v == nil {
-					return nil, errors.New("grid: nil config")
-				}
-				return New(*v, seats)
-			case Config:
-				return New(v, seats)
-			default:
-				return nil, fmt.Errorf("grid: config is %T, want *grid.Config", config)
+			c, err := world.ConfigAs[Config](KindName, config)
+			if err != nil {
+				return nil, err
 			}
+			return New(c, seats)
 		},
 	})
 }

@@ -41,11 +41,11 @@ func init() {
 		Doc:       "a text town for LLM agents: places, positions, speech heard in the same place, items",
 		NewConfig: func() any { return NewConfig() },
 		New: func(config any, seats []world.Seat) (world.World, error) {
-			c, ok := config.(*Config)
-			if !ok || c == nil {
-				return nil, fmt.Errorf("town: config is %T, want *town.Config", config)
+			c, err := world.ConfigAs[Config](KindName, config)
+			if err != nil {
+				return nil, err
 			}
-			return New(*c, seats)
+			return New(c, seats)
 		},
 		Tools: Tools,
 	})
