@@ -1,7 +1,6 @@
 package terrarium_test
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
-	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world/game"
 	"github.com/terrarium-sim/terrarium/world/grid"
@@ -48,26 +46,7 @@ func classic(t *testing.T, name string, edits ...string) *scenarios.Scenario {
 // ticks take minutes on a loaded 2-core machine.
 func runClassic(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []events.Record) {
 	t.Helper()
-	leaktest.Goroutines(t)
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	res, err := h.Run(ctx)
-	if res == nil {
-		t.Fatalf("Run returned no result (error %v)", err)
-	}
-	recs, rerr := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	if verr := events.Verify(recs); verr != nil {
-		t.Fatalf("event chain: %v", verr)
-	}
-	assertNoAgentsLeft(t, recs)
+	res, recs, err := runScenarioWithin(t, sc, 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,14 +78,7 @@ func runLLM(t *testing.T, sc *scenarios.Scenario, srv *llmtest.Server, opts ...f
 	if res == nil {
 		t.Fatalf("Run returned no result (error %v)", runErr)
 	}
-	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Verify(recs); err != nil {
-		t.Fatalf("event chain: %v", err)
-	}
-	assertNoAgentsLeft(t, recs)
+	recs := verifiedEvents(t, res.Dir)
 	if t.Failed() || runErr != nil {
 		dumpLogs(t, res.Dir)
 	}

@@ -137,14 +137,7 @@ func npcs(name, program string, n int) scenarios.Agent {
 // agent process is left.
 func runEvents(t *testing.T, res *terrarium.Result) []events.Record {
 	t.Helper()
-	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Verify(recs); err != nil {
-		t.Fatal(err)
-	}
-	assertNoAgentsLeft(t, recs)
+	recs := verifiedEvents(t, res.Dir)
 	return recs
 }
 

@@ -78,19 +78,14 @@ func loadScenario(t testing.TB, path string) *scenarios.Scenario {
 // agent process outlived the run.
 func runScenario(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []events.Record, error) {
 	t.Helper()
-	leaktest.Goroutines(t)
-	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, runErr := h.Run(ctx)
-	if res == nil {
-		t.Fatalf("Run returned no result (error %v)", runErr)
-	}
-	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
+	return runScenarioWithin(t, sc, 2*time.Minute)
+}
+
+// verifiedEvents reads dir's events.jsonl, fails the test unless its hash
+// chain is intact, and checks that no agent process outlived the run.
+func verifiedEvents(t *testing.T, dir string) []events.Record {
+	t.Helper()
+	recs, err := events.ReadFile(filepath.Join(dir, "events.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +93,25 @@ func runScenario(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []eve
 		t.Fatalf("event chain: %v", err)
 	}
 	assertNoAgentsLeft(t, recs)
+	return recs
+}
+
+// runScenarioWithin is runScenario with the run's deadline.
+func runScenarioWithin(t *testing.T, sc *scenarios.Scenario, limit time.Duration) (*terrarium.Result, []events.Record, error) {
+	t.Helper()
+	leaktest.Goroutines(t)
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	res, runErr := h.Run(ctx)
+	if res == nil {
+		t.Fatalf("Run returned no result (error %v)", runErr)
+	}
+	recs := verifiedEvents(t, res.Dir)
 	return res, recs, runErr
 }
 

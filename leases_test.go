@@ -115,14 +115,7 @@ workspace {
 	if res == nil {
 		t.Fatalf("no result: %v", runErr)
 	}
-	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Verify(recs); err != nil {
-		t.Fatal(err)
-	}
-	assertNoAgentsLeft(t, recs)
+	recs := verifiedEvents(t, res.Dir)
 	lr := leaseRun{res: res, recs: recs, err: runErr, reports: map[string]map[string]any{}}
 	for _, a := range res.Agents {
 		b, err := os.ReadFile(filepath.Join(res.Dir, "workspace", "agents", a.ID, "report.json"))

@@ -193,14 +193,7 @@ func (lr *liveRun) wait(t *testing.T) []events.Record {
 	if lr.err != nil {
 		t.Fatalf("run: %v", lr.err)
 	}
-	recs, err := events.ReadFile(filepath.Join(lr.res.Dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := events.Verify(recs); err != nil {
-		t.Fatal(err)
-	}
-	assertNoAgentsLeft(t, recs)
+	recs := verifiedEvents(t, lr.res.Dir)
 	return recs
 }
 
