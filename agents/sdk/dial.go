@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +20,7 @@ type dialer struct {
 	id, url string
 	inbox   string // the inbox prefix when the environment names none
 	subs    []string
+	get     func(string) string // the agent's environment
 	onMsg   nats.MsgHandler
 	finish  func(error)
 	closed  chan struct{} // closed when the connection is
@@ -30,7 +30,7 @@ type dialer struct {
 // dial connects with the credentials in the environment (no reconnects: a
 // lost host ends the agent) and subscribes to d.subs.
 func (d dialer) dial() (*nats.Conn, error) {
-	inbox := os.Getenv(agents.EnvInboxPrefix)
+	inbox := d.get(agents.EnvInboxPrefix)
 	if inbox == "" {
 		inbox = d.inbox
 	}
@@ -51,8 +51,8 @@ func (d dialer) dial() (*nats.Conn, error) {
 			d.log.Warn("bus error", "error", err)
 		}),
 	}
-	if user := os.Getenv(agents.EnvNATSUser); user != "" {
-		opts = append(opts, nats.UserInfo(user, os.Getenv(agents.EnvNATSPass)))
+	if user := d.get(agents.EnvNATSUser); user != "" {
+		opts = append(opts, nats.UserInfo(user, d.get(agents.EnvNATSPass)))
 	}
 	nc, err := nats.Connect(d.url, opts...)
 	if err != nil {

@@ -105,7 +105,7 @@ func ConnectPool(ctx context.Context, opts ...Option) (*Pool, error) {
 	}
 	nc, err := dialer{what: "pool", id: id, url: url, inbox: bus.PoolInboxPrefix(run, id),
 		subs: []string{bus.ToPoolPrefix(run, id), bus.WorldPrefix(run)}, onMsg: p.onMsg,
-		finish: p.finish, closed: p.connClosed, log: p.log}.dial()
+		finish: p.finish, closed: p.connClosed, log: p.log, get: get}.dial()
 	if err != nil {
 		return nil, err
 	}

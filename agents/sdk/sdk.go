@@ -134,7 +134,7 @@ func Connect(ctx context.Context, opts ...Option) (*Agent, error) {
 	}
 	nc, err := dialer{what: "agent", id: id, url: url, inbox: bus.InboxPrefix(run, id),
 		subs: []string{bus.ToPrefix(run, id), bus.WorldPrefix(run)}, onMsg: a.onMsg,
-		finish: a.finish, closed: a.connClosed, log: a.log}.dial()
+		finish: a.finish, closed: a.connClosed, log: a.log, get: get}.dial()
 	if err != nil {
 		return nil, err
 	}
