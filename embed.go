@@ -42,6 +42,10 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.events != nil {
 		go h.events.run()
 	}
+	if h.uiFeed != nil {
+		go h.uiFeed.run()
+		go r.feedDashboard()
+	}
 	go func() {
 		defer close(h.done)
 		defer cancel()
@@ -49,6 +53,8 @@ func (h *Host) Start(ctx context.Context) error {
 		err := r.execute(ctx)
 		h.res, h.err = r.res, err
 		h.events.logClosed()
+		h.uiFeed.logClosed()
+		r.closeDashboard()
 	}()
 	select {
 	case <-r.live:

@@ -18,6 +18,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/checkpoint"
+	"github.com/terrarium-sim/terrarium/dashboard"
 	"github.com/terrarium-sim/terrarium/observe"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -88,6 +89,13 @@ type Config struct {
 	// Websocket, if set, is the HOST:PORT of a websocket listener of the
 	// bus for browsers (port 0: a random one; loopback only, plain ws://).
 	Websocket string
+	// UI, if set, is the HOST:PORT the run's dashboard serves on (port 0:
+	// a random one); see docs/dashboard.md. Its URL and control token go
+	// to Dashboard and into the run directory's dashboard.json.
+	UI string
+	// Dashboard, if set, is called once the dashboard serves, with its
+	// URL and control token.
+	Dashboard func(dashboard.Info)
 	// Observers, if set, is called once the run's event stream is up,
 	// with what observers need to connect (also in observer.json).
 	Observers func(observe.Info)
@@ -231,6 +239,7 @@ type Host struct {
 	res    *Result    // set before done is closed
 	err    error      //
 	events *eventFeed // nil unless Config.EventBuffer > 0
+	uiFeed *eventFeed // the dashboard's; nil unless Config.UI is set
 }
 
 // New checks cfg and prepares a host. It starts nothing.
@@ -281,6 +290,9 @@ func New(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, log: cfg.Logger.Named("host").With("run", cfg.RunID), sc: cfg.Scenario, done: make(chan struct{})}
 	if cfg.EventBuffer > 0 {
 		h.events = newEventFeed(cfg.EventBuffer, h.log.Named("events"))
+	}
+	if cfg.UI != "" {
+		h.uiFeed = newEventFeed(dashboardBuffer, h.log.Named("dashboard"))
 	}
 	return h, nil
 }
@@ -344,6 +356,7 @@ func (h *Host) Close() error {
 	h.runMu.Unlock()
 	if ran {
 		h.events.close()
+		h.uiFeed.close()
 	}
 	return nil
 }
@@ -365,7 +378,7 @@ func (h *Host) Run(ctx context.Context) (*Result, error) {
 // newRun makes the state of the host's one run.
 func (h *Host) newRun() *run {
 	bctx, bcancel := context.WithCancel(context.Background())
-	return &run{h: h, log: h.log, ending: make(chan struct{}), live: make(chan struct{}), bridgeCtx: bctx, bridgeCancel: bcancel, res: &Result{
+	return &run{h: h, log: h.log, ending: make(chan struct{}), live: make(chan struct{}), created: make(chan struct{}), dashFed: make(chan struct{}), bridgeCtx: bctx, bridgeCancel: bcancel, res: &Result{
 		V: 1, Run: h.cfg.RunID, Scenario: h.sc.Name, Seed: h.sc.Seed,
 		Started: time.Now().UTC(),
 	}}

@@ -47,6 +47,7 @@ func (r *run) startObservers(ctx context.Context) error {
 	r.log.Info("observers may connect", "url", info.URL, "ws_url", info.WebsocketURL, "user", info.User, "stream", info.Stream, "info", observe.InfoFile)
 	r.h.live.Store(r)
 	r.h.events.follow(r)
+	r.h.uiFeed.follow(r)
 	if f := r.h.cfg.Observers; f != nil {
 		f(info)
 	}

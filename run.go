@@ -25,6 +25,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/checkpoint"
+	"github.com/terrarium-sim/terrarium/dashboard"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -70,6 +71,9 @@ type run struct {
 	llmMu        sync.Mutex
 	llmTotal     agents.LLMUsage // every LLM agent's usage (llm.go)
 	live         chan struct{}   // closed when every agent is ready and the loop runs
+	created      chan struct{}   // closed once the loop (and the dashboard, if any) exist
+	dash         *dashboard.Server
+	dashFed      chan struct{} // closed when feedDashboard is done
 	inproc       *inproc.Runtime // the in-process agents; nil if none
 	pools        []*poolRun      // runtime "pool" processes (pool.go)
 	wsh          *wsHost         // the shared tree; nil until started
@@ -153,6 +157,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.events = ev
 	last, _ := ev.Last()
 	r.h.events.opened(filepath.Join(r.dir, "events.jsonl"), last)
+	r.h.uiFeed.opened(filepath.Join(r.dir, "events.jsonl"), last)
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
@@ -211,6 +216,10 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := r.startDashboard(); err != nil {
+		return err
+	}
+	close(r.created)
 	if err := r.prepareAgents(); err != nil {
 		return err
 	}
@@ -249,6 +258,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	close(r.live)
 
 	sum, lerr := r.loop.Run(ctx)
+	r.dashboardFrame(world.TickReport{Tick: sum.Ticks}, true)
 	r.markEnded()
 	r.res.Ticks = sum.Ticks
 	r.res.StateHash = sum.Hash
@@ -929,6 +939,7 @@ func (r *run) onTick(tr world.TickReport) {
 	if r.metrics != nil {
 		r.metrics.row(tr.Tick, tr.Metrics)
 	}
+	r.dashboardFrame(tr, false)
 	if p := r.h.cfg.Progress; p != nil {
 		p(Progress{Tick: tr.Tick, Ticks: world.Tick(r.h.sc.Ticks), Elapsed: time.Since(r.res.Started), Metrics: tr.Metrics})
 	}

@@ -79,34 +79,12 @@ func Run(dir string, o Options) (*Report, error) {
 	if lg.Bad != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("%s (the log was changed or cut here: the run cannot be certified; the ticks before it were replayed)", lg.Bad))
 	}
-	info, err := terrarium.ReadRunInfo(lg.Records)
+	info, w, err := openWorld(dir, lg.Records)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", dir, err)
 	}
-	rep.Run = info.Run
-	sc, err := terrarium.LoadRunScenario(dir, info, true)
-	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", dir, err)
-	}
-	w, err := terrarium.NewRunWorld(sc, info.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("replay %s: %w", dir, err)
-	}
+	rep.Run, rep.From = info.Run, info.From
 	ckRoot := filepath.Join(dir, "checkpoints")
-	if info.From > 0 {
-		c, err := checkpoint.At(ckRoot, info.From)
-		if err != nil {
-			return nil, fmt.Errorf("replay %s: a forked run starts from its copy of the checkpoint: %w", dir, err)
-		}
-		snap, err := c.World()
-		if err == nil {
-			err = w.Restore(snap)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("replay %s: restore the checkpoint at tick %d: %w", dir, info.From, err)
-		}
-		rep.From = info.From
-	}
 	cps, bad := checkpoint.List(ckRoot)
 	for _, err := range bad {
 		rep.Problems = append(rep.Problems, "a damaged checkpoint: "+err.Error())
@@ -176,6 +154,37 @@ func Run(dir string, o Options) (*Report, error) {
 	rep.Problems = append(rep.Problems, checkEnd(dir, lg, rep)...)
 	rep.Certified = len(rep.Problems) == 0
 	return rep, nil
+}
+
+// openWorld builds the run's world as it stood before its first recorded
+// tick: new and seeded, or, for a fork, restored from its checkpoint.
+func openWorld(dir string, recs []events.Record) (terrarium.RunInfo, world.World, error) {
+	info, err := terrarium.ReadRunInfo(recs)
+	if err != nil {
+		return info, nil, err
+	}
+	sc, err := terrarium.LoadRunScenario(dir, info, true)
+	if err != nil {
+		return info, nil, err
+	}
+	w, err := terrarium.NewRunWorld(sc, info.Seed)
+	if err != nil {
+		return info, nil, err
+	}
+	if info.From > 0 {
+		c, err := checkpoint.At(filepath.Join(dir, "checkpoints"), info.From)
+		if err != nil {
+			return info, nil, fmt.Errorf("a forked run starts from its copy of the checkpoint: %w", err)
+		}
+		snap, err := c.World()
+		if err == nil {
+			err = w.Restore(snap)
+		}
+		if err != nil {
+			return info, nil, fmt.Errorf("restore the checkpoint at tick %d: %w", info.From, err)
+		}
+	}
+	return info, w, nil
 }
 
 // step applies one recorded tick and compares it with the record.

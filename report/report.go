@@ -62,7 +62,7 @@ func Load(dir string) (*Run, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	m, err := readMetrics(filepath.Join(dir, "metrics.csv"))
+	m, err := ReadMetrics(filepath.Join(dir, "metrics.csv"))
 	if err != nil {
 		return nil, fmt.Errorf("report: %w (is %s a run directory?)", err, dir)
 	}
@@ -85,7 +85,9 @@ func Load(dir string) (*Run, error) {
 	return r, nil
 }
 
-func readMetrics(path string) ([]Series, error) {
+// ReadMetrics reads a run's metrics.csv: one series per column after
+// "tick" (a tick with no value for a metric has no point in its series).
+func ReadMetrics(path string) ([]Series, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,8 @@ const (
 	EventActionRejected = "action.rejected"
 	EventActionMissing  = "action.missing"
 	EventTickLag        = "tick.lag"
+	EventRunPaused      = "run.paused"
+	EventRunUnpaused    = "run.unpaused"
 )
 
 // Stepping modes (the scenario's stepping).
@@ -47,6 +49,10 @@ var ErrStopped = errors.New("loop stopped")
 
 // ErrNotManual is returned by Step on a loop the clock drives.
 var ErrNotManual = errors.New("loop is not manual: its clock drives the ticks")
+
+// ErrManual is returned by Pause, Resume and StepPaused on a Manual loop:
+// the embedding program's Step calls decide when it ticks.
+var ErrManual = errors.New("loop is manual: its Step calls drive the ticks, pause them there")
 
 // Turns is implemented by a World stepped turn-based: Turn names the one
 // agent whose turn tick t is ("" for no one: the tick steps with no action).
@@ -222,6 +228,14 @@ type Loop struct {
 	clock    Clock
 	steps    chan chan stepResult // Step's requests (Manual)
 
+	// The pause gate (Pause, Resume, StepPaused): while paused the loop
+	// waits between ticks, running one tick per credit; gateCh tells it
+	// that something changed.
+	gateMu  sync.Mutex
+	paused  bool
+	credits int
+	gateCh  chan struct{}
+
 	// Owned by Run's goroutine; State reads them from OnTick.
 	closed Tick
 	last   map[AgentID]json.RawMessage
@@ -307,8 +321,90 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		stopped: make(chan struct{}),
 		clock:   clock,
 		steps:   make(chan chan stepResult),
+		gateCh:  make(chan struct{}, 1),
 	}, nil
 }
+
+// Pause makes the loop stop before its next tick until Resume: between
+// ticks, so no agent is waited for and no deadline runs while it is
+// paused. In realtime the rate starts afresh on Resume (no catch-up for
+// the time paused). It returns ErrManual on a Manual loop. Pause, Resume
+// and StepPaused may be called from any goroutine, at any time.
+func (l *Loop) Pause() error { return l.setGate(func() { l.paused = true }) }
+
+// Resume lets a paused loop go on.
+func (l *Loop) Resume() error {
+	return l.setGate(func() { l.paused, l.credits = false, 0 })
+}
+
+// StepPaused lets a paused loop run one more tick (each call one tick),
+// then wait again; on a loop that is not paused it does nothing.
+func (l *Loop) StepPaused() error {
+	return l.setGate(func() {
+		if l.paused {
+			l.credits++
+		}
+	})
+}
+
+// Paused reports whether Pause was called without a Resume since.
+func (l *Loop) Paused() bool {
+	l.gateMu.Lock()
+	defer l.gateMu.Unlock()
+	return l.paused
+}
+
+func (l *Loop) setGate(f func()) error {
+	if l.cfg.Manual {
+		return ErrManual
+	}
+	l.gateMu.Lock()
+	f()
+	l.gateMu.Unlock()
+	select {
+	case l.gateCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// gate waits, between ticks, while the loop is paused and has no credit
+// to run a tick. It emits run.paused (at the last closed tick) when it
+// starts waiting and run.unpaused when Resume ends the wait. onActions
+// and onMembers take in the actions and membership changes that arrive
+// while it waits. waited reports that it did wait (realtime then starts
+// its rate afresh).
+func (l *Loop) gate(ctx context.Context, closed Tick, onActions, onMembers func()) (waited bool, err error) {
+	var since time.Time
+	for {
+		l.gateMu.Lock()
+		paused, credit := l.paused, l.credits > 0
+		if paused && credit {
+			l.credits--
+		}
+		l.gateMu.Unlock()
+		if !paused || credit {
+			if waited && !paused {
+				l.cfg.Events.Emit(EventRunUnpaused, closed, "", map[string]any{"paused_ms": l.clock.Now().Sub(since).Milliseconds()})
+			}
+			return waited, nil
+		}
+		if !waited {
+			waited, since = true, l.clock.Now()
+			l.cfg.Events.Emit(EventRunPaused, closed, "", map[string]any{})
+		}
+		select {
+		case <-l.gateCh:
+		case <-l.inReady:
+			onActions()
+		case <-l.memCh:
+			onMembers()
+		case <-ctx.Done():
+			return waited, ctx.Err()
+		}
+	}
+}
+
 
 // Stop makes every pending and later Deliver and Gone return at once. Run
 // calls it when it returns; a host whose Run never started calls it so that
@@ -598,6 +694,19 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 		if l.cfg.Manual {
 			var err error
 			if reply, err = l.waitStep(ctx); err != nil {
+				return sum, err
+			}
+		} else {
+			onMembers := func() {
+				for _, m := range l.members() {
+					if m.live {
+						join(m.id)
+					} else {
+						leave(m.id, nil)
+					}
+				}
+			}
+			if _, err := l.gate(ctx, closed, func() { l.drainInbox(judge, nil) }, onMembers); err != nil {
 				return sum, err
 			}
 		}

@@ -292,6 +292,14 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			return sum, err
 		}
 		if !cfg.Manual {
+			waited, err := l.gate(ctx, t, drainInbox, membership)
+			if err != nil {
+				return sum, err
+			}
+			if waited {
+				// The rate starts afresh: tick t+1 is one interval away.
+				base, baseTick, lagging = l.clock.Now(), t, false
+			}
 			now, due := l.clock.Now(), boundary(t+1)
 			if !now.Before(due) {
 				behind := int(now.Sub(due)/interval) + 1 // overdue ticks, t+1 included

@@ -85,9 +85,9 @@ type World interface {
 // Table is a printable summary (for example a ranking). A World may implement
 // Tabler to have the CLI print it at the end of a run.
 type Table struct {
-	Title   string
-	Columns []string
-	Rows    [][]string
+	Title   string     `json:"title,omitempty"`
+	Columns []string   `json:"columns"`
+	Rows    [][]string `json:"rows"`
 }
 
 // Tabler is implemented by worlds that have a table to print at the end.

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/dashboard"
 )
 
 func init() {
@@ -20,6 +21,7 @@ func cmdResume(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no progress display")
 	agentUsers := fs.String("agent-users", terrarium.AgentUsersAuto, "run each agent as its own user: auto, on, off")
 	uidBase := fs.Uint("agent-uid-base", terrarium.DefaultAgentUIDBase, "UID and GID of the first agent")
+	ui := fs.String("ui", "", "serve the live dashboard on HOST:PORT (port 0 picks one)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -39,6 +41,7 @@ func cmdResume(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, *quiet)
 	h, rep, err := terrarium.Resume(fs.Arg(0), terrarium.Config{
 		Logger: log, Progress: prog.update, AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase), CheckpointHook: checkpointHook,
+		UI: *ui, Dashboard: func(in dashboard.Info) { printDashboard(stderr, in) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium resume:", err)

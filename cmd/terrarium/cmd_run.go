@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/dashboard"
 	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -34,6 +35,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&vars, "var", "set a scenario variable, name=value (repeatable)")
 	from := fs.String("from", "", "start from another run's checkpoint, RUN_DIR@TICK (a fork)")
 	ws := fs.String("ws", "", "also serve the bus over websocket on HOST:PORT (loopback, plain ws://; port 0 picks one), for browsers")
+	ui := fs.String("ui", "", "serve the live dashboard on HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks one); its URL and control token are printed")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -69,6 +71,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Scenario: sc, Logger: log, Dir: *out, RunsDir: *runsDir, RunID: *runID, Progress: prog.update,
 		AgentUsers: *agentUsers, AgentUIDBase: uint32(*uidBase), Fork: fork, CheckpointHook: checkpointHook,
 		Websocket: *ws, Observers: func(in observe.Info) { printObservers(stderr, in) },
+		UI: *ui, Dashboard: func(in dashboard.Info) { printDashboard(stderr, in) },
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium run:", err)
@@ -78,6 +81,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	res, err := h.Run(ctx)
 	prog.done()
 	return finishRun(h, res, err, interrupted, stdout, stderr)
+}
+
+// printDashboard prints where the dashboard is: the URL carries the
+// control token in its fragment (never sent to the server by a browser).
+func printDashboard(w io.Writer, in dashboard.Info) {
+	fmt.Fprintf(w, "dashboard: %s#token=%s (control token %s)\n", in.URL, in.Token, in.Token)
 }
 
 // finishRun prints a run's outcome and returns the exit code.

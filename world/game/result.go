@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -137,4 +138,33 @@ func (w *World) Table() world.Table {
 		}
 	}
 	return t
+}
+
+// viewMoves is how many of a match's latest moves the dashboard shows.
+const viewMoves = 16
+
+// View is the ranking so far and the match table: each match's sides,
+// scores and latest moves.
+func (w *World) View() world.View {
+	mt := world.Table{Title: fmt.Sprintf("matches after round %d", w.round),
+		Columns: []string{"match", "side 1", "side 2", "score", "latest moves"}}
+	for mi := range w.matches {
+		m := &w.matches[mi]
+		row := []string{m.id}
+		var scores, moves []string
+		for side, si := range m.seats {
+			if side < 2 {
+				row = append(row, string(w.seats[si].seat.ID))
+			}
+			scores = append(scores, strconv.FormatFloat(m.score[side], 'f', -1, 64))
+			h := m.hist[side]
+			moves = append(moves, string(h[max(0, len(h)-viewMoves):]))
+		}
+		for len(row) < 3 {
+			row = append(row, "")
+		}
+		row = append(row, strings.Join(scores, " : "), strings.Join(moves, " / "))
+		mt.Rows = append(mt.Rows, row)
+	}
+	return world.View{Tables: []world.Table{w.Table(), mt}}
 }

@@ -430,6 +430,15 @@ func (w *World) Metrics() []string { return w.rules.metrics() }
 
 // gridEvent is the world.grid event: the whole grid at tick t.
 func (w *World) gridEvent(t int) world.Event {
+	v := w.gridView()
+	return world.Event{Kind: "grid", Fields: map[string]any{
+		"at": t, "width": w.w, "height": w.h, "topology": w.c.Topology, "rules": w.c.Rules,
+		"groups": w.groups, "agents": v.Agents, "layers": v.Layers,
+	}}
+}
+
+// gridView is the grid as it is now: active agents and every layer.
+func (w *World) gridView() *world.GridView {
 	agents := make([][3]int, 0, len(w.ag))
 	for i := range w.ag {
 		if w.ag[i].active {
@@ -447,10 +456,12 @@ func (w *World) gridEvent(t int) world.Event {
 		}
 		layers[name] = cells
 	}
-	return world.Event{Kind: "grid", Fields: map[string]any{
-		"at": t, "width": w.w, "height": w.h, "topology": w.c.Topology, "rules": w.c.Rules,
-		"groups": w.groups, "agents": agents, "layers": layers,
-	}}
+	return &world.GridView{Width: w.w, Height: w.h, Groups: slices.Clone(w.groups), Agents: agents, Layers: layers}
+}
+
+// View draws the grid for the dashboard, with the run's summary table.
+func (w *World) View() world.View {
+	return world.View{Grid: w.gridView(), Tables: []world.Table{w.Table()}}
 }
 
 func sortedKeys[K int | string, V any](m map[K]V) []K {

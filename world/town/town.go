@@ -385,3 +385,33 @@ func (w *World) StateHash() string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
+
+// viewLines is how many of the latest things said the dashboard shows.
+const viewLines = 20
+
+// View shows every place with who is there and what lies there (and who
+// carries what), and the latest things said.
+func (w *World) View() world.View {
+	v := world.View{}
+	for _, p := range w.places {
+		pv := world.PlaceView{Name: p, Agents: []world.AgentID{}, Items: slices.Clone(w.st.Items[p])}
+		for _, id := range w.ids {
+			if w.st.Pos[id] != p {
+				continue
+			}
+			pv.Agents = append(pv.Agents, id)
+			for _, it := range w.st.Inventory[id] {
+				pv.Items = append(pv.Items, it+" (carried by "+string(id)+")")
+			}
+		}
+		v.Places = append(v.Places, pv)
+	}
+	for _, h := range w.st.Log[max(0, len(w.st.Log)-viewLines):] {
+		line := fmt.Sprintf("t%d %s: %s", h.Tick, h.From, h.Text)
+		if h.To != "" {
+			line = fmt.Sprintf("t%d %s to %s: %s", h.Tick, h.From, h.To, h.Text)
+		}
+		v.Lines = append(v.Lines, line)
+	}
+	return v
+}
