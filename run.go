@@ -73,7 +73,7 @@ type run struct {
 	live         chan struct{}   // closed when every agent is ready and the loop runs
 	created      chan struct{}   // closed once the loop (and the dashboard, if any) exist
 	dash         *dashboard.Server
-	dashFed      chan struct{} // closed when feedDashboard is done
+	dashFed      chan struct{}   // closed when feedDashboard is done
 	inproc       *inproc.Runtime // the in-process agents; nil if none
 	pools        []*poolRun      // runtime "pool" processes (pool.go)
 	wsh          *wsHost         // the shared tree; nil until started

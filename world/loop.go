@@ -405,7 +405,6 @@ func (l *Loop) gate(ctx context.Context, closed Tick, onActions, onMembers func(
 	}
 }
 
-
 // Stop makes every pending and later Deliver and Gone return at once. Run
 // calls it when it returns; a host whose Run never started calls it so that
 // no sender is left blocked. Safe to call more than once.
