@@ -259,8 +259,9 @@ func (m *model) frame(f Frame, view json.RawMessage) {
 	if n := len(s.Ticks); n > 0 && f.Tick <= s.Ticks[n-1] {
 		return // a tick seen already
 	}
-	// Between points on the stride only the newest point stays.
-	if n := len(s.Ticks); n > 0 && s.Ticks[n-1]%m.stride != 0 {
+	// Between points on the stride only the newest point stays (and the
+	// first, so a chart starts where the run did).
+	if n := len(s.Ticks); n > 1 && s.Ticks[n-1]%m.stride != 0 {
 		s.Ticks = s.Ticks[:n-1]
 		for _, k := range m.metrics {
 			s.Values[k] = s.Values[k][:n-1]
@@ -276,13 +277,13 @@ func (m *model) frame(f Frame, view json.RawMessage) {
 	}
 }
 
-// thin keeps the points on the stride (and the newest).
+// thin keeps the points on the stride, the first and the newest.
 func (m *model) thin() {
 	s := &m.snap.Series
 	n := len(s.Ticks)
 	idx := make([]int, 0, n/2+1)
 	for i, t := range s.Ticks {
-		if t%m.stride == 0 || i == n-1 {
+		if t%m.stride == 0 || i == 0 || i == n-1 {
 			idx = append(idx, i)
 		}
 	}

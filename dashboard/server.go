@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/state", s.serveState)
 	mux.HandleFunc("GET /api/stream", s.serveStream)
 	mux.HandleFunc("POST /api/control", s.serveControl)
+	mux.HandleFunc("GET /api/control", s.serveControl) // refused: controls are POSTs
 	s.http = &http.Server{Handler: secure(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	s.wg.Add(2)
 	go func() {
@@ -374,6 +375,11 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(a)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		answer(http.StatusMethodNotAllowed, controlAnswer{Error: "controls take a POST with the token in the " + TokenHeader + " header"})
+		return
 	}
 	token := r.Header.Get(TokenHeader)
 	if token == "" {

@@ -3,7 +3,6 @@ package report_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/internal/browsertest"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/report"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -67,22 +67,6 @@ func runDir(t *testing.T, name string, edits ...string) string {
 	return res.Dir
 }
 
-// chromium returns the browser's path, or skips (fails with CI=true).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "chromium is not installed (run .ci/deps/chromium.sh)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // drawn is what the page script reports from the rendered page.
 type drawn struct {
 	Charts []struct {
@@ -112,30 +96,18 @@ const inspect = `(() => ({
 }))()`
 
 // render opens a report in headless Chromium and inspects what it drew.
-func render(t *testing.T, browser, page string) drawn {
+func render(t *testing.T, page string) drawn {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+page)); err != nil {
+	b := browsertest.New(t, 5*time.Minute)
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate("file://"+page)); err != nil {
 		t.Fatalf("chromium on %s: %v", page, err)
 	}
-	d, err := chromedp.Run(bctx, chromedp.Evaluate[drawn](inspect))
+	d, err := chromedp.Run(b.Ctx, chromedp.Evaluate[drawn](inspect))
 	if err != nil {
 		t.Fatalf("inspect %s in chromium: %v", page, err)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
 	}
 	return d
 }
@@ -143,7 +115,7 @@ func render(t *testing.T, browser, page string) drawn {
 // Every chart of a report drew a line of at least two points, every grid
 // snapshot drew its agents or cells, and the page loads nothing else.
 func TestReportRendersInChromium(t *testing.T) {
-	browser := chromium(t)
+	browsertest.Path(t)
 	for _, c := range []struct {
 		name    string
 		edits   []string
@@ -160,7 +132,7 @@ func TestReportRendersInChromium(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := render(t, browser, page)
+			d := render(t, page)
 			if len(d.Charts) != len(c.metrics) {
 				t.Fatalf("%d charts, want %d (%v)", len(d.Charts), len(c.metrics), c.metrics)
 			}
