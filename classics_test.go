@@ -25,7 +25,7 @@ import (
 
 // classic loads scenarios/NAME.hcl with each old string replaced by new
 // (each must occur exactly once).
-func classic(t *testing.T, name string, edits ...string) *scenarios.Scenario {
+func classic(t testing.TB, name string, edits ...string) *scenarios.Scenario {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("scenarios", name+".hcl"))
 	if err != nil {

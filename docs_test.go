@@ -22,7 +22,7 @@ func TestEveryEventKindIsDocumented(t *testing.T) {
 		events.RunStarted, events.RunFinished, events.AgentSpawned, events.AgentReady,
 		events.AgentExited, events.AgentRestarting, events.AgentFailed, events.AgentUnhealthy, events.AgentSpent, terrarium.EventAgentLimits, terrarium.EventAgentLimitHit, events.Violation, events.BadMessage, events.MessagesDropped,
 		events.LLMResult, events.LLMSession, events.LLMStopped,
-		world.EventTickClosed, world.EventTickLag, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
+		world.EventTickClosed, world.EventTickLag, world.EventRunPaused, world.EventRunUnpaused, world.EventActionLate, world.EventActionRejected, world.EventActionMissing,
 		events.RunResumed, events.CheckpointWritten, events.CheckpointFailed,
 		workspace.EventLeaseRequested, workspace.EventLeaseGranted, workspace.EventLeaseRenewed, workspace.EventLeaseReleased,
 		workspace.EventLeaseExpired, workspace.EventLeaseRefused, workspace.EventFileChanged, workspace.EventFileCommitted,

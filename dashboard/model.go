@@ -65,7 +65,7 @@ type Snapshot struct {
 type AgentRow struct {
 	ID       world.AgentID `json:"id"`
 	Group    string        `json:"group"`
-	State    string        `json:"state"` // spawned, ready, restarting, exited, failed, spent, unhealthy
+	State    string        `json:"state"` // spawned, ready, restarting, unhealthy, spent, exited (during the run), failed, stopped (at its end)
 	Pid      int           `json:"pid,omitempty"`
 	Restarts int           `json:"restarts"`
 	Last     string        `json:"last"`      // its last applied action, shortened
@@ -198,8 +198,12 @@ func (m *model) apply(r events.Record) {
 		m.agent(r.Agent).State = "ready"
 	case events.AgentExited:
 		a := m.agent(r.Agent)
-		if a.State != "failed" && a.State != "spent" {
-			a.State = "exited"
+		switch {
+		case a.State == "failed" || a.State == "spent":
+		case string(d["during_run"]) == "true":
+			a.State = "exited" // left while the run went on
+		default:
+			a.State = "stopped" // at the end, as told
 		}
 		a.Note = str("reason")
 		if a.Note == "" && str("signal") != "" {

@@ -158,7 +158,7 @@ function renderView(s) {
 
 function gridView(g) {
   const wrap = el("div");
-  const cell = Math.max(2, Math.min(12, Math.floor(520 / Math.max(g.width, g.height))));
+  const cell = Math.max(2, Math.min(40, Math.floor(520 / Math.max(g.width, g.height))));
   const c = el("canvas", null, "grid");
   c.width = g.width * cell;
   c.height = g.height * cell;
@@ -233,9 +233,10 @@ const charts = new Map(); // metric -> {line, lo, hi, last}
 function renderCharts(series) {
   const box = $("charts");
   if (!series || !series.names || series.names.length === 0 || !series.ticks || series.ticks.length === 0) return;
+  const ticks = series.ticks;
+  if (!changed("series", [ticks.length, ticks[ticks.length - 1], ticks[0]])) return;
   if (charts.size === 0) box.replaceChildren();
   const W = 260, H = 70;
-  const ticks = series.ticks;
   const t0 = ticks[0], t1 = ticks[ticks.length - 1];
   for (const name of series.names) {
     let ch = charts.get(name);
@@ -320,7 +321,17 @@ function renderRoster(s) {
   }
 }
 
+const drawnKeys = new Map(); // section -> what it last drew, to skip redraws
+
+function changed(section, value) {
+  const key = JSON.stringify(value);
+  if (drawnKeys.get(section) === key) return false;
+  drawnKeys.set(section, key);
+  return true;
+}
+
 function fillTable(id, items, cells) {
+  if (!changed(id, items)) return;
   const body = $(id).tBodies[0];
   const trs = items.map((it) => {
     const tr = el("tr");
@@ -341,6 +352,7 @@ function renderViolations(s) {
 }
 
 function renderRecent(lines) {
+  if (!changed("recent", lines)) return;
   const ol = $("recent");
   const items = (lines || []).map((l) => el("li", l));
   ol.replaceChildren(...items);

@@ -378,3 +378,51 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// The dashboard's picture of the grid is what a world.grid event of the
+// same tick shows, with the metric table.
+func TestViewMatchesGridEvent(t *testing.T) {
+	su := setups()[4] // predator-prey: agents of two groups and a grass layer
+	su.c.Snapshots = []int{1}
+	w := mustNew(t, su.c, su.s, 1)
+	obs := map[world.AgentID]json.RawMessage{}
+	for _, s := range su.s {
+		o, ok, err := w.Observe(s.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			obs[s.ID] = o
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	var acts []world.Action
+	for _, s := range su.s {
+		if o, ok := obs[s.ID]; ok {
+			acts = append(acts, world.Action{Agent: s.ID, Tick: 1, Data: randomAction(t, su.rules, o, r)})
+		}
+	}
+	res, err := w.Step(1, acts, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	for _, e := range res.Events {
+		if e.Kind == "grid" {
+			ev = e.Fields
+		}
+	}
+	if ev == nil {
+		t.Fatal("no grid event at tick 1")
+	}
+	v, ok := world.ViewOf(w)
+	if !ok || v.Grid == nil || len(v.Tables) != 1 {
+		t.Fatalf("view %+v", v)
+	}
+	g := v.Grid
+	want, _ := json.Marshal(map[string]any{"agents": ev["agents"], "layers": ev["layers"], "width": ev["width"], "height": ev["height"], "groups": ev["groups"]})
+	got, _ := json.Marshal(map[string]any{"agents": g.Agents, "layers": g.Layers, "width": g.Width, "height": g.Height, "groups": g.Groups})
+	if string(got) != string(want) || len(g.Agents) == 0 || len(g.Layers) == 0 || len(g.Groups) != 2 {
+		t.Errorf("view\n got %s\nwant %s", got, want)
+	}
+}

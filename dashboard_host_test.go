@@ -1,0 +1,361 @@
+package terrarium_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/dashboard"
+	"github.com/terrarium-sim/terrarium/internal/browsertest"
+	"github.com/terrarium-sim/terrarium/world"
+)
+
+// control posts a dashboard control action with token.
+func control(t testing.TB, in dashboard.Info, token, action string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, in.URL+"api/control", strings.NewReader(`{"action":"`+action+`"}`))
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	req.Header.Set(dashboard.TokenHeader, token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// dashState reads the dashboard's current snapshot.
+func dashState(t testing.TB, in dashboard.Info) dashboard.Snapshot {
+	t.Helper()
+	res, err := http.Get(in.URL + "api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var s dashboard.Snapshot
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// streamLast reads the dashboard's stream until it ends and returns the
+// last snapshot before the end.
+func streamLast(t *testing.T, in dashboard.Info) <-chan dashboard.Snapshot {
+	out := make(chan dashboard.Snapshot, 1)
+	res, err := http.Get(in.URL + "api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer res.Body.Close()
+		var last dashboard.Snapshot
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "state":
+				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &last)
+			case strings.HasPrefix(line, "data: ") && event == "end":
+				out <- last
+				return
+			}
+		}
+		out <- dashboard.Snapshot{Status: "stream cut before its end"}
+	}()
+	return out
+}
+
+// A live run's dashboard shows every agent, the world's tables and the
+// metrics; it pauses the run before its first tick, steps it one tick at
+// a time and resumes it, only with the token; its last snapshot is the
+// run's end, with every event taken in.
+func TestDashboardControlsALiveRun(t *testing.T) {
+	sc := loadScenario(t, "scenarios/axelrod.hcl")
+	infoCh := make(chan dashboard.Info, 1)
+	var pauseCode int
+	var fileMode os.FileMode
+	lr := startRun(t, sc, func(c *terrarium.Config) {
+		c.UI = "127.0.0.1:0"
+		c.Dashboard = func(in dashboard.Info) {
+			// Called before any agent starts: pausing now holds tick 1.
+			pauseCode, _ = control(t, in, in.Token, dashboard.ActionPause)
+			if fi, err := os.Stat(filepath.Join(c.Dir, terrarium.DashboardFile)); err == nil {
+				fileMode = fi.Mode().Perm()
+			}
+			infoCh <- in
+		}
+	})
+	defer http.DefaultClient.CloseIdleConnections()
+	in := <-infoCh
+	if pauseCode != http.StatusOK {
+		t.Fatalf("pause before the first tick: %d", pauseCode)
+	}
+	if fileMode != 0o600 {
+		t.Errorf("%s mode %v, want 0600 (it holds the control token)", terrarium.DashboardFile, fileMode)
+	}
+	last := streamLast(t, in)
+	agents := len(sc.Seats())
+	ready := func(s dashboard.Snapshot) bool {
+		n := 0
+		for _, a := range s.Agents {
+			if a.State == "ready" {
+				n++
+			}
+		}
+		return n == agents
+	}
+	var s dashboard.Snapshot
+	eventually(t, "every agent ready, paused at tick 0", func() bool {
+		s = dashState(t, in)
+		return s.Status == "paused" && ready(s)
+	})
+	if s.Tick != 0 || s.AgentsTotal != agents || len(s.Agents) != agents || s.Scenario != "axelrod" || s.World != "repeated_game" {
+		t.Fatalf("paused run: tick %d, %d/%d agents, scenario %q world %q", s.Tick, len(s.Agents), s.AgentsTotal, s.Scenario, s.World)
+	}
+	// Refused without the right token, and nothing moves.
+	if code, body := control(t, in, "not-the-token", dashboard.ActionStep); code != http.StatusForbidden {
+		t.Errorf("step with a wrong token: %d %s", code, body)
+	}
+	for want := world.Tick(1); want <= 2; want++ {
+		if code, body := control(t, in, in.Token, dashboard.ActionStep); code != http.StatusOK {
+			t.Fatalf("step: %d %s", code, body)
+		}
+		eventually(t, fmt.Sprintf("tick %d, paused again", want), func() bool {
+			s = dashState(t, in)
+			return s.Tick == want && s.Status == "paused"
+		})
+	}
+	for _, a := range s.Agents {
+		if a.Actions != 2 || a.LastTick != 2 || a.Last == "" {
+			t.Errorf("agent %s after two ticks: %+v", a.ID, a)
+		}
+	}
+	eventually(t, "the world's tables", func() bool {
+		s = dashState(t, in)
+		return s.ViewTick >= 1 && strings.Contains(string(s.View), "matches after round")
+	})
+	if len(s.Series.Names) != 2 || len(s.Series.Ticks) != 2 {
+		t.Errorf("metrics: %v over %v", s.Series.Names, s.Series.Ticks)
+	}
+	if code, body := control(t, in, in.Token, dashboard.ActionResume); code != http.StatusOK {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	recs := lr.wait(t)
+	end := <-last
+	if end.Status != terrarium.StatusFinished || end.Tick != world.Tick(sc.Ticks) || end.Seq != lr.res.Events.Count {
+		t.Errorf("last snapshot: status %q tick %d seq %d; the run: %d ticks, %d events", end.Status, end.Tick, end.Seq, sc.Ticks, lr.res.Events.Count)
+	}
+	// The log: paused at 0, one tick per step, unpaused at 2, then on.
+	var seen []string
+	for _, r := range recs {
+		switch {
+		case r.Kind == world.EventRunPaused || r.Kind == world.EventRunUnpaused:
+			seen = append(seen, fmt.Sprintf("%s@%d", r.Kind, r.Tick))
+		case r.Kind == world.EventTickClosed && r.Tick <= 3:
+			seen = append(seen, fmt.Sprintf("tick@%d", r.Tick))
+		}
+	}
+	docs := parseEventDocs(t)
+	for _, r := range recs {
+		if r.Kind != world.EventRunPaused && r.Kind != world.EventRunUnpaused {
+			continue
+		}
+		for _, k := range dataKeys(t, r) {
+			if d := docs[r.Kind]; d == nil || !d.fields[k] {
+				t.Errorf("%s has data field %q, which docs/events.md does not list", r.Kind, k)
+			}
+		}
+	}
+	want := "run.paused@0 tick@1 run.paused@1 tick@2 run.paused@2 run.unpaused@2 tick@3"
+	if got := strings.Join(seen, " "); got != want {
+		t.Errorf("pause events:\n got %s\nwant %s", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(lr.res.Dir, terrarium.DashboardFile)); !os.IsNotExist(err) {
+		t.Errorf("%s left after the run: %v", terrarium.DashboardFile, err)
+	}
+	// Host.Pause after the end says so.
+	if err := lr.h.Pause(); err == nil {
+		t.Error("Pause after the run ended: no error")
+	}
+}
+
+// A manually stepped host cannot be paused from the dashboard: the game's
+// loop paces it, and the page is told so.
+func TestDashboardRefusesManualHost(t *testing.T) {
+	sc := writeScenario(t, `
+scenario "manual" {
+  ticks           = 3
+  action_deadline = "10s"
+}
+world "repeated_game" {
+  game   = "prisoners_dilemma"
+  rounds = 3
+}
+agent "tit_for_tat" {
+  runtime = "builtin"
+  command = "tit_for_tat"
+}
+agent "defector" {
+  runtime = "builtin"
+  command = "defector"
+}
+`)
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: filepath.Join(openTempDir(t), "run"), Env: raceEnv,
+		StepManually: true, UI: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in, ok := h.Dashboard()
+	if !ok {
+		t.Fatal("no dashboard")
+	}
+	if code, body := control(t, in, in.Token, dashboard.ActionPause); code != http.StatusConflict || !strings.Contains(body, "Step calls") {
+		t.Errorf("pause of a manual host: %d %s", code, body)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := h.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := h.Wait()
+	if err != nil || res.Ticks != 3 {
+		t.Fatalf("wait: %v, %d ticks", err, res.Ticks)
+	}
+}
+
+// pageStats is what the dashboard page reports of itself.
+type pageStats struct {
+	Tick     int     `json:"tick"`
+	Status   string  `json:"status"`
+	Rows     int     `json:"rows"`
+	Ready    int     `json:"ready"`
+	Canvas   int     `json:"canvas"`
+	Charts   int     `json:"charts"`
+	Points   []int   `json:"points"`
+	Drawn    int     `json:"drawn"`
+	FPS      float64 `json:"fps"`
+	Injected int     `json:"injected"`
+}
+
+const pageProbe = `(() => ({
+  tick: Number(document.getElementById("tick").textContent),
+  status: document.getElementById("status").textContent,
+  rows: document.querySelectorAll("#roster tbody tr").length,
+  ready: [...document.querySelectorAll("#roster tbody td.state-ready")].length,
+  canvas: document.querySelectorAll("#view canvas.grid").length,
+  charts: document.querySelectorAll("#charts .chart").length,
+  points: [...document.querySelectorAll("#charts polyline")].map(p => p.points.numberOfItems),
+  drawn: window.terrarium.stats.drawn,
+  fps: window.terrarium.stats.fps,
+  injected: document.querySelectorAll("#roster img, #view img, #recent img").length,
+}))()`
+
+func probePage(t *testing.T, b *browsertest.Browser) pageStats {
+	t.Helper()
+	p, err := chromedp.Run(b.Ctx, chromedp.Evaluate[pageStats](pageProbe))
+	if err != nil {
+		t.Fatalf("probe the page: %v", err)
+	}
+	return p
+}
+
+// The dashboard in headless Chromium against a running grid scenario: the
+// roster has a row per agent, the grid is drawn, the Step button (with
+// the token from the printed URL) advances the tick by one, Resume lets it
+// run to the end, every chart has a line, and the page logs no error.
+func TestDashboardInChromium(t *testing.T) {
+	b := browsertest.New(t, 5*time.Minute)
+	sc := classic(t, "boltzmann", "count   = 100", "count   = 12", "horizon       = 300", "horizon       = 40",
+		"measure_from  = 100", "measure_from  = 10", "snapshots     = [0, 300]", "snapshots     = [0, 40]")
+	infoCh := make(chan dashboard.Info, 1)
+	lr := startRun(t, sc, func(c *terrarium.Config) {
+		c.UI = "127.0.0.1:0"
+		c.Dashboard = func(in dashboard.Info) {
+			control(t, in, in.Token, dashboard.ActionPause)
+			infoCh <- in
+		}
+	})
+	defer http.DefaultClient.CloseIdleConnections()
+	in := <-infoCh
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate(in.URL+"#token="+in.Token)); err != nil {
+		t.Fatal(err)
+	}
+	agents := len(sc.Seats())
+	var p pageStats
+	eventually(t, "the page shows every agent ready, paused", func() bool {
+		p = probePage(t, b)
+		return p.Rows == agents && p.Ready == agents && p.Status == "paused"
+	})
+	if p.Tick != 0 {
+		t.Fatalf("paused page at tick %d, want 0", p.Tick)
+	}
+	// The token came from the URL's fragment: the Step button works.
+	if err := chromedp.Do(b.Ctx, chromedp.Click(chromedp.ID("step"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "tick 1 on the page", func() bool {
+		p = probePage(t, b)
+		return p.Tick == 1 && p.Status == "paused"
+	})
+	eventually(t, "the grid drawn", func() bool { return probePage(t, b).Canvas == 1 })
+	if err := chromedp.Do(b.Ctx, chromedp.Click(chromedp.ID("resume"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the run's end on the page", func() bool {
+		p = probePage(t, b)
+		return p.Status == "finished"
+	})
+	lr.wait(t)
+	if p.Tick != 40 || p.Rows != agents || p.Charts == 0 {
+		t.Errorf("finished page: %+v", p)
+	}
+	for i, n := range p.Points {
+		if n < 2 {
+			t.Errorf("chart %d has %d points", i, n)
+		}
+	}
+	if p.Injected != 0 {
+		t.Errorf("%d img elements injected into the page", p.Injected)
+	}
+	shot, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shot) < 1000 {
+		t.Errorf("screenshot of %d bytes", len(shot))
+	}
+	if dir := os.Getenv("TERRARIUM_SCREENSHOTS"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "dashboard.png"), shot, 0o644)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("the page logged errors: %q", errs)
+	}
+}
