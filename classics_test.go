@@ -53,6 +53,7 @@ func runClassic(t *testing.T, sc *scenarios.Scenario) (*terrarium.Result, []even
 	if res.Status != terrarium.StatusFinished {
 		t.Fatalf("status %s after %d ticks", res.Status, res.Ticks)
 	}
+	checkDocumented(t, recs)
 	for _, a := range res.Agents {
 		if a.Missing > 0 || a.Rejected > 0 {
 			t.Errorf("agent %s: %d missing, %d rejected actions", a.ID, a.Missing, a.Rejected)

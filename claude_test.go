@@ -79,6 +79,7 @@ func runLLM(t *testing.T, sc *scenarios.Scenario, srv *llmtest.Server, opts ...f
 		t.Fatalf("Run returned no result (error %v)", runErr)
 	}
 	recs := verifiedEvents(t, res.Dir)
+	checkDocumented(t, recs)
 	if t.Failed() || runErr != nil {
 		dumpLogs(t, res.Dir)
 	}

@@ -50,6 +50,7 @@ func TestSharedNotebook(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertNoAgentsLeft(t, recs)
+			checkDocumented(t, recs)
 			ws := res.Workspace
 			// Writers: one idea each per tick, plus the notebook on their
 			// turns (8 of the 10 ticks; the rogue has the other 2).

@@ -15,10 +15,13 @@ import (
 var ErrNotRunning = errors.New("no run is live")
 
 // How long the host waits at the end of a run for the stream's last
-// publishes to be stored, then for observers to be sent the rest.
+// publishes to be stored, then for observers to be sent the rest: as long
+// as the observers behind keep reading (up to observersWait), but no
+// longer than observersIdle once none of them takes anything.
 const (
 	streamCloseWait = 10 * time.Second
-	observersWait   = 2 * time.Second
+	observersWait   = 30 * time.Second
+	observersIdle   = 2 * time.Second
 	observersLinger = 250 * time.Millisecond
 )
 
@@ -74,7 +77,7 @@ func (r *run) closeStream() {
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), observersWait)
 	defer cancel()
-	if err := r.stream.WaitConsumers(ctx); err != nil {
+	if err := r.stream.WaitConsumers(ctx, observersIdle); err != nil {
 		r.log.Debug("observers", "error", err)
 		return
 	}

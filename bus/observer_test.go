@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -388,5 +389,60 @@ func TestObserverPushConsumerOutsideItsInboxIsDeleted(t *testing.T) {
 	}
 	if _, err := hjs.PushConsumer(ctx, bus.StreamName(run), "mine"); err != nil {
 		t.Errorf("push consumer into the observer's own inbox: %v", err)
+	}
+}
+
+// At the end of a run the host waits for observers behind as long as they
+// keep reading, and not for one that stopped.
+func TestWaitConsumersWaitsOnlyForReaders(t *testing.T) {
+	r := newStreamRig(t, bus.StreamOptions{})
+	const n = 200
+	r.emit(1, n)
+	ctx, cancel := context.WithTimeout(context.Background(), bustest.Timeout)
+	defer cancel()
+	consume := func(name string, every time.Duration, stopAfter int) (got func() int, stop func()) {
+		nc, _ := r.observer(t, name, r.s.ClientURL())
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cons, err := js.OrderedConsumer(ctx, bus.StreamName(run), jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var count atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for count.Load() < int64(stopAfter) {
+				if _, err := it.Next(); err != nil {
+					return
+				}
+				count.Add(1)
+				time.Sleep(every)
+			}
+		}()
+		return func() int { return int(count.Load()) }, func() { it.Stop(); <-done }
+	}
+	// One reader takes an event every 5 ms: about a second for all, far
+	// longer than the idle time; the host must wait for it.
+	got, stop := consume("steady", 5*time.Millisecond, n)
+	defer stop()
+	if err := r.pub.WaitConsumers(ctx, 200*time.Millisecond); err != nil {
+		t.Fatalf("wait for a reader that reads: %v", err)
+	}
+	if g := got(); g < n-1 {
+		t.Errorf("the wait ended with the reader at %d of %d events", g, n)
+	}
+	// One that stops after 3 events is given up on, with a reason.
+	_, stop2 := consume("stalled", 0, 3)
+	defer stop2()
+	err := r.pub.WaitConsumers(ctx, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "not reading") {
+		t.Errorf("wait for a reader that stopped: %v, want an error saying it is not reading", err)
 	}
 }

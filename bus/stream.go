@@ -253,16 +253,20 @@ func (p *EventPublisher) Close(ctx context.Context) (StreamStats, error) {
 // WaitConsumers waits until every consumer of the stream has been sent
 // every event it selects (NumPending 0), so observers reading at their
 // own pace get the whole run before the host shuts the bus down. It
-// returns when they have or ctx ends (the error then says how many were
-// behind); an observer that stopped reading cannot hold the host longer
-// than ctx.
-func (p *EventPublisher) WaitConsumers(ctx context.Context) error {
+// waits as long as the consumers that are behind make progress: it
+// returns once none is behind, when none of those behind was sent
+// anything for idle (an observer that stopped reading cannot hold the
+// host longer than that), or when ctx ends (the error says how many
+// were behind).
+func (p *EventPublisher) WaitConsumers(ctx context.Context, idle time.Duration) error {
 	st, err := p.js.Stream(ctx, p.stream)
 	if err != nil {
 		return fmt.Errorf("wait for observers: %w", err)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	sent := map[string]uint64{} // per consumer: the stream seq it was sent up to
+	progress := time.Now()
 	for {
 		behind, n := 0, 0
 		l := st.ListConsumers(ctx)
@@ -271,6 +275,10 @@ func (p *EventPublisher) WaitConsumers(ctx context.Context) error {
 			if ci.NumPending > 0 {
 				behind++
 			}
+			if s := ci.Delivered.Stream; s > sent[ci.Name] {
+				sent[ci.Name] = s
+				progress = time.Now()
+			}
 		}
 		p.consumers.Store(int64(n))
 		if err := l.Err(); err != nil && ctx.Err() == nil {
@@ -278,6 +286,9 @@ func (p *EventPublisher) WaitConsumers(ctx context.Context) error {
 		}
 		if behind == 0 && ctx.Err() == nil {
 			return nil
+		}
+		if time.Since(progress) > idle {
+			return fmt.Errorf("wait for observers: %d consumers behind and not reading for %s", behind, idle)
 		}
 		select {
 		case <-ctx.Done():

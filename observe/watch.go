@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,7 @@ func Watch(ctx context.Context, o WatchOptions) error {
 	if o.Notes == nil {
 		o.Notes = io.Discard
 	}
+	o.Notes = &lockedWriter{w: o.Notes} // the bus's callbacks write too
 	if strings.Contains(o.Target, "://") {
 		return watchURL(ctx, o)
 	}
@@ -173,6 +175,15 @@ func watchLive(ctx context.Context, o WatchOptions, info Info, dir string) (last
 		nats.UserInfo(info.User, info.Password),
 		nats.CustomInboxPrefix(info.InboxPrefix),
 		nats.MaxReconnects(10), nats.ReconnectWait(200*time.Millisecond),
+		// A slow consumer while catching up loses nothing: the ordered
+		// consumer starts again after the last event read (and a gap in
+		// seq would be said). Other errors are said, not printed by the
+		// client's default handler.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if !errors.Is(err, nats.ErrSlowConsumer) {
+				fmt.Fprintf(o.Notes, "watch: bus: %v\n", err)
+			}
+		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			select {
 			case <-closing: // we closed it
@@ -242,4 +253,16 @@ func processAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
