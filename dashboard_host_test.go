@@ -186,8 +186,10 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 	if got := strings.Join(seen, " "); got != want {
 		t.Errorf("pause events:\n got %s\nwant %s", got, want)
 	}
-	if _, err := os.Stat(filepath.Join(lr.res.Dir, terrarium.DashboardFile)); !os.IsNotExist(err) {
-		t.Errorf("%s left after the run: %v", terrarium.DashboardFile, err)
+	for _, f := range []string{terrarium.DashboardFile, "observer.json"} {
+		if _, err := os.Stat(filepath.Join(lr.res.Dir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s left after the run: %v", f, err)
+		}
 	}
 	// Host.Pause after the end says so.
 	if err := lr.h.Pause(); err == nil {

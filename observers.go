@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/bus"
@@ -65,6 +66,9 @@ func (r *run) closeStream() {
 	if r.stream == nil {
 		return
 	}
+	// The credentials die with the bus: observer.json is for live runs
+	// (watch replays a run without one from events.jsonl).
+	defer func() { _ = os.Remove(filepath.Join(r.dir, observe.InfoFile)) }()
 	ctx, cancel := context.WithTimeout(context.Background(), streamCloseWait)
 	st, err := r.stream.Close(ctx)
 	cancel()

@@ -21,7 +21,24 @@ type natsLogger struct {
 var _ server.Logger = (*natsLogger)(nil)
 
 func (l *natsLogger) Noticef(format string, v ...any) { l.log.Info(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if quietWarning(msg) {
+		l.log.Info(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
+
+// quietWarning tells the server's warnings that say nothing a user of
+// Terrarium should act on: the websocket listener is plain ws:// on
+// purpose (loopback, read-only observers), and a read loop that took a
+// while is a busy machine's doing (the run's own figures show it). They
+// are logged at info level.
+func quietWarning(msg string) bool {
+	return strings.Contains(msg, "Websocket not configured with TLS") ||
+		strings.Contains(msg, "Readloop processing time")
+}
 func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Trace(fmt.Sprintf(format, v...)) }
 

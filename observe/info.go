@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,10 +45,14 @@ func ReadInfo(dir string) (Info, error) {
 // WriteInfo writes in to dir/observer.json with mode 0600 (it holds a
 // password), replacing it atomically.
 func WriteInfo(dir string, in Info) error {
-	b, err := json.MarshalIndent(in, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // subjects end in ">"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(in); err != nil {
 		return fmt.Errorf("observer info: %w", err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	path := filepath.Join(dir, InfoFile)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
