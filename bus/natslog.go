@@ -39,8 +39,8 @@ func quietWarning(msg string) bool {
 	return strings.Contains(msg, "Websocket not configured with TLS") ||
 		strings.Contains(msg, "Readloop processing time")
 }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Trace(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Tracef(format string, v ...any) { l.log.Trace(fmt.Sprintf(format, v...)) }
 
 // Fatalf is logged as an error: the embedded server must never exit the
 // process; Start reports a server that does not come up.
