@@ -80,6 +80,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "run %s: %s, %d agents -> %s\n", h.RunID(), sc.Name, len(sc.Seats()), h.Dir())
 	res, err := h.Run(ctx)
 	prog.done()
+	if *ui != "" && res != nil && res.Dir != "" {
+		fmt.Fprintf(stderr, "dashboard closed; play the run back with: terrarium ui %s\n", res.Dir)
+	}
 	return finishRun(h, res, err, interrupted, stdout, stderr)
 }
 
