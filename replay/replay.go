@@ -187,13 +187,10 @@ func openWorld(dir string, recs []events.Record) (terrarium.RunInfo, world.World
 	return info, w, nil
 }
 
-// step applies one recorded tick and compares it with the record.
+// step applies one recorded tick, each action tagged with the tick it
+// answered as the loop tagged it, and compares it with the record.
 func step(w world.World, seed uint64, tp events.TickProjection) *Divergence {
-	actions := make([]world.Action, len(tp.Actions))
-	for i, a := range tp.Actions {
-		actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-	}
-	res, err := w.Step(tp.Tick, actions, world.TickRNG(seed, tp.Tick))
+	res, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(seed, tp.Tick))
 	if err != nil {
 		return &Divergence{Tick: tp.Tick, What: "step", Expected: "the recorded actions apply", Got: err.Error()}
 	}
@@ -259,21 +256,13 @@ func diffTick(info terrarium.RunInfo, from world.Tick, dir string, proj []events
 	for _, tp := range proj {
 		if tp.Tick == t {
 			before, _ = w.Snapshot()
-			actions := make([]world.Action, len(tp.Actions))
-			for i, a := range tp.Actions {
-				actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-			}
-			if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil {
+			if _, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(info.Seed, tp.Tick)); err != nil {
 				return nil, ""
 			}
 			after, _ := w.Snapshot()
 			return diffJSON(before, after), fmt.Sprintf("the replayed state after tick %d -> after tick %d (no checkpoint at tick %d to compare with)", t-1, t, t)
 		}
-		actions := make([]world.Action, len(tp.Actions))
-		for i, a := range tp.Actions {
-			actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-		}
-		if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil {
+		if _, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(info.Seed, tp.Tick)); err != nil {
 			return nil, ""
 		}
 	}
