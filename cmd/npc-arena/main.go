@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -111,11 +113,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.height, "height", 12, "arena height")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log level (trace, debug, info, warn, error)")
 	fs.IntVar(&o.llm, "llm", defaultLLM, "LLM NPCs: chasers played by a model through the claude runtime (default 1 when ANTHROPIC_API_KEY is set)")
-	fs.StringVar(&o.claude, "claude", scenarios.DefaultClaudeCommand, "the claude CLI the LLM NPCs run (a path, or a name in PATH; bash .ci/deps/claude.sh installs the pinned one in agents/claude/cli)")
+	fs.StringVar(&o.claude, "claude", scenarios.DefaultClaudeCommand, "the claude CLI the LLM NPCs run, a path or a name in PATH (default: claude in PATH, else "+pinnedClaude+", which bash .ci/deps/claude.sh installs)")
 	fs.StringVar(&o.model, "model", scenarios.DefaultModel, "the LLM NPCs' model")
 	fs.Float64Var(&o.llmMaxCost, "llm-max-cost", 1, "stop the LLM NPCs once they have cost this many US dollars together")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if !explicit["claude"] {
+		o.claude = findClaude()
+	}
+	if o.llm > 0 && !explicit["llm"] {
+		if _, err := exec.LookPath(o.claude); err != nil {
+			// The key alone does not make a game fail: it plays on without them.
+			fmt.Fprintf(stderr, "npc-arena: ANTHROPIC_API_KEY is set, but there is no claude CLI (%v): playing without LLM NPCs (install it: bash .ci/deps/claude.sh, or name one with --claude)\n", err)
+			o.llm = 0
+		}
 	}
 	if err := o.check(); err != nil {
 		fmt.Fprintln(stderr, "npc-arena:", err)
@@ -142,6 +156,24 @@ func (o options) check() error {
 		return errors.New("LLM NPCs need --claude, --model and an --llm-max-cost above 0")
 	}
 	return nil
+}
+
+// pinnedClaude is where bash .ci/deps/claude.sh installs the pinned claude
+// CLI, relative to the repository's root.
+const pinnedClaude = "agents/claude/cli/node_modules/.bin/claude"
+
+// findClaude is the default claude CLI: "claude" in PATH, else the pinned
+// one when the game runs from the repository's root.
+func findClaude() string {
+	if _, err := exec.LookPath(scenarios.DefaultClaudeCommand); err == nil {
+		return scenarios.DefaultClaudeCommand
+	}
+	if p, err := filepath.Abs(pinnedClaude); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return scenarios.DefaultClaudeCommand
 }
 
 // llmPrompt is the LLM NPCs' persona, after the host's own lines.

@@ -263,8 +263,37 @@ func TestLLMChaserThroughClaude(t *testing.T) {
 	replayArena(t, res, args...)
 }
 
+// The key decides the default number of LLM NPCs; without a claude CLI,
+// a defaulted one is dropped with a note (the game still plays), an
+// explicit --llm is kept (and the run will say what is missing).
+func TestLLMFlagDefaults(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-claude")
+	for _, c := range []struct {
+		key  string
+		args []string
+		want int
+		note bool
+	}{
+		{"", nil, 0, false},
+		{"sk-x", []string{"--claude", "/bin/true"}, 1, false},
+		{"sk-x", []string{"--claude", missing}, 0, true},
+		{"sk-x", []string{"--llm", "2", "--claude", missing}, 2, false},
+		{"", []string{"--llm", "1", "--claude", "/bin/true"}, 1, false},
+	} {
+		t.Setenv("ANTHROPIC_API_KEY", c.key)
+		var stderr bytes.Buffer
+		o, err := parseFlags(c.args, &stderr)
+		if err != nil || o.llm != c.want || strings.Contains(stderr.String(), "playing without LLM NPCs") != c.note {
+			t.Errorf("key %q, %v: --llm %d (err %v), want %d; stderr %q", c.key, c.args, o.llm, err, c.want, &stderr)
+		}
+		if sc := o.scenario(); (len(sc.Agents) == 4) != (c.want > 0) || c.want > 0 && sc.Agents[3].Count != c.want {
+			t.Errorf("key %q, %v: agent blocks %+v", c.key, c.args, sc.Agents)
+		}
+	}
+}
+
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--fps", "0"}, {"--stepping", "turn_based"}, {"--runners", "0"}, {"--frames", "-1"}, {"--nope"}} {
+	for _, args := range [][]string{{"--fps", "0"}, {"--stepping", "turn_based"}, {"--runners", "0"}, {"--frames", "-1"}, {"--nope"}, {"--llm", "-1"}, {"--llm", "1", "--llm-max-cost", "0"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, &stderr)
