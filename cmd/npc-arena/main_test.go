@@ -28,6 +28,10 @@ import (
 func TestMain(m *testing.M) {
 	builtin.Main() // this test binary is also the chasers' binary
 	os.Setenv("GORACE", "atexit_sleep_ms=0")
+	// A developer's real key must not add LLM NPCs to the tests' games:
+	// the LLM test sets a dummy one and its own model server.
+	os.Unsetenv("ANTHROPIC_API_KEY")
+	os.Unsetenv("ANTHROPIC_BASE_URL")
 	os.Exit(m.Run())
 }
 
