@@ -2,6 +2,8 @@ package terrarium_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/inproc"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/replay"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 	"github.com/terrarium-sim/terrarium/world/worldtest"
@@ -111,6 +114,31 @@ func (w *gameWorld) Snapshot() ([]byte, error) { return nil, nil }
 func (w *gameWorld) Restore([]byte) error      { return nil }
 func (w *gameWorld) StateHash() string         { return fmt.Sprint(w.tick()) }
 
+// taggedWorld is a gameWorld whose state is every action it applied, with
+// the tick the action was tagged with (Action.Tick): a replay that tags an
+// action otherwise than the loop did diverges from the record.
+type taggedWorld struct {
+	*gameWorld
+	sum string // the loop's goroutine only
+}
+
+func newTaggedWorld() *taggedWorld { return &taggedWorld{gameWorld: newGameWorld()} }
+
+func (w *taggedWorld) Step(t world.Tick, actions []world.Action, rng *rand.Rand) (world.StepResult, error) {
+	res, err := w.gameWorld.Step(t, actions, rng)
+	h := sha256.New()
+	h.Write([]byte(w.sum))
+	for _, a := range actions {
+		fmt.Fprintf(h, "%s@%d=%s;", a.Agent, a.Tick, a.Data)
+	}
+	w.sum = hex.EncodeToString(h.Sum(nil))
+	return res, err
+}
+
+func (w *taggedWorld) StateHash() string         { return w.sum }
+func (w *taggedWorld) Snapshot() ([]byte, error) { return json.Marshal(w.sum) }
+func (w *taggedWorld) Restore(b []byte) error    { return json.Unmarshal(b, &w.sum) }
+
 // newGameHost makes a host for a Go-built scenario in a fresh directory.
 func newGameHost(t *testing.T, sc *scenarios.Scenario, w world.World, with func(*terrarium.Config)) *terrarium.Host {
 	t.Helper()
@@ -165,7 +193,9 @@ func tickActions(t *testing.T, rec events.Record) []actionRecord {
 // 30 ticks' worth of clock time. Every other NPC's actions land at their
 // tick; the slow one's land 30 ticks later, recorded with their lateness.
 // The test moves the clock to each boundary only once the loop has taken
-// in the actions that must land at that tick.
+// in the actions that must land at that tick. The run replays: a fresh
+// copy of the game's world, given every action where it landed and tagged
+// with the tick it answered, reproduces every recorded state hash.
 func TestRealtimeFiftyNPCsOneSlow(t *testing.T) {
 	leaktest.Goroutines(t)
 	const ticks, rate = 40, 20
@@ -175,7 +205,7 @@ func TestRealtimeFiftyNPCsOneSlow(t *testing.T) {
 	sc.Add(npcs("npc", "test_npc_echo", 49), npcs("slow", "test_npc_lag30", 1))
 	clock := worldtest.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	epoch := clock.Now()
-	w := newGameWorld()
+	w := newTaggedWorld()
 	h := newGameHost(t, sc, w, func(c *terrarium.Config) { c.Clock = clock })
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
@@ -235,6 +265,17 @@ func TestRealtimeFiftyNPCsOneSlow(t *testing.T) {
 	}
 	if st := agentResult(t, res, "slow"); st.Actions != ticks-30 || st.Missing != 30 {
 		t.Errorf("slow: %+v", st.AgentStats)
+	}
+
+	if _, err := replay.Run(res.Dir, replay.Options{}); !errors.Is(err, replay.ErrProgramWorld) {
+		t.Errorf("replay without the game's world: %v, want ErrProgramWorld", err)
+	}
+	rp, err := replay.Run(res.Dir, replay.Options{World: func() world.World { return newTaggedWorld() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rp.Certified || rp.Ticks != ticks || rp.Hash != res.StateHash {
+		t.Errorf("replay: certified %v after %d ticks, hash %.12s (result %.12s); problems %v", rp.Certified, rp.Ticks, rp.Hash, res.StateHash, rp.Problems)
 	}
 }
 

@@ -139,7 +139,11 @@ func (r *run) claudeArgs(a *agentRun) []string {
 func (r *run) systemPrompt(a *agentRun, ws string) string {
 	kind, _ := world.LookupKind(r.h.sc.World.Kind)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "You are agent %s in a Terrarium simulation (world %q). ", a.seat.ID, kind.Name)
+	if kind.Name != "" {
+		fmt.Fprintf(&sb, "You are agent %s in a Terrarium simulation (world %q). ", a.seat.ID, kind.Name)
+	} else { // the embedding program's own world
+		fmt.Fprintf(&sb, "You are agent %s in a Terrarium simulation (scenario %q). ", a.seat.ID, r.h.sc.Name)
+	}
 	if kind.Doc != "" {
 		fmt.Fprintf(&sb, "The world: %s. ", kind.Doc)
 	}

@@ -296,11 +296,7 @@ func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Rec
 			why = fmt.Sprintf("; tick %d follows tick %d", tp.Tick, loop.Tick)
 			break
 		}
-		actions := make([]world.Action, len(tp.Actions))
-		for i, a := range tp.Actions {
-			actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-		}
-		if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil || w.StateHash() != tp.Hash {
+		if _, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(info.Seed, tp.Tick)); err != nil || w.StateHash() != tp.Hash {
 			why = fmt.Sprintf("; tick %d does not replay to its recorded hash", tp.Tick)
 			break
 		}

@@ -166,6 +166,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		"world": sc.World.Kind, "agents": len(r.seats), "dir": r.dir, "isolation": r.res.Isolation,
 		"host_pid": os.Getpid(),
 	}
+	if r.h.cfg.World != nil {
+		started["embedded_world"] = true // a replay needs the program's world again
+	}
 	r.emitStart(started)
 
 	// The world first: a bad world config must fail before any process starts.

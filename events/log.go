@@ -121,6 +121,26 @@ type ProjectedAction struct {
 	Agent  world.AgentID   `json:"agent"`
 	Data   json.RawMessage `json:"data"`
 	Filled string          `json:"filled,omitempty"`
+	// ActionTick is, for a realtime action applied after the tick it
+	// answered, that tick (tick.closed's action_tick); 0 otherwise, and
+	// then absent from the JSON, so a lockstep or turn-based projection
+	// and its Digest are what they were before the field existed.
+	ActionTick world.Tick `json:"action_tick,omitempty"`
+}
+
+// WorldActions are the tick's actions as the loop gave them to the
+// world's Step: each tagged with the tick it answered (Action.Tick), which
+// is the projection's tick except for a late realtime action.
+func (tp TickProjection) WorldActions() []world.Action {
+	out := make([]world.Action, len(tp.Actions))
+	for i, a := range tp.Actions {
+		tag := tp.Tick
+		if a.ActionTick != 0 {
+			tag = a.ActionTick
+		}
+		out[i] = world.Action{Agent: a.Agent, Tick: tag, Data: a.Data}
+	}
+	return out
 }
 
 // ProjectedEvent is one world event in a projection.
@@ -139,9 +159,10 @@ type TickProjection struct {
 }
 
 // Project returns the deterministic projection of a run's events: per
-// tick, the applied actions (by agent id), the world's events (kinds
-// "world.*", in order) and the state hash. Everything else (times, seq,
-// pids, process events, wall times) is left out. Two runs of the same
+// tick, the applied actions (by agent id, with the tick a late realtime
+// action answered), the world's events (kinds "world.*", in order) and
+// the state hash. Everything else (times, seq, pids, process events, wall
+// times, late_ticks and late_us) is left out. Two runs of the same
 // scenario and seed with deterministic agents have equal projections.
 // A tick closed twice, or ticks out of order, is an error.
 func Project(recs []Record) ([]TickProjection, error) {

@@ -1,6 +1,8 @@
 package events_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +75,37 @@ func TestProjectRefusesRepeatedTick(t *testing.T) {
 	}
 	if _, err := events.Project(recs); err == nil || !strings.Contains(err.Error(), "tick 1 closed after tick 1") {
 		t.Errorf("Project: %v", err)
+	}
+}
+
+// A late realtime action keeps the tick it answered in the projection,
+// and WorldActions tags it with that tick, as the loop did; a lockstep
+// tick projects to exactly the JSON it always did (no action_tick), so its
+// Digest is unchanged.
+func TestProjectKeepsActionTick(t *testing.T) {
+	recs := []events.Record{
+		{Kind: world.EventTickClosed, Tick: 1, Data: []byte(`{"actions":[{"agent":"b","data":2,"filled":"default"},{"agent":"a","data":1}],"hash":"h1","wall_us":3}`)},
+		{Kind: world.EventTickClosed, Tick: 2, Data: []byte(`{"actions":[{"action_tick":1,"agent":"slow","data":7,"late_ticks":1,"late_us":1500},{"agent":"a","data":1}],"hash":"h2"}`)},
+	}
+	p, err := events.Project(recs)
+	if err != nil || len(p) != 2 {
+		t.Fatalf("Project: %v, %v", p, err)
+	}
+	b, _ := json.Marshal(p[0])
+	if want := `{"tick":1,"actions":[{"agent":"a","data":1},{"agent":"b","data":2,"filled":"default"}],"hash":"h1"}`; string(b) != want {
+		t.Errorf("lockstep tick projects to\n%s\nwant\n%s", b, want)
+	}
+	b, _ = json.Marshal(p[1])
+	if want := `{"tick":2,"actions":[{"agent":"a","data":1},{"agent":"slow","data":7,"action_tick":1}],"hash":"h2"}`; string(b) != want {
+		t.Errorf("realtime tick projects to\n%s\nwant\n%s", b, want)
+	}
+	var tags []string
+	for _, tp := range p {
+		for _, a := range tp.WorldActions() {
+			tags = append(tags, fmt.Sprintf("%s@%d=%s", a.Agent, a.Tick, a.Data))
+		}
+	}
+	if got, want := strings.Join(tags, " "), "a@1=1 b@1=2 a@2=1 slow@1=7"; got != want {
+		t.Errorf("world actions %s, want %s", got, want)
 	}
 }

@@ -13,6 +13,15 @@
 //   - The first divergence is reported with its tick, both hashes and a
 //     diff of the world's snapshot.
 //
+// Each recorded action is applied at the tick it was applied, tagged
+// (world.Action.Tick) with the tick it answered, so a realtime run whose
+// late actions landed ticks after they were sent replays as it ran.
+//
+// A run whose world the program that ran it supplied
+// (terrarium.Config.World) names no world kind to build: that program
+// replays it with Options.World, which makes the world again (see
+// ExampleRun_gameWorld); without it Run returns ErrProgramWorld.
+//
 // Superseded events (moved aside by terrarium resume) are not in
 // events.jsonl and are not replayed. A forked run replays from the copy of
 // the checkpoint it started from, in its own checkpoints/.

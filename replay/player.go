@@ -75,7 +75,7 @@ func NewPlayer(dir string, rate float64) (*Player, error) {
 			p.metrics[tk][s.Name] = s.Values[i]
 		}
 	}
-	info, w, err := openWorld(dir, lg.Records)
+	info, w, err := openWorld(dir, lg.Records, nil)
 	if err != nil {
 		p.NoWorld = err.Error()
 	} else if _, ok := world.ViewOf(w); !ok {

@@ -20,11 +20,23 @@ import (
 // ErrNoSuchTick is returned when Options.To is beyond the recorded ticks.
 var ErrNoSuchTick = errors.New("the run did not reach that tick")
 
+// ErrProgramWorld is returned for a run whose world the program that ran
+// it supplied (terrarium.Config.World) when Options.World does not supply
+// it again: its scenario names no world kind to build.
+var ErrProgramWorld = errors.New("the run's world was supplied by the program that ran it (terrarium.Config.World), not built from its scenario: replay it from that program, with replay.Options.World")
+
 // Options changes what Run does.
 type Options struct {
 	// To stops the replay after this tick and returns the world's snapshot
 	// there (Report.State). 0: replay every tick.
 	To world.Tick
+	// World, if set, makes the world to replay into, instead of the world
+	// kind the run's scenario names: a game that ran with its own world
+	// (terrarium.Config.World) replays its runs by making that world again,
+	// as it made it for the run (the same settings and seats), before any
+	// tick. Each call must return a new world; Run seeds it with the run's
+	// seed if it is a world.Seeder, as the host did.
+	World func() world.World
 }
 
 // Divergence is the first tick where the replay differs from the record.
@@ -79,7 +91,8 @@ func Run(dir string, o Options) (*Report, error) {
 	if lg.Bad != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("%s (the log was changed or cut here: the run cannot be certified; the ticks before it were replayed)", lg.Bad))
 	}
-	info, w, err := openWorld(dir, lg.Records)
+	open := func() (terrarium.RunInfo, world.World, error) { return openWorld(dir, lg.Records, o.World) }
+	info, w, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", dir, err)
 	}
@@ -141,7 +154,7 @@ func Run(dir string, o Options) (*Report, error) {
 			}
 		}
 		if d.Diff == nil {
-			d.Diff, d.DiffOf = diffTick(info, rep.From, dir, proj, d.Tick)
+			d.Diff, d.DiffOf = diffTick(open, proj, d.Tick)
 		}
 	}
 	rep.Elapsed = time.Since(start)
@@ -157,19 +170,34 @@ func Run(dir string, o Options) (*Report, error) {
 }
 
 // openWorld builds the run's world as it stood before its first recorded
-// tick: new and seeded, or, for a fork, restored from its checkpoint.
-func openWorld(dir string, recs []events.Record) (terrarium.RunInfo, world.World, error) {
+// tick: new and seeded, or, for a fork, restored from its checkpoint. The
+// world is newWorld's when it is set, else the kind the scenario names.
+func openWorld(dir string, recs []events.Record, newWorld func() world.World) (terrarium.RunInfo, world.World, error) {
 	info, err := terrarium.ReadRunInfo(recs)
 	if err != nil {
 		return info, nil, err
 	}
-	sc, err := terrarium.LoadRunScenario(dir, info, true)
-	if err != nil {
-		return info, nil, err
-	}
-	w, err := terrarium.NewRunWorld(sc, info.Seed)
-	if err != nil {
-		return info, nil, err
+	var w world.World
+	if newWorld != nil {
+		if w = newWorld(); w == nil {
+			return info, nil, errors.New("Options.World returned no world")
+		}
+		if s, ok := w.(world.Seeder); ok {
+			if err := s.Seed(info.Seed); err != nil {
+				return info, nil, fmt.Errorf("seed the world: %w", err)
+			}
+		}
+	} else {
+		if programWorld(recs) {
+			return info, nil, ErrProgramWorld
+		}
+		sc, err := terrarium.LoadRunScenario(dir, info, true)
+		if err != nil {
+			return info, nil, err
+		}
+		if w, err = terrarium.NewRunWorld(sc, info.Seed); err != nil {
+			return info, nil, err
+		}
 	}
 	if info.From > 0 {
 		c, err := checkpoint.At(filepath.Join(dir, "checkpoints"), info.From)
@@ -187,13 +215,10 @@ func openWorld(dir string, recs []events.Record) (terrarium.RunInfo, world.World
 	return info, w, nil
 }
 
-// step applies one recorded tick and compares it with the record.
+// step applies one recorded tick, each action tagged with the tick it
+// answered as the loop tagged it, and compares it with the record.
 func step(w world.World, seed uint64, tp events.TickProjection) *Divergence {
-	actions := make([]world.Action, len(tp.Actions))
-	for i, a := range tp.Actions {
-		actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-	}
-	res, err := w.Step(tp.Tick, actions, world.TickRNG(seed, tp.Tick))
+	res, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(seed, tp.Tick))
 	if err != nil {
 		return &Divergence{Tick: tp.Tick, What: "step", Expected: "the recorded actions apply", Got: err.Error()}
 	}
@@ -236,48 +261,39 @@ func replayedEvents(es []world.Event) string {
 
 // diffTick replays again to the tick before t and diffs the state there
 // with the replayed state at t: what the recorded actions of tick t did.
-func diffTick(info terrarium.RunInfo, from world.Tick, dir string, proj []events.TickProjection, t world.Tick) ([]string, string) {
-	s, err := terrarium.LoadRunScenario(dir, info, true)
+func diffTick(open func() (terrarium.RunInfo, world.World, error), proj []events.TickProjection, t world.Tick) ([]string, string) {
+	info, w, err := open()
 	if err != nil {
 		return nil, ""
 	}
-	w, err := terrarium.NewRunWorld(s, info.Seed)
-	if err != nil {
-		return nil, ""
-	}
-	if from > 0 {
-		c, err := checkpoint.At(filepath.Join(dir, "checkpoints"), from)
-		if err != nil {
-			return nil, ""
-		}
-		snap, _ := c.World()
-		if w.Restore(snap) != nil {
-			return nil, ""
-		}
-	}
-	var before []byte
 	for _, tp := range proj {
+		var before []byte
 		if tp.Tick == t {
 			before, _ = w.Snapshot()
-			actions := make([]world.Action, len(tp.Actions))
-			for i, a := range tp.Actions {
-				actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-			}
-			if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil {
-				return nil, ""
-			}
+		}
+		if _, err := w.Step(tp.Tick, tp.WorldActions(), world.TickRNG(info.Seed, tp.Tick)); err != nil {
+			return nil, ""
+		}
+		if tp.Tick == t {
 			after, _ := w.Snapshot()
 			return diffJSON(before, after), fmt.Sprintf("the replayed state after tick %d -> after tick %d (no checkpoint at tick %d to compare with)", t-1, t, t)
 		}
-		actions := make([]world.Action, len(tp.Actions))
-		for i, a := range tp.Actions {
-			actions[i] = world.Action{Agent: a.Agent, Tick: tp.Tick, Data: a.Data}
-		}
-		if _, err := w.Step(tp.Tick, actions, world.TickRNG(info.Seed, tp.Tick)); err != nil {
-			return nil, ""
-		}
 	}
 	return nil, ""
+}
+
+// programWorld says whether the program that ran the run supplied its
+// world (run.started's embedded_world; before that field, a run with no
+// world kind).
+func programWorld(recs []events.Record) bool {
+	var d struct {
+		World         string `json:"world"`
+		EmbeddedWorld bool   `json:"embedded_world"`
+	}
+	if len(recs) == 0 || json.Unmarshal(recs[0].Data, &d) != nil {
+		return false
+	}
+	return d.EmbeddedWorld || d.World == ""
 }
 
 // checkEnd compares the end of the log with result.json and the replay.

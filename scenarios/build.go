@@ -31,10 +31,22 @@ func New(name string) *Scenario {
 
 // NewAgent returns an agent block with the defaults a scenario file gives
 // it: count 1, restart "never", max_restarts 5 within 1m, a 200ms first
-// restart delay.
+// restart delay; for runtime "claude" the default model and permission
+// mode, and command DefaultClaudeCommand when command is empty; for
+// runtime "mcp" the default mcp_config_env.
 func NewAgent(name, runtime, command string) Agent {
-	return Agent{Name: name, Count: 1, Runtime: runtime, Command: command, Restart: RestartNever,
+	a := Agent{Name: name, Count: 1, Runtime: runtime, Command: command, Restart: RestartNever,
 		MaxRestarts: DefaultMaxRestarts, RestartWindow: DefaultRestartWindow, RestartDelay: DefaultRestartDelay}
+	switch runtime {
+	case RuntimeClaude:
+		a.LLM = LLM{Model: DefaultModel, PermissionMode: DefaultPermissionMode}
+		if a.Command == "" {
+			a.Command = DefaultClaudeCommand
+		}
+	case RuntimeMCP:
+		a.LLM = LLM{MCPConfigEnv: DefaultMCPConfigEnv}
+	}
+	return a
 }
 
 // Realtime sets realtime stepping at rate ticks per second, with the
@@ -88,6 +100,9 @@ func (s *Scenario) Check() error {
 			bad(`missing action "abort" does not go with realtime stepping (the loop never waits): use "default" or "repeat"`)
 		}
 	}
+	if b := s.Budget; b.MaxModelTurns < 0 || b.MaxTokens < 0 || b.MaxCostUSD < 0 {
+		bad("a negative budget (%+v): 0 is no limit", b)
+	}
 	if len(s.Agents) == 0 {
 		bad("no agents: add at least one (scenarios.NewAgent)")
 	}
@@ -113,9 +128,27 @@ func (s *Scenario) Check() error {
 			if _, ok := builtin.Lookup(a.Command); !ok {
 				bad("%s: no builtin agent %q (known: %s)", where, a.Command, quoteList(builtin.Names()))
 			}
-		case RuntimeNATS, RuntimeStdio, RuntimeInProc:
+		case RuntimeNATS, RuntimeStdio, RuntimeInProc, RuntimeMCP:
 			if a.Command == "" {
 				bad("%s: no command", where)
+			}
+		case RuntimeClaude:
+			if a.Command == "" {
+				bad("%s: no command (the claude CLI; NewAgent gives %q)", where, DefaultClaudeCommand)
+			}
+			if a.LLM.Model == "" {
+				bad("%s: no model (NewAgent gives %q)", where, DefaultModel)
+			}
+			if !slices.Contains(permissionModes, a.LLM.PermissionMode) {
+				bad("%s: permission mode %q: want one of %s", where, a.LLM.PermissionMode, quoteList(permissionModes))
+			}
+			if b := a.LLM.Budget; b.MaxModelTurns < 0 || b.MaxTokens < 0 || b.MaxCostUSD < 0 {
+				bad("%s: a negative budget (%+v): 0 is no limit", where, b)
+			}
+			for _, tool := range a.LLM.AllowedTools {
+				if !toolPattern.MatchString(tool) {
+					bad("%s: allowed tool %q: give a claude tool name, optionally with a rule, like \"Edit\" or \"Bash(git diff:*)\"", where, tool)
+				}
 			}
 		case RuntimePool:
 			if a.Command == "" {
@@ -188,6 +221,7 @@ func (s *Scenario) HCL() []byte {
 		sb.SetAttributeValue("tick_rate", cty.NumberFloatVal(s.TickRate))
 		sb.SetAttributeValue("max_catch_up", cty.NumberIntVal(int64(s.MaxCatchUp)))
 	}
+	setBudget(sb, s.Budget)
 	root.AppendNewline()
 	if s.World.Kind != "" && s.World.Config != nil {
 		wb := root.AppendNewBlock("world", []string{s.World.Kind})
@@ -225,8 +259,34 @@ func (s *Scenario) HCL() []byte {
 			ab.SetAttributeValue("unhealthy_after", cty.NumberIntVal(int64(a.UnhealthyAfter)))
 			ab.SetAttributeValue("restart_unhealthy", cty.BoolVal(a.RestartUnhealthy))
 		}
+		switch a.Runtime {
+		case RuntimeClaude:
+			ab.SetAttributeValue("model", cty.StringVal(a.LLM.Model))
+			ab.SetAttributeValue("permission_mode", cty.StringVal(a.LLM.PermissionMode))
+			if a.LLM.SystemPrompt != "" {
+				ab.SetAttributeValue("system_prompt", cty.StringVal(a.LLM.SystemPrompt))
+			}
+			if len(a.LLM.AllowedTools) > 0 {
+				ab.SetAttributeValue("allowed_tools", stringList(a.LLM.AllowedTools))
+			}
+			setBudget(ab, a.LLM.Budget)
+		case RuntimeMCP:
+			ab.SetAttributeValue("mcp_config_env", cty.StringVal(a.LLM.MCPConfigEnv))
+		}
 	}
 	return f.Bytes()
+}
+
+func setBudget(b *hclwrite.Body, bu LLMBudget) {
+	if bu.MaxModelTurns > 0 {
+		b.SetAttributeValue("max_model_turns", cty.NumberIntVal(int64(bu.MaxModelTurns)))
+	}
+	if bu.MaxTokens > 0 {
+		b.SetAttributeValue("max_tokens", cty.NumberIntVal(int64(bu.MaxTokens)))
+	}
+	if bu.MaxCostUSD > 0 {
+		b.SetAttributeValue("max_cost_usd", cty.NumberFloatVal(bu.MaxCostUSD))
+	}
 }
 
 func stringList(ss []string) cty.Value {

@@ -74,3 +74,48 @@ agent "crowd" {
 		t.Fatalf("Parse = %v, %v", s, diags)
 	}
 }
+
+// A claude agent built in Go gets the file's defaults, passes Check, and
+// its LLM settings and budgets render and load back; a bad permission mode
+// or tool name is refused.
+func TestBuiltClaudeAgentRoundTrips(t *testing.T) {
+	kind, _ := world.LookupKind("test_kind")
+	s := scenarios.New("llm")
+	s.World = scenarios.World{Impl: kind}
+	s.Budget.MaxCostUSD = 1.5
+	npc := scenarios.NewAgent("sage", scenarios.RuntimeClaude, "")
+	if npc.Command != scenarios.DefaultClaudeCommand || npc.LLM.Model != scenarios.DefaultModel || npc.LLM.PermissionMode != scenarios.DefaultPermissionMode {
+		t.Fatalf("NewAgent(claude) = %+v, want the file's defaults", npc)
+	}
+	npc.Count, npc.Env = 2, []string{"ANTHROPIC_API_KEY"}
+	npc.LLM.SystemPrompt = "You chase runners.\nBe quick."
+	npc.LLM.AllowedTools = []string{"Read"}
+	npc.LLM.Budget.MaxModelTurns, npc.LLM.Budget.MaxTokens = 40, 100000
+	mcp := scenarios.NewAgent("tool", scenarios.RuntimeMCP, "/bin/true")
+	s.Add(npc, mcp, scenarios.NewAgent("crowd", scenarios.RuntimeInProc, "x"))
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	back, diags := scenarios.Parse(s.Source, "llm.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("rendered scenario does not load: %s\n%s", diags.Error(), s.Source)
+	}
+	a := back.Agents[0]
+	if a.Runtime != scenarios.RuntimeClaude || a.Count != 2 || a.LLM.Model != scenarios.DefaultModel || a.LLM.SystemPrompt != npc.LLM.SystemPrompt ||
+		a.LLM.PermissionMode != scenarios.DefaultPermissionMode || len(a.LLM.AllowedTools) != 1 || a.LLM.Budget != npc.LLM.Budget || back.Budget != s.Budget {
+		t.Errorf("loaded back %+v (budget %+v)\nfrom\n%s", a, back.Budget, s.Source)
+	}
+	if m := back.Agents[1]; m.Runtime != scenarios.RuntimeMCP || m.LLM.MCPConfigEnv != scenarios.DefaultMCPConfigEnv {
+		t.Errorf("mcp agent loaded back as %+v", m)
+	}
+
+	bad := scenarios.New("llm")
+	npc.LLM.PermissionMode, npc.LLM.AllowedTools, npc.LLM.Budget.MaxTokens = "yolo", []string{"rm -rf"}, -1
+	bad.Add(npc)
+	err := bad.Check()
+	for _, want := range []string{`permission mode "yolo"`, `allowed tool "rm -rf"`, "a negative budget"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check error lacks %q: %v", want, err)
+		}
+	}
+}

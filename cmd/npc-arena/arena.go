@@ -21,10 +21,15 @@ const (
 	roleTrader = "trader" // walks to the nearest trader and trades; in-process
 )
 
+// groupLLM is the agent block of the LLM NPCs: chasers played by a model
+// (runtime claude).
+const groupLLM = "llm"
+
 // entity is one NPC on the grid.
 type entity struct {
 	ID    world.AgentID `json:"id"`
 	Role  string        `json:"role"`
+	LLM   bool          `json:"llm,omitempty"` // played by a model
 	X     int           `json:"x"`
 	Y     int           `json:"y"`
 	Food  int           `json:"food,omitempty"`
@@ -66,6 +71,9 @@ func newArena(w, h int, seats []world.Seat, seed uint64) *arena {
 	rng := rand.New(rand.NewPCG(seed, 0xa7e4a))
 	for _, s := range seats {
 		e := &entity{ID: s.ID, Role: s.Group, X: rng.IntN(w), Y: rng.IntN(h)}
+		if s.Group == groupLLM {
+			e.Role, e.LLM = roleChaser, true
+		}
 		if s.Group == roleTrader {
 			// Half start rich in food, half in ore: they want to trade.
 			if s.Index%2 == 0 {
@@ -226,7 +234,8 @@ func (a *arena) StateHash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// render draws the grid into the frame: C chaser, r runner, T trader.
+// render draws the grid into the frame: C chaser, L chaser played by a
+// model, r runner, T trader.
 func (a *arena) render() {
 	grid := make([][]byte, a.h)
 	for y := range grid {
@@ -235,6 +244,9 @@ func (a *arena) render() {
 	for _, id := range a.ids {
 		e := a.ents[id]
 		grid[e.Y][e.X] = map[string]byte{roleChaser: 'C', roleRunner: 'r', roleTrader: 'T'}[e.Role]
+		if e.LLM {
+			grid[e.Y][e.X] = 'L'
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "+%s+\n", strings.Repeat("-", a.w))

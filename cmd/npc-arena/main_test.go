@@ -4,27 +4,38 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/terrarium-sim/terrarium"
+	"github.com/terrarium-sim/terrarium/agents/agenttest"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/agents/llmtest"
+	"github.com/terrarium-sim/terrarium/agents/mcpserver"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
-	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/replay"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
 func TestMain(m *testing.M) {
 	builtin.Main() // this test binary is also the chasers' binary
 	os.Setenv("GORACE", "atexit_sleep_ms=0")
+	// A developer's real key must not add LLM NPCs to the tests' games:
+	// the LLM test sets a dummy one and its own model server.
+	os.Unsetenv("ANTHROPIC_API_KEY")
+	os.Unsetenv("ANTHROPIC_BASE_URL")
 	os.Exit(m.Run())
 }
 
-var summary = regexp.MustCompile(`frames (\d+)  ticks (\d+)  answered: chaser (\d+) runner (\d+) trader (\d+)`)
+var summary = regexp.MustCompile(`frames (\d+)  ticks (\d+)  answered: chaser (\d+) runner (\d+) trader (\d+) llm (\d+)`)
 
 func playArena(t *testing.T, args ...string) (string, *terrarium.Result) {
 	t.Helper()
@@ -52,6 +63,12 @@ func playArena(t *testing.T, args ...string) (string, *terrarium.Result) {
 	}
 	if err := events.Verify(recs); err != nil {
 		t.Fatal(err)
+	}
+	for _, r := range recs {
+		var d struct{ Pid int }
+		if r.Kind == events.AgentSpawned && (json.Unmarshal(r.Data, &d) != nil || d.Pid <= 0 || agenttest.Alive(d.Pid)) {
+			t.Errorf("agent %s: spawned %s, and its process is still running or has no pid", r.Agent, r.Data)
+		}
 	}
 	return stdout.String(), &res
 }
@@ -91,6 +108,7 @@ func TestHeadlessLockstepArena(t *testing.T) {
 			t.Errorf("chaser %s: pid %d, %s", a.ID, a.Pid, a.Status)
 		}
 	}
+	replayArena(t, res, "--frames", "30", "--fps", "200", "--stepping", "lockstep", "--chasers", "2", "--runners", "6", "--traders", "2")
 	again, _ := playArena(t, "--frames", "30", "--fps", "200", "--stepping", "lockstep", "--chasers", "2", "--runners", "6", "--traders", "2")
 	if last := regexp.MustCompile(`tick 30  catches \d+  trades \d+`); last.FindString(out) != last.FindString(again) || res.StateHash == "" {
 		t.Errorf("same seed, different games:\n%s\n%s", out, again)
@@ -99,63 +117,187 @@ func TestHeadlessLockstepArena(t *testing.T) {
 
 // Headless realtime: the game's loop is the clock; a frame never waits for
 // an NPC, so only the frame count is certain. Whatever landed when, the
-// event log records it so that the run replays: stepping a fresh arena with
-// each tick.closed's actions gives every recorded state hash.
+// event log records it so that the run replays: replay.Run with a fresh
+// arena, made as the game made it, certifies every recorded state hash.
 func TestHeadlessRealtimeArena(t *testing.T) {
-	out, res := playArena(t, "--frames", "20", "--fps", "50")
+	args := []string{"--frames", "20", "--fps", "50"}
+	out, res := playArena(t, args...)
 	if n := counts(t, out); n[0] != 20 || n[1] != 20 {
 		t.Errorf("frames, ticks = %v, want 20, 20", n[:2])
 	}
 	if res.Status != terrarium.StatusFinished {
 		t.Errorf("status %s", res.Status)
 	}
+	replayArena(t, res, args...)
+}
+
+// replayArena replays a finished arena run through the replay API, with
+// the arena the game makes for args, and checks that it certifies.
+func replayArena(t *testing.T, res *terrarium.Result, args ...string) {
+	t.Helper()
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seats := o.scenario().Seats()
+	rep, err := replay.Run(res.Dir, replay.Options{World: func() world.World { return newArena(o.width, o.height, seats, o.seed) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Certified || rep.Ticks != res.Ticks || rep.Hash != res.StateHash {
+		t.Errorf("replay: certified %v after %d ticks (the run had %d), problems %v", rep.Certified, rep.Ticks, res.Ticks, rep.Problems)
+	}
+}
+
+// claudeCLI is the claude CLI the test runs: $TERRARIUM_CLAUDE, or the
+// pinned one .ci/deps/claude.sh installs; the test is skipped without one.
+func claudeCLI(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TERRARIUM_CLAUDE"); p != "" {
+		return p
+	}
+	p, err := filepath.Abs("../../agents/claude/cli/node_modules/.bin/claude")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("the claude CLI is not installed (%v): run bash .ci/deps/claude.sh, or set TERRARIUM_CLAUDE", err)
+	}
+	return p
+}
+
+// With an API key in the environment, an LLM chaser joins the game: the
+// real claude CLI, pointed at a scripted Messages API, plays through the
+// host's MCP tools. Lockstep, so every frame waits for its move: the move
+// the model chose from each frame's observation lands at that frame, the
+// host counts exactly the tokens the model returned, no process is left,
+// and the run replays.
+func TestLLMChaserThroughClaude(t *testing.T) {
+	cli := claudeCLI(t)
+	var mu sync.Mutex
+	chose := map[world.Tick]arenaAction{} // the model's move, by the tick it saw
+	chase := func(c *llmtest.Call) llmtest.Reply {
+		if _, ok := c.LastToolResult(); ok && c.LastToolUse() == mcpserver.ToolName(mcpserver.ToolAct) {
+			return llmtest.Reply{Text: "moved"}
+		}
+		_, rest, ok := strings.Cut(c.LastUserText(), "Your observation:\n")
+		obs, _, _ := strings.Cut(rest, "\nSend one action")
+		var o arenaObs
+		if !ok || json.Unmarshal([]byte(obs), &o) != nil {
+			return llmtest.Reply{Text: "waiting for a tick"}
+		}
+		move, err := decide(json.RawMessage(obs))
+		if err != nil || !o.Me.LLM {
+			return llmtest.Reply{Text: fmt.Sprintf("not my observation (%v): %s", err, obs)}
+		}
+		mu.Lock()
+		chose[o.Tick] = move
+		mu.Unlock()
+		return llmtest.Reply{Tool: mcpserver.ToolName(mcpserver.ToolAct), Input: map[string]any{"action": move}}
+	}
+	srv, err := llmtest.Start(map[string]llmtest.Script{groupLLM: chase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	t.Setenv("ANTHROPIC_API_KEY", "sk-test-dummy") // the key makes --llm default to 1
+	t.Setenv("ANTHROPIC_BASE_URL", srv.URL)
+	t.Setenv("API_TIMEOUT_MS", "3000")
+	t.Setenv("CLAUDE_CODE_MAX_RETRIES", "1")
+
+	const frames = 3
+	args := []string{"--frames", fmt.Sprint(frames), "--fps", "50", "--stepping", "lockstep", "--chasers", "1", "--runners", "4", "--traders", "0", "--claude", cli}
+	out, res := playArena(t, args...)
+	if n := counts(t, out); n[1] != frames || n[2] != frames || n[5] != frames {
+		t.Errorf("ticks %d, chaser answered %d, llm answered %d; want %d each", n[1], n[2], n[5], frames)
+	}
+	var llm *terrarium.AgentResult
+	for i := range res.Agents {
+		if res.Agents[i].ID == groupLLM {
+			llm = &res.Agents[i]
+		}
+	}
+	if llm == nil || llm.LLM == nil {
+		t.Fatalf("no LLM NPC with model counts in result.json: %+v", res.Agents)
+	}
+	if u := srv.Usage(groupLLM); llm.LLM.InputTokens != u.InputTokens || llm.LLM.OutputTokens != u.OutputTokens || llm.LLM.Turns != srv.Calls(groupLLM) {
+		t.Errorf("host counted %+v, the model returned %+v in %d calls", *llm.LLM, u, srv.Calls(groupLLM))
+	}
+	if !strings.Contains(out, "LLM NPCs: ") {
+		t.Errorf("no LLM line in the summary:\n%s", out)
+	}
+	if reqs := srv.Requests(groupLLM); len(reqs) == 0 || !strings.Contains(reqs[0].SystemText(), `(scenario "npc-arena")`) || !strings.Contains(reqs[0].SystemText(), "You are a chaser in a grid arena") {
+		t.Errorf("the model's system prompt does not name the game and its persona: %v", reqs)
+	}
 	recs, err := events.ReadFile(filepath.Join(res.Dir, "events.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o options
-	o.width, o.height, o.chasers, o.runners, o.traders, o.seed, o.stepping, o.fps, o.frames = 32, 12, 3, 16, 4, 1, scenarios.SteppingRealtime, 50, 20
-	sc := o.scenario()
-	ar := newArena(o.width, o.height, sc.Seats(), o.seed)
-	replayed := 0
-	for _, rec := range recs {
-		if rec.Kind != world.EventTickClosed {
+	applied := 0
+	for _, r := range recs {
+		if r.Kind != world.EventTickClosed {
 			continue
 		}
 		var d struct {
-			Hash    string `json:"hash"`
 			Actions []struct {
-				Agent      world.AgentID   `json:"agent"`
-				Data       json.RawMessage `json:"data"`
-				ActionTick world.Tick      `json:"action_tick"`
+				Agent  world.AgentID `json:"agent"`
+				Data   arenaAction   `json:"data"`
+				Filled string        `json:"filled"`
 			} `json:"actions"`
 		}
-		if err := json.Unmarshal(rec.Data, &d); err != nil {
+		if err := json.Unmarshal(r.Data, &d); err != nil {
 			t.Fatal(err)
 		}
-		var acts []world.Action
 		for _, a := range d.Actions {
-			tag := rec.Tick
-			if a.ActionTick != 0 {
-				tag = a.ActionTick
+			if a.Agent != groupLLM {
+				continue
 			}
-			acts = append(acts, world.Action{Agent: a.Agent, Tick: tag, Data: a.Data})
+			mu.Lock()
+			want, ok := chose[r.Tick]
+			mu.Unlock()
+			if a.Filled != "" || !ok || a.Data != want {
+				t.Errorf("tick %d: the LLM NPC's action %+v (filled %q); the model chose %+v (%v)", r.Tick, a.Data, a.Filled, want, ok)
+			}
+			applied++
 		}
-		if _, err := ar.Step(rec.Tick, acts, world.TickRNG(sc.Seed, rec.Tick)); err != nil {
-			t.Fatal(err)
-		}
-		if got := ar.StateHash(); got != d.Hash {
-			t.Fatalf("tick %d: replay hash %s, recorded %s", rec.Tick, got, d.Hash)
-		}
-		replayed++
 	}
-	if replayed != 20 || ar.StateHash() != res.StateHash {
-		t.Errorf("replayed %d ticks to %s, result says %s", replayed, ar.StateHash(), res.StateHash)
+	if applied != frames {
+		t.Errorf("%d LLM actions applied, want %d", applied, frames)
+	}
+	replayArena(t, res, args...)
+}
+
+// The key decides the default number of LLM NPCs; without a claude CLI,
+// a defaulted one is dropped with a note (the game still plays), an
+// explicit --llm is kept (and the run will say what is missing).
+func TestLLMFlagDefaults(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-claude")
+	for _, c := range []struct {
+		key  string
+		args []string
+		want int
+		note bool
+	}{
+		{"", nil, 0, false},
+		{"sk-x", []string{"--claude", "/bin/true"}, 1, false},
+		{"sk-x", []string{"--claude", missing}, 0, true},
+		{"sk-x", []string{"--llm", "2", "--claude", missing}, 2, false},
+		{"", []string{"--llm", "1", "--claude", "/bin/true"}, 1, false},
+	} {
+		t.Setenv("ANTHROPIC_API_KEY", c.key)
+		var stderr bytes.Buffer
+		o, err := parseFlags(c.args, &stderr)
+		if err != nil || o.llm != c.want || strings.Contains(stderr.String(), "playing without LLM NPCs") != c.note {
+			t.Errorf("key %q, %v: --llm %d (err %v), want %d; stderr %q", c.key, c.args, o.llm, err, c.want, &stderr)
+		}
+		if sc := o.scenario(); (len(sc.Agents) == 4) != (c.want > 0) || c.want > 0 && sc.Agents[3].Count != c.want {
+			t.Errorf("key %q, %v: agent blocks %+v", c.key, c.args, sc.Agents)
+		}
 	}
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--fps", "0"}, {"--stepping", "turn_based"}, {"--runners", "0"}, {"--frames", "-1"}, {"--nope"}} {
+	for _, args := range [][]string{{"--fps", "0"}, {"--stepping", "turn_based"}, {"--runners", "0"}, {"--frames", "-1"}, {"--nope"}, {"--llm", "-1"}, {"--llm", "1", "--llm-max-cost", "0"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, &stderr)
