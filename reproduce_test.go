@@ -3,6 +3,7 @@ package terrarium_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -326,7 +327,115 @@ func resume(t *testing.T, dir string, parts ...checkpoint.Part) (*terrarium.Resu
 	if len(kinds(recs, events.RunResumed)) == 0 {
 		t.Error("no run.resumed event")
 	}
+	assertCheckpointsMatchLog(t, dir)
 	return res, rep
+}
+
+// assertCheckpointsMatchLog checks that every checkpoint in checkpoints/
+// belongs to the run's own timeline: the event it records is in
+// events.jsonl with that hash, and the checkpoint.written event of its
+// tick names that event (none is left over from a superseded timeline).
+func assertCheckpointsMatchLog(t *testing.T, dir string) {
+	t.Helper()
+	recs := mustRead(t, dir)
+	info, _ := terrarium.ReadRunInfo(recs)
+	written := map[world.Tick]uint64{}
+	for _, r := range kinds(recs, events.CheckpointWritten) {
+		var d struct {
+			EventSeq uint64 `json:"event_seq"`
+		}
+		json.Unmarshal(r.Data, &d)
+		written[r.Tick] = d.EventSeq
+	}
+	cps, bad := checkpoint.List(filepath.Join(dir, "checkpoints"))
+	if len(bad) > 0 {
+		t.Errorf("damaged checkpoints in the run: %v", bad)
+	}
+	for _, c := range cps {
+		if info.From > 0 && c.Meta.Tick == info.From {
+			continue // the fork's copy of the other run's checkpoint
+		}
+		m := c.Meta
+		if m.EventSeq == 0 || m.EventSeq > uint64(len(recs)) || recs[m.EventSeq-1].Hash != m.EventHash {
+			t.Errorf("the checkpoint at tick %d records event %d (%.12s), which events.jsonl does not hold: left over from a superseded timeline", m.Tick, m.EventSeq, m.EventHash)
+		}
+		if seq, ok := written[m.Tick]; ok && seq != m.EventSeq && m.Reason != "rebuilt" {
+			t.Errorf("checkpoint.written of tick %d names event %d, the checkpoint on disk event %d", m.Tick, seq, m.EventSeq)
+		}
+	}
+}
+
+// treeDigest lists every file under dir with its size and SHA-256 (and
+// every directory), to tell whether anything changed.
+func treeDigest(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = fmt.Sprintf("%d %x", len(b), sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A damaged line before every checkpoint's event: no checkpoint is
+// usable, resume rebuilds one at the last intact tick, moves the later
+// checkpoints aside (not deleted) and goes on; the rebuilt checkpoint
+// survives pruning. A resume that fails on a bad setting changes nothing.
+func TestResumeDamagedBeforeCheckpoints(t *testing.T) {
+	src := tournamentWithRandom(60, 10)
+	whole, _ := runWithSeed(t, src, 6)
+	dir := copyRun(t, whole.Dir)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Remove(filepath.Join(dir, "result.json"))
+	lines := eventLines(t, dir)
+	lines = lines[:lineOf(t, lines, 55)] // killed at tick 55
+	l25 := lineOf(t, lines, 25)
+	lines[l25-1] = strings.Replace(lines[l25-1], `"tick":25`, `"tick":26`, 1)
+	writeLines(t, dir, lines)
+	before, _ := checkpoint.List(filepath.Join(dir, "checkpoints"))
+	if len(before) != 3 || before[0].Meta.Tick != 40 {
+		t.Fatalf("checkpoints of the whole run: %v, want 40, 50, 60", before)
+	}
+
+	// A bad setting is refused before anything in the directory changes.
+	was := treeDigest(t, dir)
+	if _, _, err := terrarium.Resume(dir, terrarium.Config{AgentUsers: "bogus"}); err == nil {
+		t.Fatal("resume with agent users \"bogus\" went ahead")
+	}
+	if now := treeDigest(t, dir); !reflect.DeepEqual(was, now) {
+		t.Fatalf("a failed resume changed the run directory")
+	}
+
+	res, rep := resume(t, dir)
+	if rep.Tick != 24 || !strings.Contains(strings.Join(rep.Notes, "\n"), "rebuilt one at tick 24") {
+		t.Errorf("resumed after tick %d, notes %q; want a checkpoint rebuilt at tick 24", rep.Tick, rep.Notes)
+	}
+	for _, c := range before {
+		aside, err := checkpoint.At(filepath.Join(dir, "checkpoints.superseded-1"), c.Meta.Tick)
+		if err != nil || aside.Meta.EventHash != c.Meta.EventHash {
+			t.Errorf("the old checkpoint at tick %d was not kept aside intact: %v", c.Meta.Tick, err)
+		}
+	}
+	if _, err := checkpoint.At(filepath.Join(dir, "checkpoints"), 24); err != nil {
+		t.Errorf("the rebuilt checkpoint is gone: %v", err)
+	}
+	assertSameResult(t, whole, res)
+	assertTicksOnce(t, dir, 60)
 }
 
 func assertSameResult(t *testing.T, want, got *terrarium.Result) {
