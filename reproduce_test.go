@@ -634,3 +634,54 @@ func TestParseFork(t *testing.T) {
 		}
 	}
 }
+
+// checkpoint_keep: the default keeps the last 3, so a fork from an
+// earlier tick is refused before its run directory exists; with
+// checkpoint_keep = 0 every checkpoint stays and the fork runs. A fork
+// keeps its copy of the checkpoint it started from however many it
+// writes after it (replay starts there).
+func TestCheckpointKeepAndEarlyFork(t *testing.T) {
+	src := tournamentWithRandom(60, 10)
+	dflt, _ := runWithSeed(t, src, 12)
+	cps, _ := checkpoint.List(filepath.Join(dflt.Dir, "checkpoints"))
+	if len(cps) != 3 || cps[0].Meta.Tick != 40 {
+		t.Fatalf("default retention: %d checkpoints from tick %d, want 3 from 40", len(cps), cps[0].Meta.Tick)
+	}
+	sc := writeScenario(t, src)
+	sc.Seed = 12
+	forkDir := filepath.Join(openTempDir(t), "fork")
+	_, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: forkDir, Env: raceEnv, Fork: &terrarium.Fork{Dir: dflt.Dir, Tick: 10}})
+	if err == nil || !strings.Contains(err.Error(), "no usable checkpoint at tick 10") || !strings.Contains(err.Error(), "checkpoint_keep") {
+		t.Fatalf("fork from a pruned checkpoint: %v", err)
+	}
+	if _, err := os.Stat(forkDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused fork left its run directory behind: %v", err)
+	}
+
+	all, _ := runWithSeed(t, strings.Replace(src, "checkpoint_every = 10", "checkpoint_every = 10\n  checkpoint_keep = 0", 1), 12)
+	cps, _ = checkpoint.List(filepath.Join(all.Dir, "checkpoints"))
+	if len(cps) != 6 {
+		t.Fatalf("checkpoint_keep = 0: %d checkpoints, want 6 (ticks 10 to 60)", len(cps))
+	}
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: forkDir, Env: raceEnv, Fork: &terrarium.Fork{Dir: all.Dir, Tick: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Run(context.Background())
+	h.Close()
+	if err != nil || res.Ticks != 60 {
+		t.Fatalf("fork from tick 10: %v, %d ticks", err, res.Ticks)
+	}
+	cps, _ = checkpoint.List(filepath.Join(forkDir, "checkpoints"))
+	var ticks []world.Tick
+	for _, c := range cps {
+		ticks = append(ticks, c.Meta.Tick)
+	}
+	if !reflect.DeepEqual(ticks, []world.Tick{10, 40, 50, 60}) {
+		t.Errorf("the fork's checkpoints: %v, want its start (10) and the last 3", ticks)
+	}
+	rep, err := replay.Run(forkDir, replay.Options{})
+	if err != nil || !rep.Certified || rep.From != 10 || rep.Hash != res.StateHash {
+		t.Errorf("replay of the fork: %v %+v", err, rep)
+	}
+}

@@ -120,9 +120,9 @@ const (
 // Writer writes checkpoints into one directory (a run's checkpoints/).
 type Writer struct {
 	Root string
-	// Keep is how many checkpoints are kept: 0 means DefaultKeep, a
-	// negative number keeps them all. The one just written and Pinned are
-	// never removed.
+	// Keep is how many checkpoints are kept besides the pinned ones: 0
+	// means DefaultKeep, a negative number keeps them all. The one just
+	// written and the pinned ones are never removed.
 	Keep int
 	// Pinned are ticks whose checkpoints are never removed (the one the
 	// run started from; a fork's first, which replay starts from).
@@ -226,8 +226,8 @@ func (w *Writer) removeTemps() {
 	}
 }
 
-// prune removes the oldest checkpoints past Keep, never the one just
-// written nor the pinned one.
+// prune removes the oldest checkpoints past Keep (the pinned ones do not
+// count), never the one just written nor a pinned one.
 func (w *Writer) prune(written world.Tick) {
 	keep := w.Keep
 	switch {
@@ -236,13 +236,18 @@ func (w *Writer) prune(written world.Tick) {
 	case keep == 0:
 		keep = DefaultKeep
 	}
-	ticks := Ticks(w.Root)
+	var ticks []world.Tick // the pinned ones do not count
+	for _, t := range Ticks(w.Root) {
+		if !slices.Contains(w.Pinned, t) {
+			ticks = append(ticks, t)
+		}
+	}
 	n := len(ticks)
 	for _, t := range ticks {
 		if n <= keep {
 			return
 		}
-		if t == written || slices.Contains(w.Pinned, t) {
+		if t == written {
 			continue
 		}
 		os.RemoveAll(filepath.Join(w.Root, DirName(t)))
