@@ -272,8 +272,8 @@ func (r *run) writeCheckpoint(reason string) {
 		return
 	}
 	st := r.loop.State()
-	if st.Tick == 0 || (r.from != nil && st.Tick == r.from.Meta.Tick) {
-		return // nothing played yet, or nothing since the checkpoint it started from
+	if st.Tick == 0 || (r.from != nil && st.Tick == r.from.Meta.Tick) || st.Tick == r.ckpt.LastWritten() {
+		return // nothing played yet, or nothing since the checkpoint it started from or last wrote
 	}
 	start := time.Now()
 	snap, err := r.w.Snapshot()

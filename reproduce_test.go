@@ -685,3 +685,45 @@ func TestCheckpointKeepAndEarlyFork(t *testing.T) {
 		t.Errorf("replay of the fork: %v %+v", err, rep)
 	}
 }
+
+// Stopped in order on a tick that just got its checkpoint_every
+// checkpoint: the stop does not write a second one at that tick (nor
+// report a failure); resume goes on from it.
+func TestStopOnACheckpointTick(t *testing.T) {
+	sc := writeScenario(t, tournamentWithRandom(40, 10))
+	dir := filepath.Join(openTempDir(t), "run")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: dir, Env: raceEnv,
+		Progress: func(p terrarium.Progress) {
+			if p.Tick == 20 {
+				cancel() // before the loop writes tick 20's checkpoint
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := h.Run(ctx)
+	h.Close()
+	if res.Status != terrarium.StatusInterrupted {
+		t.Fatalf("status %s", res.Status)
+	}
+	recs := mustRead(t, dir)
+	if f := kinds(recs, events.CheckpointFailed); len(f) > 0 {
+		t.Errorf("checkpoint.failed: %s", f[0].Data)
+	}
+	written := map[world.Tick]int{}
+	for _, r := range kinds(recs, events.CheckpointWritten) {
+		written[r.Tick]++
+	}
+	for tick, n := range written {
+		if n != 1 {
+			t.Errorf("checkpoint.written %d times for tick %d", n, tick)
+		}
+	}
+	_, rep := resume(t, dir)
+	if rep.Tick < 20 {
+		t.Errorf("resumed after tick %d, want >= 20", rep.Tick)
+	}
+	assertTicksOnce(t, dir, 40)
+}

@@ -130,7 +130,13 @@ type Writer struct {
 	// Hook, if set, is called at each stage of a write (StageWritten,
 	// StageRenamed). Tests use it to crash the host at a fixed point.
 	Hook func(stage string, t world.Tick)
+
+	last world.Tick // the tick of the last checkpoint this Writer wrote
 }
+
+// LastWritten is the tick of the last checkpoint this Writer wrote (0:
+// none yet).
+func (w *Writer) LastWritten() world.Tick { return w.last }
 
 // ErrOtherTimeline is returned by Write when a checkpoint of another
 // timeline (other events or another state) is already at that tick.
@@ -212,6 +218,7 @@ func (w *Writer) Write(m Meta, snapshot []byte, parts []Part) (*Checkpoint, int6
 	if w.Hook != nil {
 		w.Hook(StageRenamed, m.Tick)
 	}
+	w.last = m.Tick
 	w.prune(m.Tick)
 	return &Checkpoint{Dir: final, Meta: m}, size, nil
 }
