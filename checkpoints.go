@@ -42,6 +42,9 @@ func ParseFork(s string) (*Fork, error) {
 type resumePoint struct {
 	ckpt   *checkpoint.Checkpoint
 	report *ResumeReport
+	// forkTick is, for a forked run, the tick it started after: its copy
+	// of that checkpoint is never pruned (replay starts there).
+	forkTick world.Tick
 }
 
 // workspacePart is the checkpoint part holding every agent's workspace.
@@ -57,9 +60,15 @@ func (r *run) parts() []checkpoint.Part {
 // other run's checkpoint: a copy of it goes into this run's checkpoints/
 // (replay starts there) and its parts are put back in this run's directory.
 func (r *run) prepareStart() error {
-	r.ckpt = &checkpoint.Writer{Root: filepath.Join(r.dir, "checkpoints"), Hook: r.h.cfg.CheckpointHook}
+	r.ckpt = &checkpoint.Writer{Root: filepath.Join(r.dir, "checkpoints"), Keep: r.h.sc.CheckpointKeep, Hook: r.h.cfg.CheckpointHook}
 	if rp := r.h.cfg.resume; rp != nil {
 		r.from = rp.ckpt
+		if r.from != nil {
+			r.ckpt.Pinned = []world.Tick{r.from.Meta.Tick}
+		}
+		if rp.forkTick > 0 {
+			r.ckpt.Pinned = append(r.ckpt.Pinned, rp.forkTick) // replay starts from it
+		}
 		return nil
 	}
 	f := r.h.cfg.Fork
@@ -97,6 +106,20 @@ func (r *run) prepareStart() error {
 		}
 	}
 	r.from = c
+	r.ckpt.Pinned = []world.Tick{f.Tick} // replay starts from it
+	return nil
+}
+
+// checkFork checks, before anything is created, that a fork can start:
+// the other run has a usable checkpoint at the tick, and the run is not
+// realtime.
+func checkFork(f *Fork, sc *scenarios.Scenario) error {
+	if sc.Stepping == scenarios.SteppingRealtime {
+		return fmt.Errorf("fork: %w", errRealtimeFrom)
+	}
+	if _, err := checkpoint.At(filepath.Join(f.Dir, "checkpoints"), f.Tick); err != nil {
+		return fmt.Errorf("fork from %s@%d: %w (a run keeps its last checkpoint_keep checkpoints, %d unless its scenario says otherwise)", f.Dir, f.Tick, err, scenarios.DefaultCheckpointKeep)
+	}
 	return nil
 }
 
@@ -249,8 +272,8 @@ func (r *run) writeCheckpoint(reason string) {
 		return
 	}
 	st := r.loop.State()
-	if st.Tick == 0 || (r.from != nil && st.Tick == r.from.Meta.Tick) {
-		return // nothing played yet, or nothing since the checkpoint it started from
+	if st.Tick == 0 || (r.from != nil && st.Tick == r.from.Meta.Tick) || st.Tick == r.ckpt.LastWritten() {
+		return // nothing played yet, or nothing since the checkpoint it started from or last wrote
 	}
 	start := time.Now()
 	snap, err := r.w.Snapshot()

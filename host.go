@@ -266,6 +266,11 @@ func New(cfg Config) (*Host, error) {
 		if err := checkRunDir(cfg.Dir); err != nil {
 			return nil, err
 		}
+		if cfg.Fork != nil {
+			if err := checkFork(cfg.Fork, cfg.Scenario); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := checkAgentUsers(cfg.AgentUsers, cfg.Dir); err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package terrarium
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -35,6 +37,18 @@ func (r *run) startObservers(ctx context.Context) error {
 		return err
 	}
 	r.stream = pub
+	if rp := r.h.cfg.resume; rp != nil {
+		// The stream of the timeline the run left was moved aside with
+		// jetstream/: this one starts with the events kept in events.jsonl.
+		next, closeLog := keptEvents(filepath.Join(r.dir, "events.jsonl"), r.res.Run, rp.report.EventSeq)
+		n, err := pub.Republish(ctx, next)
+		closeLog()
+		if err != nil {
+			r.log.Warn("the resumed run's stream misses some of the events before the checkpoint (events.jsonl has them)", "republished", n, "error", err)
+		} else {
+			r.log.Debug("the events kept before the checkpoint are in the stream again", "events", n)
+		}
+	}
 	r.events.SetPublisher(pub)
 	creds, err := r.srv.AddObserver(bus.DefaultObserver)
 	if err != nil {
@@ -114,4 +128,35 @@ func (h *Host) Observer() (info observe.Info, ok bool) {
 	}
 	info, err := observe.ReadInfo(r.dir)
 	return info, err == nil
+}
+
+// keptEvents reads the first keep lines of events.jsonl for
+// EventPublisher.Republish; close closes the file.
+func keptEvents(path, run string, keep uint64) (next func() (bus.StoredEvent, bool, error), close func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		return func() (bus.StoredEvent, bool, error) { return bus.StoredEvent{}, false, err }, func() {}
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	var read uint64
+	next = func() (bus.StoredEvent, bool, error) {
+		if read >= keep {
+			return bus.StoredEvent{}, false, nil
+		}
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return bus.StoredEvent{}, false, fmt.Errorf("events.jsonl line %d: %w", read+1, err)
+		}
+		read++
+		line = line[:len(line)-1]
+		var rec struct {
+			Seq  uint64 `json:"seq"`
+			Kind string `json:"kind"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return bus.StoredEvent{}, false, fmt.Errorf("events.jsonl line %d: %w", read, err)
+		}
+		return bus.StoredEvent{Seq: rec.Seq, Subject: bus.EventSubject(run, rec.Kind), Line: line}, true, nil
+	}
+	return next, func() { f.Close() }
 }

@@ -3,6 +3,7 @@ package terrarium_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -326,7 +327,115 @@ func resume(t *testing.T, dir string, parts ...checkpoint.Part) (*terrarium.Resu
 	if len(kinds(recs, events.RunResumed)) == 0 {
 		t.Error("no run.resumed event")
 	}
+	assertCheckpointsMatchLog(t, dir)
 	return res, rep
+}
+
+// assertCheckpointsMatchLog checks that every checkpoint in checkpoints/
+// belongs to the run's own timeline: the event it records is in
+// events.jsonl with that hash, and the checkpoint.written event of its
+// tick names that event (none is left over from a superseded timeline).
+func assertCheckpointsMatchLog(t *testing.T, dir string) {
+	t.Helper()
+	recs := mustRead(t, dir)
+	info, _ := terrarium.ReadRunInfo(recs)
+	written := map[world.Tick]uint64{}
+	for _, r := range kinds(recs, events.CheckpointWritten) {
+		var d struct {
+			EventSeq uint64 `json:"event_seq"`
+		}
+		json.Unmarshal(r.Data, &d)
+		written[r.Tick] = d.EventSeq
+	}
+	cps, bad := checkpoint.List(filepath.Join(dir, "checkpoints"))
+	if len(bad) > 0 {
+		t.Errorf("damaged checkpoints in the run: %v", bad)
+	}
+	for _, c := range cps {
+		if info.From > 0 && c.Meta.Tick == info.From {
+			continue // the fork's copy of the other run's checkpoint
+		}
+		m := c.Meta
+		if m.EventSeq == 0 || m.EventSeq > uint64(len(recs)) || recs[m.EventSeq-1].Hash != m.EventHash {
+			t.Errorf("the checkpoint at tick %d records event %d (%.12s), which events.jsonl does not hold: left over from a superseded timeline", m.Tick, m.EventSeq, m.EventHash)
+		}
+		if seq, ok := written[m.Tick]; ok && seq != m.EventSeq && m.Reason != "rebuilt" {
+			t.Errorf("checkpoint.written of tick %d names event %d, the checkpoint on disk event %d", m.Tick, seq, m.EventSeq)
+		}
+	}
+}
+
+// treeDigest lists every file under dir with its size and SHA-256 (and
+// every directory), to tell whether anything changed.
+func treeDigest(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel] = "dir"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = fmt.Sprintf("%d %x", len(b), sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A damaged line before every checkpoint's event: no checkpoint is
+// usable, resume rebuilds one at the last intact tick, moves the later
+// checkpoints aside (not deleted) and goes on; the rebuilt checkpoint
+// survives pruning. A resume that fails on a bad setting changes nothing.
+func TestResumeDamagedBeforeCheckpoints(t *testing.T) {
+	src := tournamentWithRandom(60, 10)
+	whole, _ := runWithSeed(t, src, 6)
+	dir := copyRun(t, whole.Dir)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Remove(filepath.Join(dir, "result.json"))
+	lines := eventLines(t, dir)
+	lines = lines[:lineOf(t, lines, 55)] // killed at tick 55
+	l25 := lineOf(t, lines, 25)
+	lines[l25-1] = strings.Replace(lines[l25-1], `"tick":25`, `"tick":26`, 1)
+	writeLines(t, dir, lines)
+	before, _ := checkpoint.List(filepath.Join(dir, "checkpoints"))
+	if len(before) != 3 || before[0].Meta.Tick != 40 {
+		t.Fatalf("checkpoints of the whole run: %v, want 40, 50, 60", before)
+	}
+
+	// A bad setting is refused before anything in the directory changes.
+	was := treeDigest(t, dir)
+	if _, _, err := terrarium.Resume(dir, terrarium.Config{AgentUsers: "bogus"}); err == nil {
+		t.Fatal("resume with agent users \"bogus\" went ahead")
+	}
+	if now := treeDigest(t, dir); !reflect.DeepEqual(was, now) {
+		t.Fatalf("a failed resume changed the run directory")
+	}
+
+	res, rep := resume(t, dir)
+	if rep.Tick != 24 || !strings.Contains(strings.Join(rep.Notes, "\n"), "rebuilt one at tick 24") {
+		t.Errorf("resumed after tick %d, notes %q; want a checkpoint rebuilt at tick 24", rep.Tick, rep.Notes)
+	}
+	for _, c := range before {
+		aside, err := checkpoint.At(filepath.Join(dir, "checkpoints.superseded-1"), c.Meta.Tick)
+		if err != nil || aside.Meta.EventHash != c.Meta.EventHash {
+			t.Errorf("the old checkpoint at tick %d was not kept aside intact: %v", c.Meta.Tick, err)
+		}
+	}
+	if _, err := checkpoint.At(filepath.Join(dir, "checkpoints"), 24); err != nil {
+		t.Errorf("the rebuilt checkpoint is gone: %v", err)
+	}
+	assertSameResult(t, whole, res)
+	assertTicksOnce(t, dir, 60)
 }
 
 func assertSameResult(t *testing.T, want, got *terrarium.Result) {
@@ -524,4 +633,97 @@ func TestParseFork(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// checkpoint_keep: the default keeps the last 3, so a fork from an
+// earlier tick is refused before its run directory exists; with
+// checkpoint_keep = 0 every checkpoint stays and the fork runs. A fork
+// keeps its copy of the checkpoint it started from however many it
+// writes after it (replay starts there).
+func TestCheckpointKeepAndEarlyFork(t *testing.T) {
+	src := tournamentWithRandom(60, 10)
+	dflt, _ := runWithSeed(t, src, 12)
+	cps, _ := checkpoint.List(filepath.Join(dflt.Dir, "checkpoints"))
+	if len(cps) != 3 || cps[0].Meta.Tick != 40 {
+		t.Fatalf("default retention: %d checkpoints from tick %d, want 3 from 40", len(cps), cps[0].Meta.Tick)
+	}
+	sc := writeScenario(t, src)
+	sc.Seed = 12
+	forkDir := filepath.Join(openTempDir(t), "fork")
+	_, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: forkDir, Env: raceEnv, Fork: &terrarium.Fork{Dir: dflt.Dir, Tick: 10}})
+	if err == nil || !strings.Contains(err.Error(), "no usable checkpoint at tick 10") || !strings.Contains(err.Error(), "checkpoint_keep") {
+		t.Fatalf("fork from a pruned checkpoint: %v", err)
+	}
+	if _, err := os.Stat(forkDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused fork left its run directory behind: %v", err)
+	}
+
+	all, _ := runWithSeed(t, strings.Replace(src, "checkpoint_every = 10", "checkpoint_every = 10\n  checkpoint_keep = 0", 1), 12)
+	cps, _ = checkpoint.List(filepath.Join(all.Dir, "checkpoints"))
+	if len(cps) != 6 {
+		t.Fatalf("checkpoint_keep = 0: %d checkpoints, want 6 (ticks 10 to 60)", len(cps))
+	}
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: forkDir, Env: raceEnv, Fork: &terrarium.Fork{Dir: all.Dir, Tick: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Run(context.Background())
+	h.Close()
+	if err != nil || res.Ticks != 60 {
+		t.Fatalf("fork from tick 10: %v, %d ticks", err, res.Ticks)
+	}
+	cps, _ = checkpoint.List(filepath.Join(forkDir, "checkpoints"))
+	var ticks []world.Tick
+	for _, c := range cps {
+		ticks = append(ticks, c.Meta.Tick)
+	}
+	if !reflect.DeepEqual(ticks, []world.Tick{10, 40, 50, 60}) {
+		t.Errorf("the fork's checkpoints: %v, want its start (10) and the last 3", ticks)
+	}
+	rep, err := replay.Run(forkDir, replay.Options{})
+	if err != nil || !rep.Certified || rep.From != 10 || rep.Hash != res.StateHash {
+		t.Errorf("replay of the fork: %v %+v", err, rep)
+	}
+}
+
+// Stopped in order on a tick that just got its checkpoint_every
+// checkpoint: the stop does not write a second one at that tick (nor
+// report a failure); resume goes on from it.
+func TestStopOnACheckpointTick(t *testing.T) {
+	sc := writeScenario(t, tournamentWithRandom(40, 10))
+	dir := filepath.Join(openTempDir(t), "run")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := terrarium.New(terrarium.Config{Scenario: sc, Logger: testLogger(t), Dir: dir, Env: raceEnv,
+		Progress: func(p terrarium.Progress) {
+			if p.Tick == 20 {
+				cancel() // before the loop writes tick 20's checkpoint
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := h.Run(ctx)
+	h.Close()
+	if res.Status != terrarium.StatusInterrupted {
+		t.Fatalf("status %s", res.Status)
+	}
+	recs := mustRead(t, dir)
+	if f := kinds(recs, events.CheckpointFailed); len(f) > 0 {
+		t.Errorf("checkpoint.failed: %s", f[0].Data)
+	}
+	written := map[world.Tick]int{}
+	for _, r := range kinds(recs, events.CheckpointWritten) {
+		written[r.Tick]++
+	}
+	for tick, n := range written {
+		if n != 1 {
+			t.Errorf("checkpoint.written %d times for tick %d", n, tick)
+		}
+	}
+	_, rep := resume(t, dir)
+	if rep.Tick < 20 {
+		t.Errorf("resumed after tick %d, want >= 20", rep.Tick)
+	}
+	assertTicksOnce(t, dir, 40)
 }

@@ -138,39 +138,53 @@ func LoadRunScenario(dir string, info RunInfo, skipPrograms bool) (*scenarios.Sc
 //
 // Nothing is deleted: the events after the checkpoint (and any bad lines)
 // are moved to events.superseded-N.jsonl, result.json and metrics.csv to
-// *.superseded-N.*, the agents' workspaces to workspace/agents.superseded-N;
-// the resumed run's run.resumed event names the range. A checkpoint is
-// usable when its files are intact and events.jsonl holds, unchanged, every
-// event up to the one it records; without one the run starts again at
-// tick 0.
+// *.superseded-N.*, the checkpoints after the one it goes on from to
+// checkpoints.superseded-N/, the event stream's store to
+// jetstream.superseded-N/, the agents' workspaces to
+// workspace/agents.superseded-N; the resumed run's run.resumed event names
+// the range. A checkpoint is usable when its files are intact, it has every
+// part to restore, and events.jsonl holds, unchanged, every event up to the
+// one it records; without one a checkpoint is rebuilt from the log, or the
+// run starts again at tick 0.
+//
+// Everything is checked and planned before the run directory is changed:
+// when Resume fails for any reason but I/O, the directory is as it was.
 func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
+	fail := func(err error) (*Host, *ResumeReport, error) {
+		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	}
 	if res, err := readResult(dir); err == nil && res.Status == StatusFinished {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, ErrNothingToResume)
+		return fail(ErrNothingToResume)
 	}
 	evPath := filepath.Join(dir, "events.jsonl")
 	lg, err := events.ReadLog(evPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+		return fail(err)
 	}
 	info, err := ReadRunInfo(lg.Records)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+		return fail(err)
 	}
 	if pid := lastHostPid(lg.Records); pid > 0 && pid != os.Getpid() && processAlive(pid) && lg.Records[len(lg.Records)-1].Kind != events.RunFinished {
-		return nil, nil, fmt.Errorf("resume %s: %w: its host (pid %d) is still running; stop it first (Ctrl-C or kill it)", dir, ErrRunning, pid)
+		return fail(fmt.Errorf("%w: its host (pid %d) is still running; stop it first (Ctrl-C or kill it)", ErrRunning, pid))
 	}
 	sc, err := LoadRunScenario(dir, info, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+		return fail(err)
 	}
 	if sc.Stepping == scenarios.SteppingRealtime {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, errRealtimeFrom)
+		return fail(errRealtimeFrom)
 	}
 	rep := &ResumeReport{Run: info.Run}
 	if lg.Bad != nil {
 		rep.BadLine = lg.Bad.Error()
 	}
-	cps, bad := checkpoint.List(filepath.Join(dir, "checkpoints"))
+
+	// Plan: where the run goes on from. Nothing is changed yet.
+	ws := checkpoint.DirPart{PartName: "workspace", Path: filepath.Join(dir, "workspace", "agents")}
+	need := append([]checkpoint.Part{ws}, cfg.CheckpointParts...)
+	root := filepath.Join(dir, "checkpoints")
+	cps, bad := checkpoint.List(root)
 	for _, err := range bad {
 		rep.Notes = append(rep.Notes, "skipped a damaged checkpoint: "+err.Error())
 	}
@@ -181,64 +195,155 @@ func Resume(dir string, cfg Config) (*Host, *ResumeReport, error) {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("skipped the checkpoint at tick %d: events.jsonl does not hold its event %d intact", c.Meta.Tick, c.Meta.EventSeq))
 			continue
 		}
+		if p := missingPart(c, need); p != "" {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("skipped the checkpoint at tick %d: it has no part %s", c.Meta.Tick, p))
+			continue
+		}
 		use = c
 		break
 	}
 	keep := uint64(1) // without a checkpoint: only run.started stays
+	var rb *rebuilt
 	if use == nil {
-		c, seq, note, err := rebuild(dir, sc, info, lg.Records, cfg.CheckpointParts)
-		if err != nil {
-			return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+		if rb, err = planRebuild(sc, info, root, lg.Records); err != nil {
+			return fail(err)
 		}
-		rep.Notes = append(rep.Notes, note)
-		if c != nil {
-			rep.Tick, rep.Checkpoint, keep = c.Meta.Tick, c.Dir, seq
-			use = c
+		rep.Notes = append(rep.Notes, rb.note)
+		switch {
+		case rb.origin != nil:
+			if p := missingPart(rb.origin, need); p != "" {
+				return fail(fmt.Errorf("the checkpoint the fork started from (%s) has no part %s", rb.origin.Dir, p))
+			}
+			use = rb.origin
+			rep.Tick, rep.Checkpoint = use.Meta.Tick, use.Dir
+		case rb.meta != nil:
+			rep.Tick, rep.Checkpoint, keep = rb.meta.Tick, filepath.Join(root, checkpoint.DirName(rb.meta.Tick)), rb.meta.EventSeq
 		}
 	} else {
 		rep.Tick, rep.Checkpoint, keep = use.Meta.Tick, use.Dir, use.Meta.EventSeq
 	}
 	rep.EventSeq, rep.EventHash = keep, lg.Records[keep-1].Hash
 	n := supersedeNumber(dir)
-	if rep.Superseded, err = supersedeEvents(dir, evPath, keep, n); err != nil {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	cut, err := planSupersede(evPath, keep, n)
+	if err != nil {
+		return fail(err)
 	}
-	if err := cutMetrics(dir, rep.Tick, n); err != nil {
-		return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+	rep.Superseded = cut.rng
+	mcut, err := planMetrics(dir, rep.Tick)
+	if err != nil {
+		return fail(err)
+	}
+	// Checkpoints after the one the run goes on from belong to the
+	// timeline it leaves (and one at its tick that is not the one used).
+	var stale []world.Tick
+	for _, t := range checkpoint.Ticks(root) {
+		if t > rep.Tick || (t == rep.Tick && (use == nil || filepath.Clean(use.Dir) != filepath.Join(root, checkpoint.DirName(t)))) {
+			stale = append(stale, t)
+		}
+	}
+	cfg.Scenario, cfg.Dir, cfg.RunID = sc, dir, info.Run
+	rp := &resumePoint{ckpt: use, report: rep, forkTick: info.From}
+	cfg.resume = rp
+	cfg.Fork = nil
+	h, err := New(cfg)
+	if err != nil {
+		return fail(err)
+	}
+
+	// Apply: from here on only I/O can fail, and what was moved aside is
+	// named in the error's directory.
+	if len(stale) > 0 {
+		aside := fmt.Sprintf("checkpoints.superseded-%d", n)
+		if err := moveCheckpoints(root, filepath.Join(dir, aside), stale); err != nil {
+			return fail(err)
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("moved %d checkpoints after tick %d to %s", len(stale), rep.Tick, aside))
+	}
+	if rb != nil && rb.meta != nil {
+		cw := &checkpoint.Writer{Root: root, Keep: sc.CheckpointKeep, Pinned: []world.Tick{info.From}}
+		c, _, err := cw.Write(*rb.meta, rb.snap, need)
+		if err != nil {
+			return fail(err)
+		}
+		use, rp.ckpt, rep.Checkpoint = c, c, c.Dir
+	}
+	if moved, err := moveAsideNonEmpty(filepath.Join(dir, "jetstream"), filepath.Join(dir, fmt.Sprintf("jetstream.superseded-%d", n))); err != nil {
+		return fail(err)
+	} else if moved != "" {
+		rep.Notes = append(rep.Notes, "moved the event stream's store jetstream/ to "+filepath.Base(moved)+" (the resumed run's stream starts again from events.jsonl)")
+	}
+	if err := cut.apply(dir, evPath); err != nil {
+		return fail(err)
+	}
+	if err := mcut.apply(dir, n); err != nil {
+		return fail(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {
 		aside := fmt.Sprintf("result.superseded-%d.json", n)
 		if err := os.Rename(filepath.Join(dir, "result.json"), filepath.Join(dir, aside)); err != nil {
-			return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+			return fail(err)
 		}
 		rep.Notes = append(rep.Notes, "moved result.json to "+aside)
 	}
-	cfg.Scenario, cfg.Dir, cfg.RunID = sc, dir, info.Run
-	cfg.resume = &resumePoint{ckpt: use, report: rep}
-	cfg.Fork = nil
-	ws := checkpoint.DirPart{PartName: "workspace", Path: filepath.Join(dir, "workspace", "agents")}
-	parts := append([]checkpoint.Part{ws}, cfg.CheckpointParts...)
 	if use != nil {
+		parts := need
 		if _, err := os.Stat(filepath.Join(use.Dir, sharedPart{}.Name())); err == nil {
 			parts = append(parts, sharedPart{versions: filepath.Join(dir, "versions")})
 		}
 		for _, p := range parts {
 			if err := use.Restore(p); err != nil {
-				return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+				return fail(err)
 			}
 		}
 	} else if _, err := os.Stat(ws.Path); err == nil {
 		aside := ws.Path + fmt.Sprintf(".superseded-%d", n)
 		if err := os.Rename(ws.Path, aside); err != nil {
-			return nil, nil, fmt.Errorf("resume %s: %w", dir, err)
+			return fail(err)
 		}
 	}
 	lockAside(filepath.Join(dir, "workspace"))
-	h, err := New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
 	return h, rep, nil
+}
+
+// missingPart names the first of parts that checkpoint c does not hold.
+func missingPart(c *checkpoint.Checkpoint, parts []checkpoint.Part) string {
+	for _, p := range parts {
+		if !hasPart(c, p) {
+			return p.Name()
+		}
+	}
+	return ""
+}
+
+// moveCheckpoints moves the checkpoint directories of ticks from root to
+// aside (created), keeping their names.
+func moveCheckpoints(root, aside string, ticks []world.Tick) error {
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return err
+	}
+	for _, t := range ticks {
+		name := checkpoint.DirName(t)
+		if err := os.Rename(filepath.Join(root, name), filepath.Join(aside, name)); err != nil {
+			return fmt.Errorf("move the checkpoint at tick %d aside: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// moveAsideNonEmpty renames path to aside if it is a non-empty directory,
+// and returns aside ("" if nothing was moved).
+func moveAsideNonEmpty(path, aside string) (string, error) {
+	ents, err := os.ReadDir(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, nil
 }
 
 // lockAside gives the workspaces moved aside to root, mode 0700 (when the
@@ -259,30 +364,38 @@ func lockAside(wsDir string) {
 	}
 }
 
-// rebuild makes a checkpoint from the event log when a run has none it
-// can use: the world rebuilt by replaying the log's ticks (from the start,
-// or for a fork from the checkpoint it started from), the loop's and the
-// supervisor's state counted from the log, and the agents' workspaces as
-// they are. It returns the checkpoint (nil: start again from tick 0), the
-// sequence number of the last event it covers, and what it did.
-func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Record, parts []checkpoint.Part) (*checkpoint.Checkpoint, uint64, string, error) {
+// rebuilt is what planRebuild found: a checkpoint to write (meta and
+// snapshot), or for a fork the checkpoint it started from (origin), or
+// neither (start again from tick 0); note says which.
+type rebuilt struct {
+	meta   *checkpoint.Meta
+	snap   []byte
+	origin *checkpoint.Checkpoint
+	note   string
+}
+
+// planRebuild plans a checkpoint from the event log for a run that has none
+// it can use: the world rebuilt by replaying the log's ticks (from the
+// start, or for a fork from the checkpoint it started from), the loop's and
+// the supervisor's state counted from the log; the agents' workspaces are
+// taken as they are when it is written. It writes nothing.
+func planRebuild(sc *scenarios.Scenario, info RunInfo, root string, recs []events.Record) (*rebuilt, error) {
 	w, err := NewRunWorld(sc, info.Seed)
 	if err != nil {
-		return nil, 0, "", err
+		return nil, err
 	}
-	root := filepath.Join(dir, "checkpoints")
 	loop := world.LoopState{Last: map[world.AgentID]json.RawMessage{}, Stats: map[world.AgentID]world.AgentStats{}}
 	var origin *checkpoint.Checkpoint
 	if info.From > 0 {
 		if origin, err = checkpoint.At(root, info.From); err != nil {
-			return nil, 0, "", fmt.Errorf("a forked run goes on from its copy of the checkpoint it started from: %w", err)
+			return nil, fmt.Errorf("a forked run goes on from its copy of the checkpoint it started from: %w", err)
 		}
 		snap, err := origin.World()
 		if err == nil {
 			err = w.Restore(snap)
 		}
 		if err != nil {
-			return nil, 0, "", fmt.Errorf("restore the checkpoint the fork started from: %w", err)
+			return nil, fmt.Errorf("restore the checkpoint the fork started from: %w", err)
 		}
 		loop.Tick = info.From
 		for k, v := range origin.Meta.Loop.Last {
@@ -307,9 +420,9 @@ func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Rec
 	}
 	if loop.Tick == info.From {
 		if origin != nil {
-			return origin, 1, "no usable checkpoint: the fork starts again from the checkpoint it started from, at tick " + strconv.FormatUint(uint64(info.From), 10) + why, nil
+			return &rebuilt{origin: origin, note: "no usable checkpoint: the fork starts again from the checkpoint it started from, at tick " + strconv.FormatUint(uint64(info.From), 10) + why}, nil
 		}
-		return nil, 1, "no usable checkpoint and no tick to rebuild: the run starts again from tick 0" + why, nil
+		return &rebuilt{note: "no usable checkpoint and no tick to rebuild: the run starts again from tick 0" + why}, nil
 	}
 	// The last event kept is the tick.closed of the last rebuilt tick; count
 	// what the loop and the supervisor knew up to it.
@@ -365,86 +478,106 @@ func rebuild(dir string, sc *scenarios.Scenario, info RunInfo, recs []events.Rec
 	}
 	snap, err := w.Snapshot()
 	if err != nil {
-		return nil, 0, "", err
+		return nil, err
 	}
-	ws := checkpoint.DirPart{PartName: "workspace", Path: filepath.Join(dir, "workspace", "agents")}
-	cw := &checkpoint.Writer{Root: root}
-	c, _, err := cw.Write(checkpoint.Meta{Run: info.Run, Tick: loop.Tick, Seed: info.Seed, StateHash: w.StateHash(),
-		EventSeq: seq, EventHash: recs[seq-1].Hash, Reason: "rebuilt", Loop: loop, Agents: agentsState},
-		snap, append([]checkpoint.Part{ws}, parts...))
-	if err != nil {
-		return nil, 0, "", err
-	}
-	return c, seq, fmt.Sprintf("no usable checkpoint: rebuilt one at tick %d by replaying events.jsonl%s (the agents' workspaces are as the stopped run left them)", loop.Tick, why), nil
+	m := &checkpoint.Meta{Run: info.Run, Tick: loop.Tick, Seed: info.Seed, StateHash: w.StateHash(),
+		EventSeq: seq, EventHash: recs[seq-1].Hash, Reason: "rebuilt", Loop: loop, Agents: agentsState}
+	return &rebuilt{meta: m, snap: snap, note: fmt.Sprintf("no usable checkpoint: rebuilt one at tick %d by replaying events.jsonl%s (the agents' workspaces are as the stopped run left them)", loop.Tick, why)}, nil
 }
 
-// supersedeNumber is the first N no events.superseded-N.jsonl has.
+// supersedeNumber is the first N that no file or directory moved aside
+// by an earlier resume has.
 func supersedeNumber(dir string) int {
 	for n := 1; ; n++ {
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("events.superseded-%d.jsonl", n))); os.IsNotExist(err) {
+		free := true
+		for _, name := range []string{"events.superseded-%d.jsonl", "metrics.superseded-%d.csv", "result.superseded-%d.json",
+			"checkpoints.superseded-%d", "jetstream.superseded-%d", filepath.Join("workspace", "agents.superseded-%d")} {
+			if _, err := os.Lstat(filepath.Join(dir, fmt.Sprintf(name, n))); !os.IsNotExist(err) {
+				free = false
+				break
+			}
+		}
+		if free {
 			return n
 		}
 	}
 }
 
-// supersedeEvents moves every line of events.jsonl after its keep-th to
-// events.superseded-N.jsonl (synced before events.jsonl is cut).
-func supersedeEvents(dir, path string, keep uint64, n int) (SupersededRange, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// eventsCut is the planned move of events.jsonl's lines after its keep-th.
+type eventsCut struct {
+	off  int64  // events.jsonl is cut here
+	rest []byte // the lines after it, to rng.File
+	rng  SupersededRange
+}
+
+// planSupersede reads where events.jsonl is cut after its keep-th line
+// and what moves to events.superseded-N.jsonl.
+func planSupersede(path string, keep uint64, n int) (*eventsCut, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return SupersededRange{}, err
+		return nil, err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
-	var off int64
+	c := &eventsCut{}
 	for i := uint64(0); i < keep; i++ {
 		line, err := br.ReadBytes('\n')
 		if err != nil {
-			return SupersededRange{}, fmt.Errorf("events.jsonl: line %d: %w", i+1, err)
+			return nil, fmt.Errorf("events.jsonl: line %d: %w", i+1, err)
 		}
-		off += int64(len(line))
+		c.off += int64(len(line))
 	}
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		return SupersededRange{}, err
+	if c.rest, err = io.ReadAll(br); err != nil {
+		return nil, err
 	}
-	if len(rest) == 0 {
-		return SupersededRange{}, nil
+	if len(c.rest) == 0 {
+		return c, nil
 	}
-	name := fmt.Sprintf("events.superseded-%d.jsonl", n)
-	if err := writeSynced(filepath.Join(dir, name), rest); err != nil {
-		return SupersededRange{}, err
-	}
-	if err := f.Truncate(off); err != nil {
-		return SupersededRange{}, fmt.Errorf("cut events.jsonl: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return SupersededRange{}, err
-	}
-	lines := strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n")
-	sr := SupersededRange{File: name, FirstSeq: keep + 1, Count: len(lines)}
-	sr.LastSeq = keep
+	lines := strings.Split(strings.TrimSuffix(string(c.rest), "\n"), "\n")
+	c.rng = SupersededRange{File: fmt.Sprintf("events.superseded-%d.jsonl", n), FirstSeq: keep + 1, LastSeq: keep, Count: len(lines)}
 	for _, l := range lines {
 		var r struct {
 			Seq uint64 `json:"seq"`
 		}
-		if json.Unmarshal([]byte(l), &r) == nil && r.Seq == sr.LastSeq+1 {
-			sr.LastSeq = r.Seq
+		if json.Unmarshal([]byte(l), &r) == nil && r.Seq == c.rng.LastSeq+1 {
+			c.rng.LastSeq = r.Seq
 		}
 	}
-	return sr, nil
+	return c, nil
 }
 
-// cutMetrics keeps metrics.csv's header and its rows up to tick t; the
-// whole old file is kept as metrics.superseded-N.csv.
-func cutMetrics(dir string, t world.Tick, n int) error {
-	path := filepath.Join(dir, "metrics.csv")
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+// apply writes the superseded lines (synced) before cutting events.jsonl.
+func (c *eventsCut) apply(dir, path string) error {
+	if len(c.rest) == 0 {
 		return nil
 	}
+	if err := writeSynced(filepath.Join(dir, c.rng.File), c.rest); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(c.off); err != nil {
+		return fmt.Errorf("cut events.jsonl: %w", err)
+	}
+	return f.Sync()
+}
+
+// metricsCut is the planned cut of metrics.csv (nil: nothing to do).
+type metricsCut struct {
+	old, kept []byte
+}
+
+// planMetrics plans to keep metrics.csv's header and its rows up to tick t.
+func planMetrics(dir string, t world.Tick) (*metricsCut, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.csv"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	lines := strings.SplitAfter(string(b), "\n")
 	var kept strings.Builder
@@ -461,12 +594,20 @@ func cutMetrics(dir string, t world.Tick, n int) error {
 		kept.WriteString(l)
 	}
 	if kept.Len() == len(b) {
+		return nil, nil
+	}
+	return &metricsCut{old: b, kept: []byte(kept.String())}, nil
+}
+
+// apply keeps the whole old file as metrics.superseded-N.csv and cuts it.
+func (c *metricsCut) apply(dir string, n int) error {
+	if c == nil {
 		return nil
 	}
-	if err := writeSynced(filepath.Join(dir, fmt.Sprintf("metrics.superseded-%d.csv", n)), b); err != nil {
+	if err := writeSynced(filepath.Join(dir, fmt.Sprintf("metrics.superseded-%d.csv", n)), c.old); err != nil {
 		return err
 	}
-	return writeSynced(path, []byte(kept.String()))
+	return writeSynced(filepath.Join(dir, "metrics.csv"), c.kept)
 }
 
 // writeSynced writes a file through a temporary file, synced and renamed.

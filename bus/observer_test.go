@@ -446,3 +446,38 @@ func TestWaitConsumersWaitsOnlyForReaders(t *testing.T) {
 		t.Errorf("wait for a reader that stopped: %v, want an error saying it is not reading", err)
 	}
 }
+
+// Republish puts stored events into the stream before the ones Publish
+// queues afterwards, in order, each under its seq, past the number of
+// publishes that may wait for acknowledgement (it waits instead of
+// dropping); the stream's sequence stays the event's seq.
+func TestRepublishComesFirst(t *testing.T) {
+	bustest.CheckGoroutines(t)
+	r := newStreamRig(t, bus.StreamOptions{InFlight: 8})
+	const kept = 100
+	seq := uint64(0)
+	n, err := r.pub.Republish(context.Background(), func() (bus.StoredEvent, bool, error) {
+		if seq == kept {
+			return bus.StoredEvent{}, false, nil
+		}
+		seq++
+		return bus.StoredEvent{Seq: seq, Subject: bus.EventSubject(run, "tick.closed"), Line: fmt.Appendf(nil, `{"v":1,"seq":%d,"kind":"tick.closed"}`, seq)}, true, nil
+	})
+	if err != nil || n != kept {
+		t.Fatalf("republish: %d, %v", n, err)
+	}
+	r.emit(kept+1, kept+5)
+	nc, _ := r.observer(t, "o", r.s.ClientURL())
+	got := readSeqs(t, nc, kept+5, jetstream.OrderedConsumerConfig{})
+	for i, s := range got {
+		if s != fmt.Sprint(i+1) {
+			t.Fatalf("message %d carries seq %s, want %d (all: %v)", i+1, s, i+1, got)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bustest.Timeout)
+	defer cancel()
+	st, err := r.pub.Close(ctx)
+	if err != nil || st.Queued != kept+5 || st.Stored != kept+5 || st.Failed+st.Dropped != 0 {
+		t.Errorf("stats %+v, %v", st, err)
+	}
+}

@@ -158,6 +158,59 @@ func (s *Server) OpenEventStream(ctx context.Context, nc *nats.Conn, o StreamOpt
 	return p, nil
 }
 
+// StoredEvent is an event already in the run's event log, to put into
+// its stream again (EventPublisher.Republish).
+type StoredEvent struct {
+	Seq     uint64
+	Subject string
+	Line    []byte // the JSON line, without its newline
+}
+
+// Republish puts events the log already holds into the stream, in the
+// order next returns them (ok false: no more), each with Nats-Msg-Id set
+// to its seq: a resumed run's kept events, into the fresh stream that
+// replaces the one of the timeline it left. It must be called before any
+// Publish, so that the stream holds them first; unlike Publish it blocks
+// while the server is behind (InFlight publishes unacknowledged). It
+// returns how many it handed over; the ones the server refuses are
+// counted as Failed, like Publish's.
+func (p *EventPublisher) Republish(ctx context.Context, next func() (ev StoredEvent, ok bool, err error)) (int, error) {
+	n := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("republish events: %w", err)
+		}
+		ev, ok, err := next()
+		if err != nil {
+			return n, fmt.Errorf("republish events: %w", err)
+		}
+		if !ok {
+			return n, nil
+		}
+		p.queued.Add(1)
+		if len(ev.Line) > MaxPayload-1024 {
+			p.drop(ev.Seq, "larger than the bus's message limit")
+			continue
+		}
+		m := nats.NewMsg(ev.Subject)
+		m.Data = ev.Line
+		m.Header.Set(jetstream.MsgIDHeader, strconv.FormatUint(ev.Seq, 10))
+		for {
+			_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+				continue
+			}
+			if err != nil {
+				if c := p.failed.Add(1); c == 1 || c%1000 == 0 {
+					p.log.Warn("event not stored in the stream (events.jsonl has it)", "seq", ev.Seq, "failures", c, "error", err)
+				}
+			}
+			break
+		}
+		n++
+	}
+}
+
 // Publish queues one event (its JSON line) for the stream. It never
 // blocks: when the queue is full, or the event is larger than MaxPayload,
 // the event is counted as dropped. After Close it does nothing.

@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +30,8 @@ const (
 	WorldFile = "world.snap"
 )
 
-// DefaultKeep is how many checkpoints a Writer keeps by default.
+// DefaultKeep is how many checkpoints a Writer keeps by default (the
+// scenario's checkpoint_keep).
 const DefaultKeep = 3
 
 // A Part adds its own files to a checkpoint and puts them back when a run
@@ -104,26 +107,60 @@ var dirPattern = regexp.MustCompile(`^tick-(\d{10})$`)
 // DirName is the directory of the checkpoint at tick t.
 func DirName(t world.Tick) string { return fmt.Sprintf("tick-%010d", uint64(t)) }
 
+// Stages of a write, as passed to Writer.Hook.
+const (
+	// StageWritten: every file is in the temporary directory, synced, not
+	// yet renamed into place.
+	StageWritten = "written"
+	// StageRenamed: the checkpoint is in place and its directory synced;
+	// older ones are not pruned yet.
+	StageRenamed = "renamed"
+)
+
 // Writer writes checkpoints into one directory (a run's checkpoints/).
 type Writer struct {
 	Root string
-	Keep int // checkpoints kept (default DefaultKeep)
-	// Hook, if set, is called at each stage of a write ("written": every
-	// file is in the temporary directory, before the rename). Tests use it
-	// to crash the host mid-write.
+	// Keep is how many checkpoints are kept besides the pinned ones: 0
+	// means DefaultKeep, a negative number keeps them all. The one just
+	// written and the pinned ones are never removed.
+	Keep int
+	// Pinned are ticks whose checkpoints are never removed (the one the
+	// run started from; a fork's first, which replay starts from).
+	Pinned []world.Tick
+	// Hook, if set, is called at each stage of a write (StageWritten,
+	// StageRenamed). Tests use it to crash the host at a fixed point.
 	Hook func(stage string, t world.Tick)
+
+	last world.Tick // the tick of the last checkpoint this Writer wrote
 }
+
+// LastWritten is the tick of the last checkpoint this Writer wrote (0:
+// none yet).
+func (w *Writer) LastWritten() world.Tick { return w.last }
+
+// ErrOtherTimeline is returned by Write when a checkpoint of another
+// timeline (other events or another state) is already at that tick.
+var ErrOtherTimeline = errors.New("a checkpoint of another timeline is already at this tick")
 
 // Write writes a checkpoint of m's tick: world is the world's snapshot,
 // parts add their files. It returns the checkpoint and its size in bytes.
-// A checkpoint already present at that tick is kept and returned.
+// A checkpoint already present at that tick is returned as it is if it
+// records the same event and state; otherwise Write fails
+// (ErrOtherTimeline) and changes nothing.
 func (w *Writer) Write(m Meta, snapshot []byte, parts []Part) (*Checkpoint, int64, error) {
 	if err := os.MkdirAll(w.Root, 0o755); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	final := filepath.Join(w.Root, DirName(m.Tick))
-	if c, err := read(final); err == nil {
-		return c, 0, nil
+	if _, err := os.Lstat(final); err == nil {
+		c, err := read(final)
+		if err == nil && c.Meta.EventSeq == m.EventSeq && c.Meta.EventHash == m.EventHash && c.Meta.StateHash == m.StateHash {
+			return c, 0, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("it records event %d and state %.12s, this one event %d and state %.12s", c.Meta.EventSeq, c.Meta.StateHash, m.EventSeq, m.StateHash)
+		}
+		return nil, 0, fmt.Errorf("checkpoint at tick %d: %w (%s): %w", m.Tick, ErrOtherTimeline, final, err)
 	}
 	w.removeTemps()
 	var rb [4]byte
@@ -170,7 +207,7 @@ func (w *Writer) Write(m Meta, snapshot []byte, parts []Part) (*Checkpoint, int6
 		return fail(err)
 	}
 	if w.Hook != nil {
-		w.Hook("written", m.Tick)
+		w.Hook(StageWritten, m.Tick)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return fail(err)
@@ -178,7 +215,11 @@ func (w *Writer) Write(m Meta, snapshot []byte, parts []Part) (*Checkpoint, int6
 	if err := syncDir(w.Root); err != nil {
 		return nil, 0, fmt.Errorf("checkpoint at tick %d: %w", m.Tick, err)
 	}
-	w.prune()
+	if w.Hook != nil {
+		w.Hook(StageRenamed, m.Tick)
+	}
+	w.last = m.Tick
+	w.prune(m.Tick)
 	return &Checkpoint{Dir: final, Meta: m}, size, nil
 }
 
@@ -192,20 +233,38 @@ func (w *Writer) removeTemps() {
 	}
 }
 
-func (w *Writer) prune() {
+// prune removes the oldest checkpoints past Keep (the pinned ones do not
+// count), never the one just written nor a pinned one.
+func (w *Writer) prune(written world.Tick) {
 	keep := w.Keep
-	if keep <= 0 {
+	switch {
+	case keep < 0:
+		return
+	case keep == 0:
 		keep = DefaultKeep
 	}
-	ticks := dirTicks(w.Root)
-	for len(ticks) > keep {
-		os.RemoveAll(filepath.Join(w.Root, DirName(ticks[0])))
-		ticks = ticks[1:]
+	var ticks []world.Tick // the pinned ones do not count
+	for _, t := range Ticks(w.Root) {
+		if !slices.Contains(w.Pinned, t) {
+			ticks = append(ticks, t)
+		}
+	}
+	n := len(ticks)
+	for _, t := range ticks {
+		if n <= keep {
+			return
+		}
+		if t == written {
+			continue
+		}
+		os.RemoveAll(filepath.Join(w.Root, DirName(t)))
+		n--
 	}
 }
 
-// dirTicks lists the ticks of the checkpoint directories, ascending.
-func dirTicks(root string) []world.Tick {
+// Ticks lists the ticks of the checkpoint directories under root
+// (complete or not, intact or not), ascending.
+func Ticks(root string) []world.Tick {
 	ents, _ := os.ReadDir(root)
 	var ticks []world.Tick
 	for _, e := range ents {
@@ -223,7 +282,7 @@ func dirTicks(root string) []world.Tick {
 func List(root string) ([]*Checkpoint, []error) {
 	var out []*Checkpoint
 	var bad []error
-	for _, t := range dirTicks(root) {
+	for _, t := range Ticks(root) {
 		c, err := read(filepath.Join(root, DirName(t)))
 		if err != nil {
 			bad = append(bad, err)

@@ -2,8 +2,10 @@ package checkpoint_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,7 +107,7 @@ func TestCrashMidWrite(t *testing.T) {
 	w := &checkpoint.Writer{Root: root}
 	write(t, w, 1, ws)
 	crashing := &checkpoint.Writer{Root: root, Hook: func(stage string, tick world.Tick) {
-		if stage == "written" && tick == 2 {
+		if stage == checkpoint.StageWritten && tick == 2 {
 			panic("crash")
 		}
 	}}
@@ -138,5 +140,82 @@ func TestCheckpointIsPrivate(t *testing.T) {
 	fi, err := os.Stat(c.Dir)
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("checkpoint directory mode %v, want 0700 (%v)", fi.Mode().Perm(), err)
+	}
+}
+
+func ticksOf(cs []*checkpoint.Checkpoint) []world.Tick {
+	var out []world.Tick
+	for _, c := range cs {
+		out = append(out, c.Meta.Tick)
+	}
+	return out
+}
+
+// Pruning never removes the checkpoint just written (even when it is older
+// than the others: resume rebuilds one behind them) nor the pinned one (a
+// fork's start); Keep < 0 keeps them all.
+func TestPruneKeepsWrittenAndPinned(t *testing.T) {
+	ws := workspace(t)
+	root := filepath.Join(t.TempDir(), "checkpoints")
+	w := &checkpoint.Writer{Root: root, Keep: 2}
+	write(t, w, 5, ws)
+	write(t, w, 6, ws)
+	write(t, w, 2, ws) // older than both: still there after the write
+	cs, _ := checkpoint.List(root)
+	if got := ticksOf(cs); !slices.Equal(got, []world.Tick{2, 6}) {
+		t.Errorf("after writing tick 2 behind 5 and 6 (keep 2): %v, want [2 6]", got)
+	}
+
+	pinned := &checkpoint.Writer{Root: filepath.Join(t.TempDir(), "checkpoints"), Keep: 2, Pinned: []world.Tick{1}}
+	for tick := world.Tick(1); tick <= 5; tick++ {
+		write(t, pinned, tick, ws)
+	}
+	cs, _ = checkpoint.List(pinned.Root)
+	if got := ticksOf(cs); !slices.Equal(got, []world.Tick{1, 4, 5}) {
+		t.Errorf("pinned 1, keep 2: %v, want [1 4 5]", got)
+	}
+
+	all := &checkpoint.Writer{Root: filepath.Join(t.TempDir(), "checkpoints"), Keep: -1}
+	for tick := world.Tick(1); tick <= 5; tick++ {
+		write(t, all, tick, ws)
+	}
+	cs, _ = checkpoint.List(all.Root)
+	if got := ticksOf(cs); len(got) != 5 {
+		t.Errorf("keep all: %v, want 5 checkpoints", got)
+	}
+}
+
+// A checkpoint of another timeline at the same tick is neither returned
+// as if it were this one's nor replaced.
+func TestWriteRefusesOtherTimeline(t *testing.T) {
+	ws := workspace(t)
+	w := &checkpoint.Writer{Root: filepath.Join(t.TempDir(), "checkpoints")}
+	old := write(t, w, 4, ws)
+	again := write(t, w, 4, ws) // the same checkpoint: returned
+	if again.Dir != old.Dir {
+		t.Errorf("the same checkpoint again: %s", again.Dir)
+	}
+	_, _, err := w.Write(checkpoint.Meta{Run: "r", Tick: 4, StateHash: "other", EventSeq: 99}, []byte(`{}`), nil)
+	if !errors.Is(err, checkpoint.ErrOtherTimeline) {
+		t.Fatalf("another timeline's checkpoint at tick 4: %v", err)
+	}
+	c, err := checkpoint.At(w.Root, 4)
+	if err != nil || c.Meta.StateHash != old.Meta.StateHash {
+		t.Errorf("the checkpoint at tick 4 changed: %+v %v", c, err)
+	}
+}
+
+// The hook sees StageRenamed once the checkpoint is in place.
+func TestHookRenamed(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "checkpoints")
+	var stages []string
+	w := &checkpoint.Writer{Root: root, Hook: func(stage string, tick world.Tick) {
+		_, err := checkpoint.At(root, tick)
+		stages = append(stages, fmt.Sprintf("%s %d in place=%v", stage, tick, err == nil))
+	}}
+	write(t, w, 7, workspace(t))
+	want := []string{"written 7 in place=false", "renamed 7 in place=true"}
+	if !slices.Equal(stages, want) {
+		t.Errorf("stages %q, want %q", stages, want)
 	}
 }

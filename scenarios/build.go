@@ -217,6 +217,12 @@ func (s *Scenario) HCL() []byte {
 	if s.CheckpointEvery > 0 {
 		sb.SetAttributeValue("checkpoint_every", cty.NumberUIntVal(s.CheckpointEvery))
 	}
+	switch {
+	case s.CheckpointKeep < 0:
+		sb.SetAttributeValue("checkpoint_keep", cty.NumberIntVal(0))
+	case s.CheckpointKeep > 0:
+		sb.SetAttributeValue("checkpoint_keep", cty.NumberIntVal(int64(s.CheckpointKeep)))
+	}
 	if s.Stepping == SteppingRealtime {
 		sb.SetAttributeValue("tick_rate", cty.NumberFloatVal(s.TickRate))
 		sb.SetAttributeValue("max_catch_up", cty.NumberIntVal(int64(s.MaxCatchUp)))

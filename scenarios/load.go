@@ -49,6 +49,7 @@ var scenarioSchema = &hcl.BodySchema{
 		{Name: "missing_action"},
 		{Name: "ready_timeout"},
 		{Name: "checkpoint_every"},
+		{Name: "checkpoint_keep"},
 		{Name: "max_model_turns"}, // all LLM agents together (llm.go)
 		{Name: "max_tokens"},      // all LLM agents together (llm.go)
 		{Name: "max_cost_usd"},    // all LLM agents together (llm.go)
@@ -282,6 +283,14 @@ func (d *decoder) scenario(b *hcl.Block, s *Scenario) {
 	if a := optional(attrs, "checkpoint_every"); a != nil {
 		if v, ok := d.whole(a, 0, ^uint64(0), "a whole number of ticks >= 0 (0 = no periodic checkpoints), like checkpoint_every = 100"); ok {
 			s.CheckpointEvery = v
+		}
+	}
+	if a := optional(attrs, "checkpoint_keep"); a != nil {
+		if v, ok := d.whole(a, 0, maxCheckpointKeep, "a whole number of checkpoints >= 0 (0 = keep them all), like checkpoint_keep = 10"); ok {
+			s.CheckpointKeep = int(v)
+			if v == 0 {
+				s.CheckpointKeep = -1
+			}
 		}
 	}
 	d.runBudget(attrs, s)

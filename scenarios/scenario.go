@@ -64,6 +64,11 @@ const (
 	DefaultSeed           uint64        = 1
 	DefaultActionDeadline time.Duration = 5 * time.Second
 	DefaultReadyTimeout   time.Duration = 30 * time.Second
+	// DefaultCheckpointKeep is how many checkpoints a run keeps when its
+	// scenario has no checkpoint_keep.
+	DefaultCheckpointKeep = 3
+	// maxCheckpointKeep bounds checkpoint_keep.
+	maxCheckpointKeep = 1 << 30
 )
 
 // MaxAgentCount is the largest count one agent block may ask for.
@@ -87,6 +92,11 @@ type Scenario struct {
 	// CheckpointEvery is checkpoint_every = K: the host writes a checkpoint
 	// every K ticks (0, the default: only on an orderly stop).
 	CheckpointEvery uint64
+	// CheckpointKeep is how many checkpoints are kept (the last ones; the
+	// one the run started from stays too). In the file, checkpoint_keep =
+	// N, and 0 keeps them all; here 0 means the default,
+	// DefaultCheckpointKeep, and a negative number keeps them all.
+	CheckpointKeep int
 	// Variables are the scenario's variable blocks with the values they
 	// took (their defaults, or LoadOptions.Vars), in file order.
 	Variables []Variable

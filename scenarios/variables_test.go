@@ -101,3 +101,40 @@ func TestVariableErrors(t *testing.T) {
 		})
 	}
 }
+
+// checkpoint_keep: absent is the default (0 here), 0 in the file keeps
+// every checkpoint (negative here), N keeps N; a negative or fractional
+// value is refused with the setting named. HCL() writes it back.
+func TestCheckpointKeep(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want int
+		err  string
+	}{
+		{"", 0, ""},
+		{"checkpoint_keep = 0", -1, ""},
+		{"checkpoint_keep = 10", 10, ""},
+		{"checkpoint_keep = -1", 0, "checkpoint_keep = 10"},
+		{"checkpoint_keep = 1.5", 0, "checkpoint_keep = 10"},
+	} {
+		src := strings.Replace(varScenario, "checkpoint_every = 5", "checkpoint_every = 5\n  "+c.line, 1)
+		sc, diags := scenarios.Load(writeVarScenario(t, src))
+		if c.err != "" {
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+				t.Errorf("%q: %v, want an error mentioning %q", c.line, diags, c.err)
+			}
+			continue
+		}
+		if diags.HasErrors() {
+			t.Errorf("%q: %v", c.line, diags)
+			continue
+		}
+		if sc.CheckpointKeep != c.want {
+			t.Errorf("%q: CheckpointKeep %d, want %d", c.line, sc.CheckpointKeep, c.want)
+		}
+		again, diags := scenarios.Parse(sc.HCL(), "again.hcl")
+		if diags.HasErrors() || again.CheckpointKeep != c.want {
+			t.Errorf("%q: HCL() round trip: %d, %v", c.line, again.CheckpointKeep, diags)
+		}
+	}
+}

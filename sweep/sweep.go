@@ -62,6 +62,7 @@ type Outcome struct {
 	Point
 	Status     string // a run status, or "failed" for a value the scenario refused
 	Skipped    bool   // finished by an earlier invocation
+	Refused    bool   // the scenario refused its values in this invocation: not run
 	Error      string
 	Ticks      uint64
 	StateHash  string
@@ -69,11 +70,15 @@ type Outcome struct {
 	Metrics    map[string]string // the last row of metrics.csv
 }
 
-// Summary is what a sweep did.
+// Summary is what a sweep did. Every point is Ran (a run started by
+// this invocation), Refused (the scenario refused its values: no run),
+// Skipped (done by an earlier invocation) or not run (interrupted).
+// Failed counts the points that did not finish, of all of them.
 type Summary struct {
 	Dir      string
 	Outcomes []Outcome
 	Ran      int
+	Refused  int
 	Skipped  int
 	Failed   int
 }
@@ -206,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		sc, diags := scenarios.LoadWith(cfg.Scenario, scenarios.LoadOptions{Vars: vals})
 		if diags.HasErrors() {
-			s.outcomes[i].Status, s.outcomes[i].Error = terrarium.StatusFailed, oneLine(diags.Error())
+			s.outcomes[i].Status, s.outcomes[i].Error, s.outcomes[i].Refused = terrarium.StatusFailed, oneLine(diags.Error()), true
 			s.prog.Done++
 			s.prog.Failed++
 			if err := writeFailed(p.Dir, s.outcomes[i].Error); err != nil {
@@ -247,6 +252,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		switch {
 		case o.Skipped:
 			sum.Skipped++
+		case o.Refused:
+			sum.Refused++
 		case o.Status == "":
 		default:
 			sum.Ran++

@@ -69,8 +69,8 @@ func TestSweep(t *testing.T) {
 	}
 	// no_such_strategy is refused when the scenario is loaded: 5 points
 	// failed without a run.
-	if sum.Ran != 20 || sum.Failed != 10 || sum.Skipped != 0 {
-		t.Errorf("ran %d, failed %d, skipped %d; want 20, 10, 0", sum.Ran, sum.Failed, sum.Skipped)
+	if sum.Ran != 15 || sum.Refused != 5 || sum.Failed != 10 || sum.Skipped != 0 {
+		t.Errorf("ran %d, refused %d, failed %d, skipped %d; want 15, 5, 10, 0", sum.Ran, sum.Refused, sum.Failed, sum.Skipped)
 	}
 	if last.Done != 20 || last.Runs != 20 || last.Failed != 10 || last.Ticks != 30 || last.TotalTicks != 45 {
 		t.Errorf("last progress %+v", last)
@@ -135,8 +135,8 @@ func TestSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Ran != 0 || again.Skipped != 20 || again.Failed != 10 {
-		t.Errorf("second invocation: ran %d, skipped %d, failed %d; want 0, 20, 10", again.Ran, again.Skipped, again.Failed)
+	if again.Ran != 0 || again.Refused != 0 || again.Skipped != 20 || again.Failed != 10 {
+		t.Errorf("second invocation: ran %d, refused %d, skipped %d, failed %d; want 0, 0, 20, 10", again.Ran, again.Refused, again.Skipped, again.Failed)
 	}
 	rows2, _ := os.ReadFile(filepath.Join(cfg.Out, "sweep.csv"))
 	var b strings.Builder

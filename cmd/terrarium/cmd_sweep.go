@@ -81,8 +81,8 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %s: %s\n", o.Dir, o.Status, o.Error)
 		}
 	}
-	fmt.Fprintf(stdout, "sweep %s: %d runs (%d run now, %d done before), %d failed; table in %s/sweep.csv\n",
-		sum.Dir, len(sum.Outcomes), sum.Ran, sum.Skipped, sum.Failed, sum.Dir)
+	fmt.Fprintf(stdout, "sweep %s: %d points (%d run now, %d refused by the scenario, %d done before), %d failed; table in %s/sweep.csv\n",
+		sum.Dir, len(sum.Outcomes), sum.Ran, sum.Refused, sum.Skipped, sum.Failed, sum.Dir)
 	switch {
 	case interrupted():
 		return exitInterrupted

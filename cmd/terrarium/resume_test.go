@@ -18,31 +18,41 @@ import (
 )
 
 // In the test binary, TERRARIUM_TEST_STALL_CHECKPOINT=N makes the host
-// stop forever in the middle of writing its checkpoint of tick N (every
-// file written, not yet renamed into place) after creating the file named
-// by TERRARIUM_TEST_STALL_MARKER: the test then kills it with SIGKILL.
+// stop forever at a stage of writing its checkpoint of tick N, after
+// creating the file named by TERRARIUM_TEST_STALL_MARKER: the test then
+// kills it with SIGKILL. TERRARIUM_TEST_STALL_STAGE names the stage:
+// "written" (the default: every file written, not yet renamed into place)
+// or "renamed" (in place and synced, before checkpoint.written).
 func init() {
 	n, err := strconv.ParseUint(os.Getenv("TERRARIUM_TEST_STALL_CHECKPOINT"), 10, 64)
 	if err != nil {
 		return
 	}
+	want := os.Getenv("TERRARIUM_TEST_STALL_STAGE")
+	if want == "" {
+		want = checkpoint.StageWritten
+	}
 	checkpointHook = func(stage string, t world.Tick) {
-		if stage == "written" && uint64(t) == n {
+		if stage == want && uint64(t) == n {
 			_ = os.WriteFile(os.Getenv("TERRARIUM_TEST_STALL_MARKER"), nil, 0o644)
 			select {}
 		}
 	}
 }
 
-// killTicks is shortened from the issue's 2,000 to keep CI fast; the
-// kill points are at fixed ticks, so nothing depends on timing.
-const killTicks = 600
+// killTicks is the issue's 2,000; the kill points are at fixed ticks (two
+// of them at stages of a checkpoint write, through the hook above), so
+// nothing depends on timing.
+const (
+	killTicks = 2000
+	killEvery = 500
+)
 
 var killScenario = fmt.Sprintf(`
 scenario "kill9" {
   seed             = 11
   ticks            = %d
-  checkpoint_every = 150
+  checkpoint_every = %d
 }
 world "repeated_game" { rounds = %d }
 agent "random" {
@@ -57,7 +67,7 @@ agent "pavlov" {
   runtime = "builtin"
   command = "pavlov"
 }
-`, killTicks, killTicks)
+`, killTicks, killEvery, killTicks)
 
 // openDir is a temporary directory agents running as their own users can enter.
 func openDir(t *testing.T) string {
@@ -134,18 +144,19 @@ func TestKillNineThenResume(t *testing.T) {
 		t.Fatalf("reference run: %+v", want)
 	}
 
+	// Just after the checkpoint at tick 1000 (in place, before the
+	// checkpoint.written event), between that one and the next (tick 1250
+	// closed: the kill lands a little later), and while the next one is
+	// being written.
 	cases := []struct {
 		name   string
 		env    []string
 		killAt func(dir string) bool
 		from   world.Tick // the checkpoint resume must go on from
 	}{
-		{"just after a checkpoint", nil, func(dir string) bool {
-			_, err := os.Stat(filepath.Join(dir, "checkpoints", "tick-0000000300", "checkpoint.json"))
-			return err == nil
-		}, 300},
-		{"between checkpoints", nil, func(dir string) bool { return closedTick(dir, 375) }, 300},
-		{"during a checkpoint write", []string{"TERRARIUM_TEST_STALL_CHECKPOINT=450"}, nil, 300},
+		{"just after a checkpoint", []string{"TERRARIUM_TEST_STALL_CHECKPOINT=1000", "TERRARIUM_TEST_STALL_STAGE=" + checkpoint.StageRenamed}, nil, 1000},
+		{"between checkpoints", nil, func(dir string) bool { return closedTick(dir, 1250) }, 1000},
+		{"during a checkpoint write", []string{"TERRARIUM_TEST_STALL_CHECKPOINT=1500"}, nil, 1000},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
