@@ -356,3 +356,47 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the page logged errors: %q", errs)
 	}
 }
+
+// The dashboard of a resumed run shows the whole run: the kept events
+// before the resume (from the refilled stream) and the metrics kept in
+// metrics.csv, then the resumed ticks.
+func TestDashboardOfResumedRun(t *testing.T) {
+	const ticks = 60
+	whole, _ := runWithSeed(t, tournamentWithRandom(ticks, 20), 3)
+	dir := copyRun(t, whole.Dir)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Remove(filepath.Join(dir, "result.json"))
+	lines := eventLines(t, dir)
+	writeLines(t, dir, lines[:lineOf(t, lines, 50)]) // killed at tick 50
+
+	infoCh := make(chan dashboard.Info, 1)
+	h, rep, err := terrarium.Resume(dir, terrarium.Config{Logger: testLogger(t), Env: raceEnv,
+		UI: "127.0.0.1:0", Dashboard: func(in dashboard.Info) { infoCh <- in }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	defer http.DefaultClient.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := streamLast(t, <-infoCh)
+	res, err := h.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-last
+	if s.Scenario == "" || s.Tick != ticks || s.Status != terrarium.StatusFinished || s.Seq != res.Events.Count {
+		t.Errorf("resumed after tick %d: scenario %q tick %d status %q seq %d (events %d)", rep.Tick, s.Scenario, s.Tick, s.Status, s.Seq, res.Events.Count)
+	}
+	if n := len(s.Series.Ticks); n != ticks || s.Series.Ticks[0] != 1 {
+		t.Errorf("metrics over %d ticks from %v, want all %d from tick 1", n, s.Series.Ticks[:min(n, 1)], ticks)
+	}
+	for _, a := range s.Agents {
+		if a.Actions+a.Missing != ticks {
+			t.Errorf("agent %s: %d actions + %d filled, want %d", a.ID, a.Actions, a.Missing, ticks)
+		}
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/dashboard"
+	"github.com/terrarium-sim/terrarium/report"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -35,6 +37,9 @@ func (r *run) startDashboard() error {
 		return err
 	}
 	r.dash = d
+	if r.from != nil {
+		r.dashboardHistory()
+	}
 	info := d.Info()
 	if err := writeJSON(filepath.Join(r.dir, DashboardFile), info, 0o600); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
@@ -43,6 +48,34 @@ func (r *run) startDashboard() error {
 		f(info)
 	}
 	return nil
+}
+
+// dashboardHistory gives the dashboard of a resumed or forked run the
+// metrics of the ticks before it took over (metrics.csv as kept), so its
+// charts start where the run did. Its events come from the stream, which
+// a resumed run refills from events.jsonl.
+func (r *run) dashboardHistory() {
+	series, err := report.ReadMetrics(filepath.Join(r.dir, "metrics.csv"))
+	if err != nil {
+		r.log.Debug("dashboard: no earlier metrics", "error", err)
+		return
+	}
+	byTick := map[world.Tick]map[string]float64{}
+	var ticks []world.Tick
+	for _, s := range series {
+		for i, t := range s.Ticks {
+			tk := world.Tick(t)
+			if byTick[tk] == nil {
+				byTick[tk] = map[string]float64{}
+				ticks = append(ticks, tk)
+			}
+			byTick[tk][s.Name] = s.Values[i]
+		}
+	}
+	slices.Sort(ticks)
+	for _, t := range ticks {
+		r.dash.Frame(dashboard.Frame{Tick: t, Metrics: byTick[t]})
+	}
 }
 
 // feedDashboard hands the dashboard the run's events, from its own feed

@@ -157,7 +157,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	r.events = ev
 	last, _ := ev.Last()
 	r.h.events.opened(filepath.Join(r.dir, "events.jsonl"), last)
-	r.h.uiFeed.opened(filepath.Join(r.dir, "events.jsonl"), last)
+	r.h.uiFeed.opened(filepath.Join(r.dir, "events.jsonl"), 0) // the dashboard shows a resumed run from its start
 	if err := r.iso.private(filepath.Join(r.dir, "events.jsonl")); err != nil {
 		return err
 	}
