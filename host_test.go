@@ -624,45 +624,6 @@ agent "other" {
 	}
 }
 
-// A flooding agent is counted and summarised; the other agent loses nothing.
-func TestFloodingAgentHurtsNobodyElse(t *testing.T) {
-	sc := writeScenario(t, `
-scenario "flood" {
-  ticks           = 5
-  action_deadline = "5s"
-}
-world "repeated_game" {
-  game   = "prisoners_dilemma"
-  rounds = 5
-}
-agent "flood" {
-  runtime = "builtin"
-  command = "test_flood"
-}
-agent "honest" {
-  runtime = "builtin"
-  command = "tit_for_tat"
-}
-`)
-	res, recs, err := runScenario(t, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := agentResult(t, res, "honest")
-	if h.Actions != 5 || h.Missing != 0 || h.Late+h.Rejected != 0 {
-		t.Errorf("honest agent %+v, want 5 clean actions", h.AgentStats)
-	}
-	f := agentResult(t, res, "flood")
-	if f.Rejected+f.Late == 0 {
-		t.Errorf("flooder %+v: its excess actions were not counted", f.AgentStats)
-	}
-	// The flood is summarised: a bounded number of refusal events per tick.
-	refusals := len(kinds(recs, world.EventActionRejected)) + len(kinds(recs, world.EventActionLate))
-	if max := 6 * (world.MaxRefusalEvents + 1); refusals > max {
-		t.Errorf("%d refusal events for a flood of %d, want at most %d", refusals, floodSize, max)
-	}
-}
-
 func TestCloseStopsRunAndLeavesNoAgents(t *testing.T) {
 	sc := writeScenario(t, `
 scenario "long" {

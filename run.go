@@ -624,7 +624,7 @@ func (r *run) start(a *agentRun) error {
 		}
 	}
 	if a.bridgeEnv != nil {
-		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv})
+		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv, MaxLineBytes: int(a.spec.MaxLine)})
 		if err != nil {
 			_ = p.Terminate(context.Background())
 			return fmt.Errorf("start agent %s: stdio bridge: %w", id, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -133,6 +134,12 @@ func (s *Scenario) Check() error {
 		if !slices.Contains(restartAllowed, a.Restart) {
 			bad("%s: restart %q: want one of %s", where, a.Restart, quoteList(restartAllowed))
 		}
+		switch {
+		case a.MaxLine != 0 && a.Runtime != RuntimeStdio:
+			bad("%s: max_line is a setting of runtime stdio, not %s", where, a.Runtime)
+		case a.MaxLine != 0 && (a.MaxLine < MinStdioMaxLine || a.MaxLine > MaxStdioMaxLine):
+			bad("%s: max_line %d: want %d to %d bytes", where, a.MaxLine, MinStdioMaxLine, MaxStdioMaxLine)
+		}
 		for _, e := range a.Env {
 			if !envNamePattern.MatchString(e) {
 				bad("%s: env entry %q is not a variable name", where, e)
@@ -224,6 +231,9 @@ func (s *Scenario) HCL() []byte {
 		if a.UnhealthyAfter > 0 {
 			ab.SetAttributeValue("unhealthy_after", cty.NumberIntVal(int64(a.UnhealthyAfter)))
 			ab.SetAttributeValue("restart_unhealthy", cty.BoolVal(a.RestartUnhealthy))
+		}
+		if a.MaxLine > 0 {
+			ab.SetAttributeValue("max_line", cty.StringVal(strconv.FormatInt(a.MaxLine, 10)+"B"))
 		}
 	}
 	return f.Bytes()
