@@ -24,6 +24,7 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -367,7 +368,7 @@ func BenchmarkLockstepTick(b *testing.B) {
 				env["GOMAXPROCS"] = "1"
 			case "stdio-python":
 				if _, err := exec.LookPath("python3"); err != nil {
-					b.Skip("python3 is not installed")
+					testenv.Missing(b, "python3 is not installed (run .ci/deps/python.sh)")
 				}
 				script := filepath.Join(dir, "tit_for_tat.py")
 				src, err := os.ReadFile(filepath.Join("agents", "examples", "python", "tit_for_tat.py"))

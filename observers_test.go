@@ -24,6 +24,7 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/observe"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -520,7 +521,7 @@ func natsCLI(t *testing.T) string {
 	}
 	p := filepath.Join(gopath, "bin", "nats")
 	if _, err := os.Stat(p); err != nil {
-		t.Skip("the nats CLI (natscli) is not installed: bash .ci/deps/natscli.sh installs it (CI does)")
+		testenv.Missing(t, "the nats CLI (natscli) is not installed: bash .ci/deps/natscli.sh installs it (CI does)")
 	}
 	return p
 }

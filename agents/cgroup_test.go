@@ -12,6 +12,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/agenttest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 func testRun(t *testing.T) string {
@@ -56,7 +57,7 @@ func TestCgroupLimitsHoldFromTheStart(t *testing.T) {
 	}
 	if g == nil || rep[agents.LimitPids].Mechanism == agents.MechanismNone {
 		// The honest outcome was checked above; containment needs a cgroup.
-		t.Skipf("no usable cgroups here (not root?): %v", rep)
+		testenv.Missing(t, "no usable cgroups here (not root?): %v", rep)
 	}
 	if r := rep[agents.LimitMemory]; r.Got > r.Want || r.Got < r.Want-4096 {
 		t.Errorf("memory read back %v for %v: want it rounded down to a page", r.Got, r.Want)
@@ -101,7 +102,7 @@ func TestCgroupKillsEscapedDescendants(t *testing.T) {
 	cg := openCgroups(t)
 	g, rep := cg.Group("esc", agents.Limits{Pids: 64})
 	if g == nil || rep[agents.LimitPids].Mechanism == agents.MechanismNone {
-		t.Skipf("no usable cgroups here (not root?): %v", rep)
+		testenv.Missing(t, "no usable cgroups here (not root?): %v", rep)
 	}
 	spec := f.spec("esc", "hold-stdout")
 	spec.Cgroup, spec.Shim = g, f.exe

@@ -13,6 +13,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/report"
 	"github.com/terrarium-sim/terrarium/scenarios"
@@ -75,11 +76,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "chromium is not installed (run .ci/deps/chromium.sh)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Missing(t, "chromium is not installed (run .ci/deps/chromium.sh)")
 	return ""
 }
 
