@@ -29,6 +29,14 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	builtin.Register("test_silent_from_3", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick >= 3 {
+				return nil // alive, and never answers again
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
 	builtin.Register("test_exit_at_7", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if obs.Tick == 7 {
