@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,6 +208,10 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 	}
 	b.Cleanup(func() { _ = h.Close() })
 
+	// Give back what earlier runs in this process left (free heap spans,
+	// stacks), so that the growth below is this run's alone, not less for
+	// every iteration after the first.
+	debug.FreeOSMemory()
 	before := sampleMem(b)
 	stop := make(chan struct{})
 	var poll sync.WaitGroup
