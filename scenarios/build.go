@@ -232,6 +232,15 @@ func (s *Scenario) HCL() []byte {
 			ab.SetAttributeValue("unhealthy_after", cty.NumberIntVal(int64(a.UnhealthyAfter)))
 			ab.SetAttributeValue("restart_unhealthy", cty.BoolVal(a.RestartUnhealthy))
 		}
+		if a.Memory > 0 {
+			ab.SetAttributeValue("memory", cty.StringVal(strconv.FormatInt(a.Memory, 10)+"B"))
+		}
+		if a.Pids > 0 {
+			ab.SetAttributeValue("pids", cty.NumberIntVal(a.Pids))
+		}
+		if a.CPU > 0 {
+			ab.SetAttributeValue("cpu", cty.NumberFloatVal(a.CPU))
+		}
 		if a.MaxLine > 0 {
 			ab.SetAttributeValue("max_line", cty.StringVal(strconv.FormatInt(a.MaxLine, 10)+"B"))
 		}
