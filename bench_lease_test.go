@@ -16,6 +16,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -122,7 +123,7 @@ func benchLeaseRun(b *testing.B, mode, agents string) (*terrarium.Result, []even
 	users := terrarium.AgentUsersOff
 	if mode == workspace.Permissions {
 		if os.Geteuid() != 0 {
-			b.Skip("permissions mode needs root")
+			testenv.Missing(b, "permissions mode needs root")
 		}
 		users = terrarium.AgentUsersOn
 	}

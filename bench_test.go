@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
@@ -206,6 +208,10 @@ func runSpawnOnce(b *testing.B, sc *scenarios.Scenario, n int) spawnFigures {
 	}
 	b.Cleanup(func() { _ = h.Close() })
 
+	// Give back what earlier runs in this process left (free heap spans,
+	// stacks), so that the growth below is this run's alone, not less for
+	// every iteration after the first.
+	debug.FreeOSMemory()
 	before := sampleMem(b)
 	stop := make(chan struct{})
 	var poll sync.WaitGroup
@@ -367,7 +373,7 @@ func BenchmarkLockstepTick(b *testing.B) {
 				env["GOMAXPROCS"] = "1"
 			case "stdio-python":
 				if _, err := exec.LookPath("python3"); err != nil {
-					b.Skip("python3 is not installed")
+					testenv.Missing(b, "python3 is not installed (run .ci/deps/python.sh)")
 				}
 				script := filepath.Join(dir, "tit_for_tat.py")
 				src, err := os.ReadFile(filepath.Join("agents", "examples", "python", "tit_for_tat.py"))

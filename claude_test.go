@@ -20,6 +20,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/mcpserver"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/workspace"
 )
@@ -37,7 +38,7 @@ func claudeCLI(t testing.TB) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("the claude CLI is not installed (%v): run bash .ci/deps/claude.sh, or set TERRARIUM_CLAUDE", err)
+		testenv.Missing(t, "the claude CLI is not installed (%v): run bash .ci/deps/claude.sh, or set TERRARIUM_CLAUDE", err)
 	}
 	return p
 }

@@ -448,6 +448,42 @@ agent "steady" {
 	}
 }
 
+// An agent that crashes on start under the default restart = "never" fails
+// the run before its first tick: the error names the agent, how it ended
+// and its log, which holds what it wrote; nothing is left running.
+func TestCrashOnStartWithoutRestartFailsTheRun(t *testing.T) {
+	crash := filepath.Join(openTempDir(t), "crash.sh")
+	if err := os.WriteFile(crash, []byte("#!/bin/sh\necho 'boom: no config' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sc := writeScenario(t, `
+scenario "crash_on_start" { ticks = 5 }
+world "repeated_game" { rounds = 5 }
+agent "crashy" {
+  command = "`+crash+`"
+}
+agent "steady" {
+  runtime = "builtin"
+  command = "cooperator"
+}
+`)
+	res, recs, err := runScenario(t, sc)
+	logPath := filepath.Join(res.Dir, "logs", "crashy.log")
+	if err == nil || !strings.Contains(err.Error(), "agent crashy exited before it was ready (exit 3)") ||
+		!strings.Contains(err.Error(), logPath) || !strings.Contains(err.Error(), `restart = "never"`) {
+		t.Fatalf("Run error = %v; want it to name crashy, exit 3, %s and the restart policy", err, logPath)
+	}
+	if res.Status != terrarium.StatusFailed || res.Ticks != 0 || len(kinds(recs, world.EventTickClosed)) != 0 {
+		t.Errorf("run %s after %d ticks, want failed before the first", res.Status, res.Ticks)
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), "boom: no config") {
+		t.Errorf("%s does not hold the agent's output (%v):\n%s", logPath, err, b)
+	}
+	if c := agentResult(t, res, "crashy"); c.ExitCode != 3 || c.Restarts != 0 {
+		t.Errorf("crashy %+v, want exit code 3, not restarted", c)
+	}
+}
+
 // An agent that dies mid-run is restarted, plays again, and ends normally.
 func TestAgentRestartedMidRunPlaysOn(t *testing.T) {
 	sc := writeScenario(t, `
@@ -621,45 +657,6 @@ agent "other" {
 	}
 	if strings.Contains(string(b), secret) {
 		t.Errorf("an agent inherited the host's descriptor of %s:\n%s", secret, b)
-	}
-}
-
-// A flooding agent is counted and summarised; the other agent loses nothing.
-func TestFloodingAgentHurtsNobodyElse(t *testing.T) {
-	sc := writeScenario(t, `
-scenario "flood" {
-  ticks           = 5
-  action_deadline = "5s"
-}
-world "repeated_game" {
-  game   = "prisoners_dilemma"
-  rounds = 5
-}
-agent "flood" {
-  runtime = "builtin"
-  command = "test_flood"
-}
-agent "honest" {
-  runtime = "builtin"
-  command = "tit_for_tat"
-}
-`)
-	res, recs, err := runScenario(t, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := agentResult(t, res, "honest")
-	if h.Actions != 5 || h.Missing != 0 || h.Late+h.Rejected != 0 {
-		t.Errorf("honest agent %+v, want 5 clean actions", h.AgentStats)
-	}
-	f := agentResult(t, res, "flood")
-	if f.Rejected+f.Late == 0 {
-		t.Errorf("flooder %+v: its excess actions were not counted", f.AgentStats)
-	}
-	// The flood is summarised: a bounded number of refusal events per tick.
-	refusals := len(kinds(recs, world.EventActionRejected)) + len(kinds(recs, world.EventActionLate))
-	if max := 6 * (world.MaxRefusalEvents + 1); refusals > max {
-		t.Errorf("%d refusal events for a flood of %d, want at most %d", refusals, floodSize, max)
 	}
 }
 

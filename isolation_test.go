@@ -12,6 +12,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // test_snoop tries, before playing, everything an agent must not be able to
@@ -69,7 +70,7 @@ func errText(err error) string {
 
 func TestAgentsRunAsTheirOwnUsers(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("agent users need root (CI and the container run as root)")
+		testenv.Missing(t, "agent users need root (CI and the container run as root)")
 	}
 	sc := writeScenario(t, `
 scenario "iso" { ticks = 3 }

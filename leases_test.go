@@ -16,6 +16,7 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/workspace"
 )
 
@@ -48,7 +49,7 @@ func runLeaseCase(t *testing.T, mode string, c leaseCase) leaseRun {
 	users := terrarium.AgentUsersOff
 	if mode == workspace.Permissions {
 		if os.Geteuid() != 0 {
-			t.Skip("permissions mode needs root (CI runs as root)")
+			testenv.Missing(t, "permissions mode needs root (CI runs as root)")
 		}
 		users = terrarium.AgentUsersOn
 	}

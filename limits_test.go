@@ -12,6 +12,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // limitsEvent returns the agent.limits event of agent id.
@@ -119,7 +120,7 @@ agent "honest" {
 		if strings.Contains(string(log), "fork refused") || strings.Contains(string(log), "forked") {
 			t.Errorf("without a pids cgroup the double must not fork:\n%s", log)
 		}
-		t.Skipf("no cgroup enforces pids here (run error %v; limits %+v): containment not tested", err, agentResult(t, res, "bomb").Limits)
+		testenv.Missing(t, "no cgroup enforces pids here (run error %v; limits %+v): containment not tested", err, agentResult(t, res, "bomb").Limits)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ agent "honest" {
 		}
 		// RLIMIT_AS, the fallback, may keep a race-enabled agent from
 		// starting at all (the run then fails): that is the honest outcome.
-		t.Skipf("no cgroup enforces memory here (run error %v; limits %+v): containment not tested", err, agentResult(t, res, "hog").Limits)
+		testenv.Missing(t, "no cgroup enforces memory here (run error %v; limits %+v): containment not tested", err, agentResult(t, res, "hog").Limits)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +259,7 @@ agent "b" {
 		if in {
 			t.Errorf("a host that is not root put its agent into a cgroup?\n%s", log)
 		}
-		t.Skip("not root: no cgroups to contain agents in")
+		testenv.Missing(t, "not root: no cgroups to contain agents in")
 	}
 	if !in {
 		t.Errorf("the agent did not run in a cgroup of its own:\n%s", log)
@@ -302,7 +303,7 @@ agent "honest" {
 	res, recs, err := runScenario(t, sc)
 	enforced := checkHonestReport(t, res, recs, "spin", agents.LimitCPU, 0.2)
 	if !enforced {
-		t.Skipf("no cgroup enforces cpu here (run error %v; limits %+v): throttling not tested", err, agentResult(t, res, "spin").Limits)
+		testenv.Missing(t, "no cgroup enforces cpu here (run error %v; limits %+v): throttling not tested", err, agentResult(t, res, "spin").Limits)
 	}
 	if err != nil {
 		t.Fatal(err)

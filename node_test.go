@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // nodeExample is the directory of the Node.js example agent.
@@ -23,11 +24,7 @@ func nodeAgent(t *testing.T) string {
 	t.Helper()
 	missing := func(format string, args ...any) {
 		t.Helper()
-		msg := fmt.Sprintf(format, args...) + " (run .ci/deps/node.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "%s (run .ci/deps/node.sh)", fmt.Sprintf(format, args...))
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		missing("node is not installed: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world/turns"
 )
@@ -24,7 +25,7 @@ func TestSharedNotebook(t *testing.T) {
 			users := terrarium.AgentUsersOff
 			if mode == workspace.Permissions {
 				if os.Geteuid() != 0 {
-					t.Skip("permissions mode needs root")
+					testenv.Missing(t, "permissions mode needs root")
 				}
 				users = terrarium.AgentUsersOn
 			}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // The shipped polyglot scenario: Go (SDK), Python over stdio and Node.js
@@ -13,10 +15,7 @@ import (
 func TestPolyglotScenario(t *testing.T) {
 	nodeAgent(t) // Node.js and the example's modules, or skip (fail under CI=true)
 	if _, err := exec.LookPath("python3"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 is not installed (run .ci/deps/python.sh)")
-		}
-		t.Skip("python3 is not installed")
+		testenv.Missing(t, "python3 is not installed (run .ci/deps/python.sh)")
 	}
 	path := filepath.Join("scenarios", "polyglot.hcl")
 	// Agents running as their own users must be able to read the example

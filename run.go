@@ -627,7 +627,7 @@ func (r *run) start(a *agentRun) error {
 		}
 	}
 	if a.bridgeEnv != nil {
-		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv})
+		br, err := agents.NewStdioBridge(p, agents.StdioConfig{Env: a.bridgeEnv, MaxLineBytes: int(a.spec.MaxLine)})
 		if err != nil {
 			_ = p.Terminate(context.Background())
 			return fmt.Errorf("start agent %s: stdio bridge: %w", id, err)
@@ -880,8 +880,16 @@ func (r *run) waitReady(ctx context.Context) error {
 					continue // restarted and failed again and again: marked failed, the others play on
 				}
 				st := o.a.process().Exit()
-				return fmt.Errorf("agent %s exited before it was ready (%s); see %s",
-					o.a.seat.ID, st, filepath.Join(r.dir, "logs", string(o.a.seat.ID)+".log"))
+				how := st.String()
+				if st.Reason != "" {
+					how += ": " + st.Reason
+				}
+				hint := ""
+				if o.a.spec.Restart == scenarios.RestartNever {
+					hint = `; with restart = "never" the run cannot start without it (restart = "on-failure" would retry it)`
+				}
+				return fmt.Errorf("agent %s exited before it was ready (%s); its output is in %s%s",
+					o.a.seat.ID, how, filepath.Join(r.dir, "logs", string(o.a.seat.ID)+".log"), hint)
 			}
 		case <-timeout.C:
 			var late []string

@@ -28,13 +28,19 @@ type RunState struct {
 
 // AgentState is one agent as the event log describes it.
 type AgentState struct {
-	ID        string
-	State     string // spawned, ready, exited, restarting, failed, stopped
+	ID string
+	// State is spawned, ready, unhealthy (missed unhealthy_after deadlines
+	// in a row, and has not acted since), stopping (told to stop: its
+	// max_turns is spent), exited (left during the run), restarting,
+	// failed, stopped; abandoned when the host died without finishing the
+	// run (its watchdog killed the agents; what each did last is unknown);
+	// for a finished run, result.json's status.
+	State     string
 	Pid       int
 	Restarts  int
-	Turns     int // actions it sent that were applied
-	Missing   int // ticks its action was filled in by the policy
-	LastError string
+	Turns     int    // actions it sent that were applied
+	Missing   int    // ticks its action was filled in by the policy
+	LastError string // or why it was stopped early (max_turns) or is unhealthy
 }
 
 // ReadRunState reads dir/events.jsonl. A run still being written may end
@@ -50,6 +56,7 @@ func ReadRunState(dir string) (*RunState, error) {
 	st := &RunState{Status: "running"}
 	hostPid := 0
 	agents := map[string]*AgentState{}
+	spent := map[string]string{} // agent -> why it was stopped (max_turns)
 	get := func(id world.AgentID) *AgentState {
 		a := agents[string(id)]
 		if a == nil {
@@ -87,10 +94,21 @@ func ReadRunState(dir string) (*RunState, error) {
 			}
 		case events.AgentReady:
 			get(r.Agent).State = "ready"
+		case events.AgentSpent:
+			a := get(r.Agent)
+			a.State = "stopping"
+			spent[a.ID] = fmt.Sprintf("max_turns %v reached", d["max_turns"])
+			a.LastError = spent[a.ID]
+		case events.AgentUnhealthy:
+			a := get(r.Agent)
+			if a.State == "ready" || a.State == "spawned" {
+				a.State = "unhealthy"
+			}
+			a.LastError = fmt.Sprintf("unhealthy at tick %d: missed %v deadlines in a row", r.Tick, d["missed"])
 		case events.AgentExited:
 			a := get(r.Agent)
 			a.State = "stopped"
-			if during, _ := d["during_run"].(bool); during {
+			if during, _ := d["during_run"].(bool); during && spent[a.ID] == "" {
 				a.State = "exited"
 			}
 			if clean, _ := d["clean"].(bool); !clean {
@@ -98,6 +116,9 @@ func ReadRunState(dir string) (*RunState, error) {
 				if sig, ok := d["signal"].(string); ok {
 					a.LastError = "killed by " + sig
 				}
+			}
+			if why, ok := d["reason"].(string); ok && why != "" {
+				a.LastError = why // a limit ended it
 			}
 		case events.AgentRestarting:
 			get(r.Agent).State = "restarting"
@@ -117,8 +138,12 @@ func ReadRunState(dir string) (*RunState, error) {
 				for _, a := range tc.Actions {
 					if a.Filled != "" {
 						get(world.AgentID(a.Agent)).Missing++
-					} else {
-						get(world.AgentID(a.Agent)).Turns++
+						continue
+					}
+					ag := get(world.AgentID(a.Agent))
+					ag.Turns++
+					if ag.State == "unhealthy" {
+						ag.State = "ready" // it acts again
 					}
 				}
 			}
@@ -129,6 +154,13 @@ func ReadRunState(dir string) (*RunState, error) {
 	// crash): say so rather than "running".
 	if st.Status == "running" && hostPid > 0 && !processAlive(hostPid) {
 		st.Status = "abandoned (the host is gone: no run.finished)"
+		for _, a := range agents {
+			switch a.State {
+			case "exited", "failed", "stopped":
+			default: // it was alive when the log ends; the watchdog killed it with the host
+				a.State = "abandoned"
+			}
+		}
 	}
 	// A finished run's result.json is the last word on each agent's outcome.
 	if res, err := readResult(dir); err == nil {

@@ -29,6 +29,14 @@ func init() {
 			return a.Act(obs.Tick, allMoves(obs, "C"))
 		})
 	})
+	builtin.Register("test_silent_from_3", func(ctx context.Context, a *sdk.Agent) error {
+		return serve(ctx, a, func(obs sdk.Observation) error {
+			if obs.Tick >= 3 {
+				return nil // alive, and never answers again
+			}
+			return a.Act(obs.Tick, allMoves(obs, "C"))
+		})
+	})
 	builtin.Register("test_exit_at_7", func(ctx context.Context, a *sdk.Agent) error {
 		return serve(ctx, a, func(obs sdk.Observation) error {
 			if obs.Tick == 7 {
@@ -48,21 +56,6 @@ func init() {
 			}
 			prev = allMoves(obs, "C")
 			return a.Act(obs.Tick, prev)
-		})
-	})
-	builtin.Register("test_flood", func(ctx context.Context, a *sdk.Agent) error {
-		return serve(ctx, a, func(obs sdk.Observation) error {
-			moves := allMoves(obs, "C")
-			n := 1
-			if obs.Tick == 1 {
-				n = floodSize // the first one is its action; the rest must not hurt anyone
-			}
-			for i := 0; i < n; i++ {
-				if err := a.Act(obs.Tick, moves); err != nil {
-					return err
-				}
-			}
-			return nil
 		})
 	})
 	builtin.Register("test_crash_once_at_3", func(ctx context.Context, a *sdk.Agent) error {
@@ -115,7 +108,66 @@ func init() {
 	})
 }
 
-const floodSize = 20000
+// floodSize is how many actions test_flood sends at tick 1 (case 6).
+const floodSize = 100000
+
+// floodSentFile is where test_flood keeps, in its workspace, how many
+// actions it has sent, written before each send.
+const floodSentFile = "sent"
+
+// Flooders (case 6, flood_test.go).
+func init() {
+	// test_flood sends floodSize copies of its action at tick 1 (the
+	// first is its action, the rest must hurt nobody) and one at every
+	// other tick. At tick 2 the host may still be working through the
+	// flood with this agent's queue full, so that its one action is
+	// dropped: it sends it again every 20 ms until tick 3 comes (the
+	// copies are refused as duplicates or late, and counted).
+	builtin.Register("test_flood", func(ctx context.Context, a *sdk.Agent) error {
+		sent := 0
+		act := func(t world.Tick, n int) error {
+			sent += n
+			if err := os.WriteFile(filepath.Join(a.Workspace(), floodSentFile), []byte(strconv.Itoa(sent)), 0o644); err != nil {
+				return err
+			}
+			for i := 0; i < n; i++ {
+				if err := a.Act(t, json.RawMessage(`{"flood":true}`)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var retry <-chan time.Time
+		for {
+			select {
+			case obs, ok := <-a.Observations():
+				if !ok {
+					return nil
+				}
+				retry = nil
+				n := 1
+				if obs.Tick == 1 {
+					n = floodSize
+				}
+				if err := act(obs.Tick, n); err != nil {
+					return err
+				}
+				if obs.Tick == 2 {
+					retry = time.After(20 * time.Millisecond)
+				}
+			case <-retry:
+				if err := act(2, 1); err != nil {
+					return err
+				}
+				retry = time.After(20 * time.Millisecond)
+			case <-a.Done():
+				return nil
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+}
 
 // serve calls f for every observation until the run ends.
 func serve(ctx context.Context, a *sdk.Agent, f func(sdk.Observation) error) error {
@@ -153,8 +205,6 @@ func allMoves(obs sdk.Observation, move string) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{"moves": moves})
 	return b
 }
-
-var _ world.Tick
 
 // Hostile test doubles for the limits (limits_test.go). Each first checks
 // that its own limit is in force, and does nothing hostile otherwise.

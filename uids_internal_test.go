@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // A base far from the default, so these tests never meet real runs' UIDs.
@@ -59,7 +61,7 @@ func TestUIDBlocksAreExclusive(t *testing.T) {
 // spawned, in their own sessions too) are killed before the block is used.
 func TestUIDBlockKillsLeftovers(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to start processes as other users")
+		testenv.Missing(t, "needs root to start processes as other users")
 	}
 	uid := uint32(testUIDBase + 2*uidBlockSize + 1)
 	cmd := exec.Command("/bin/sh", "-c", "sleep 1000 & setsid sleep 1000 & exec sleep 1000")

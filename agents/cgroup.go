@@ -72,45 +72,58 @@ func OpenCgroups(run string, log hclog.Logger) *Cgroups {
 		c.allUnusable(fmt.Sprintf("cannot read /proc/self/cgroup: %v", err))
 		return c
 	}
+	c.ctrl, c.why = detectCgroups(mounts, own, "")
+	return c
+}
+
+// detectCgroups finds, from this process's /proc/self/mountinfo (mounts)
+// and /proc/self/cgroup (own), where each of memory, pids, cpu and freezer
+// is usable: a v2 controller enabled in the process's own v2 group (its
+// cgroup.controllers; freezer: its cgroup.freeze), else the controller's
+// own v1 hierarchy; why says, for each controller that is nowhere, why.
+// The files it reads are read under fsRoot: "" for the machine's own, a
+// fixture directory in tests (the paths it returns are the machine's).
+func detectCgroups(mounts, own []byte, fsRoot string) (ctrl map[string]*hierarchy, why map[string]string) {
+	ctrl, why = map[string]*hierarchy{}, map[string]string{}
 	v1, v2 := parseMountinfo(mounts)
 	paths := parseProcCgroup(own)
 	want := []string{LimitMemory, LimitPids, LimitCPU, "freezer"}
 	if v2.mount != "" {
 		if p, ok := paths[""]; ok {
 			v2.self = joinCgroup(v2.mount, v2.root, p)
-			enabled := strings.Fields(readTrim(filepath.Join(v2.self, "cgroup.controllers")))
+			enabled := strings.Fields(readTrim(filepath.Join(fsRoot, v2.self, "cgroup.controllers")))
 			for _, ctl := range want {
-				if slices.Contains(enabled, ctl) || ctl == "freezer" && fileExists(filepath.Join(v2.self, "cgroup.freeze")) {
+				if slices.Contains(enabled, ctl) || ctl == "freezer" && fileExists(filepath.Join(fsRoot, v2.self, "cgroup.freeze")) {
 					h := v2.hierarchy
-					c.ctrl[ctl] = &h
+					ctrl[ctl] = &h
 				}
 			}
 		}
 	}
 	for _, ctl := range want {
-		if c.ctrl[ctl] != nil {
+		if ctrl[ctl] != nil {
 			continue
 		}
 		m, ok := v1[ctl]
 		if !ok {
 			switch {
 			case v2.mount != "":
-				c.why[ctl] = fmt.Sprintf("the %s controller is neither enabled in this process's cgroup v2 group (%s/cgroup.controllers) nor mounted as a cgroup v1 hierarchy", ctl, v2.self)
+				why[ctl] = fmt.Sprintf("the %s controller is neither enabled in this process's cgroup v2 group (%s/cgroup.controllers) nor mounted as a cgroup v1 hierarchy", ctl, v2.self)
 			default:
-				c.why[ctl] = fmt.Sprintf("no cgroup file system with the %s controller is mounted (see /proc/self/mountinfo)", ctl)
+				why[ctl] = fmt.Sprintf("no cgroup file system with the %s controller is mounted (see /proc/self/mountinfo)", ctl)
 			}
 			continue
 		}
 		p, ok := paths[ctl]
 		if !ok {
-			c.why[ctl] = fmt.Sprintf("/proc/self/cgroup names no %s group for this process", ctl)
+			why[ctl] = fmt.Sprintf("/proc/self/cgroup names no %s group for this process", ctl)
 			continue
 		}
 		h := m.hierarchy
 		h.self = joinCgroup(m.mount, m.root, p)
-		c.ctrl[ctl] = &h
+		ctrl[ctl] = &h
 	}
-	return c
+	return ctrl, why
 }
 
 func (c *Cgroups) allUnusable(why string) {

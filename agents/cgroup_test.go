@@ -12,6 +12,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/agenttest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 func testRun(t *testing.T) string {
@@ -56,7 +57,7 @@ func TestCgroupLimitsHoldFromTheStart(t *testing.T) {
 	}
 	if g == nil || rep[agents.LimitPids].Mechanism == agents.MechanismNone {
 		// The honest outcome was checked above; containment needs a cgroup.
-		t.Skipf("no usable cgroups here (not root?): %v", rep)
+		testenv.Missing(t, "no usable cgroups here (not root?): %v", rep)
 	}
 	if r := rep[agents.LimitMemory]; r.Got > r.Want || r.Got < r.Want-4096 {
 		t.Errorf("memory read back %v for %v: want it rounded down to a page", r.Got, r.Want)
@@ -101,7 +102,7 @@ func TestCgroupKillsEscapedDescendants(t *testing.T) {
 	cg := openCgroups(t)
 	g, rep := cg.Group("esc", agents.Limits{Pids: 64})
 	if g == nil || rep[agents.LimitPids].Mechanism == agents.MechanismNone {
-		t.Skipf("no usable cgroups here (not root?): %v", rep)
+		testenv.Missing(t, "no usable cgroups here (not root?): %v", rep)
 	}
 	spec := f.spec("esc", "hold-stdout")
 	spec.Cgroup, spec.Shim = g, f.exe
@@ -117,5 +118,39 @@ func TestCgroupKillsEscapedDescendants(t *testing.T) {
 		if !strings.HasPrefix(d, "/") || filepath.Base(d) != "esc" {
 			t.Errorf("group directory %s", d)
 		}
+	}
+}
+
+// Rlimits alone (no cgroup): the shim sets them before it executes the
+// program, which starts with them in force; one the kernel refuses stops
+// the agent before its program runs, saying which.
+func TestShimRlimitsHoldOrTheAgentDoesNotStart(t *testing.T) {
+	f := newFixture(t, agents.Config{})
+	spec := f.spec("lim", "cgroup")
+	spec.Shim = f.exe
+	spec.Rlimits = []agents.Rlimit{{Resource: unix.RLIMIT_NPROC, Cur: 777, Max: 777}}
+	p := f.start(spec)
+	waitDone(t, p)
+	if st := p.Exit(); !st.Clean() {
+		t.Fatalf("exit %v; log: %v", st, readLog(t, spec.LogPath))
+	}
+	if out := strings.Join(stream(readLog(t, spec.LogPath), "stdout"), "\n"); !strings.Contains(out, "rlimit-nproc=777") {
+		t.Errorf("RLIMIT_NPROC not in force when the program started:\n%s", out)
+	}
+
+	bad := f.spec("bad", "cgroup")
+	bad.Shim = f.exe
+	bad.Rlimits = []agents.Rlimit{{Resource: unix.RLIMIT_NPROC, Cur: 2000, Max: 1000}} // soft above hard: EINVAL
+	p = f.start(bad)
+	waitDone(t, p)
+	if st := p.Exit(); st.Code != agents.ShimSetupFailed {
+		t.Errorf("exit %v, want %d (the shim's setup failed)", st, agents.ShimSetupFailed)
+	}
+	log := readLog(t, bad.LogPath)
+	if errs := strings.Join(stream(log, "stderr"), "\n"); !strings.Contains(errs, "setrlimit RLIMIT_NPROC to 2000 (hard 1000)") || !strings.Contains(errs, "not starting") {
+		t.Errorf("the shim did not say which rlimit failed:\n%s", errs)
+	}
+	if out := stream(log, "stdout"); len(out) != 0 {
+		t.Errorf("the program ran without its rlimit: %v", out)
 	}
 }

@@ -8,8 +8,10 @@ import (
 // GoDefaults are the variables the host gives a Go agent program unless
 // the scenario (env allow-list) or the embedding program (Config.Env)
 // names them: one P, because an agent answers one observation at a time
-// and with more Ps each round trip costs 15–40 % more CPU in scheduler
-// hand-offs between threads (measured: docs/benchmarks.md).
+// and with more Ps each round trip costs more CPU in scheduler hand-offs
+// between threads (15–40 % slower lockstep round trips to Go child
+// processes in a probe on the project's 2-core machines, run while it was
+// planned; docs/benchmarks.md does not measure it).
 var GoDefaults = map[string]string{"GOMAXPROCS": "1"}
 
 // IsGoProgram reports whether the executable at path was built by the Go

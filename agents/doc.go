@@ -107,7 +107,9 @@
 // A [Spec] with a Cgroup or Rlimits starts as the shim ([ShimMain], the
 // terrarium binary re-executed): the supervisor forks it, writes its pid
 // into the group's cgroup.procs, then lets it go on through a pipe; the
-// shim sets the rlimits and executes the agent's program with the same pid.
+// shim sets the rlimits, reads each back (it exits 126, naming the limit,
+// unless the kernel holds exactly what was asked) and executes the agent's
+// program with the same pid.
 // So the program never runs outside its group, nor without its rlimits,
 // not even for an instant, and every descendant inherits both. When the
 // process exits, the supervisor kills everything left in its group

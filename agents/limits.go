@@ -40,7 +40,9 @@ type LimitReport struct {
 	Want float64 `json:"want"`
 	// Got is what the kernel holds, read back after writing (the kernel
 	// rounds memory to pages and cpu to its quota's microseconds); 0 when
-	// the mechanism is none.
+	// the mechanism is none. An rlimit is read back by the shim in the
+	// agent's process, which does not start the program unless the kernel
+	// holds exactly Want.
 	Got float64 `json:"got,omitempty"`
 	// Mechanism is one of the Mechanism constants.
 	Mechanism string `json:"mechanism"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -38,7 +39,9 @@ type shimConfig struct {
 // ShimMain is the body of the shim, the first program of an agent process
 // with limits (builtin.Main runs it when EnvShim is set): it waits until
 // the host has put its process into the agent's cgroup (so the program
-// never runs outside it, not even for an instant), sets the rlimits, and
+// never runs outside it, not even for an instant), sets the rlimits and
+// reads each back (the program does not start unless the kernel holds
+// exactly what was asked), and
 // executes the agent's program in place of itself, with the same pid,
 // arguments (os.Args) and environment less EnvShim. It never returns: on
 // failure it writes why on stderr and exits 126 (before exec) or 127 (exec
@@ -60,10 +63,8 @@ func ShimMain() {
 		}
 		_ = unix.Close(shimFD)
 	}
-	for _, r := range cfg.Rlimits {
-		if err := unix.Setrlimit(r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
-			fail(ShimSetupFailed, "setrlimit %d to %d: %v", r.Resource, r.Cur, err)
-		}
+	if err := setRlimits(cfg.Rlimits, unix.Setrlimit, unix.Getrlimit); err != nil {
+		fail(ShimSetupFailed, "%v; not starting %s", err, cfg.Path)
 	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
@@ -73,6 +74,40 @@ func ShimMain() {
 	}
 	err := syscall.Exec(cfg.Path, os.Args, env)
 	fail(ShimExecFailed, "exec %s: %v", cfg.Path, err)
+}
+
+// setRlimits sets each rlimit with set and reads it back with get: it
+// fails, naming the limit, unless the kernel holds exactly what was asked.
+func setRlimits(rls []Rlimit, set, get func(resource int, rlim *unix.Rlimit) error) error {
+	for _, r := range rls {
+		want := unix.Rlimit{Cur: r.Cur, Max: r.Max}
+		if err := set(r.Resource, &want); err != nil {
+			return fmt.Errorf("setrlimit %s to %d (hard %d): %w", rlimitName(r.Resource), r.Cur, r.Max, err)
+		}
+		var got unix.Rlimit
+		if err := get(r.Resource, &got); err != nil {
+			return fmt.Errorf("getrlimit %s after setting it: %w", rlimitName(r.Resource), err)
+		}
+		if got != want {
+			return fmt.Errorf("setrlimit %s to %d (hard %d): the kernel holds %d (hard %d)", rlimitName(r.Resource), want.Cur, want.Max, got.Cur, got.Max)
+		}
+	}
+	return nil
+}
+
+// rlimitName names the resources the host sets, and numbers the others.
+func rlimitName(resource int) string {
+	switch resource {
+	case unix.RLIMIT_AS:
+		return "RLIMIT_AS"
+	case unix.RLIMIT_NPROC:
+		return "RLIMIT_NPROC"
+	case unix.RLIMIT_NOFILE:
+		return "RLIMIT_NOFILE"
+	case unix.RLIMIT_CPU:
+		return "RLIMIT_CPU"
+	}
+	return "rlimit " + strconv.Itoa(resource)
 }
 
 // shimEnv is the EnvShim entry for a program and its setup.

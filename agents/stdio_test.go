@@ -21,6 +21,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/bus/bustest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // stdioChildEnv selects what the re-executed test binary does as a stdio
@@ -621,10 +622,7 @@ func TestNewStdioBridgeErrors(t *testing.T) {
 func TestStdioPythonTitForTat(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("python3 is required in CI: %v", err)
-		}
-		t.Skipf("python3 not found: %v", err)
+		testenv.Missing(t, "python3 not found (run .ci/deps/python.sh): %v", err)
 	}
 	script, err := filepath.Abs(filepath.Join("examples", "python", "tit_for_tat.py"))
 	if err != nil {

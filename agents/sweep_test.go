@@ -16,6 +16,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/agenttest"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // shellSpec is an agent that runs script with /bin/sh.
@@ -230,7 +231,7 @@ func TestSessionDiesWithLeader(t *testing.T) {
 
 func TestCredential(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to change user")
+		testenv.Missing(t, "needs root to change user")
 	}
 	const uid, gid, group = 64123, 64123, 64124
 	f := newFixture(t, agents.Config{})

@@ -19,6 +19,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/agenttest"
 	"github.com/terrarium-sim/terrarium/agents/builtin"
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // watchdogHostEnv makes the re-executed test binary a host (see
@@ -269,7 +270,7 @@ func TestWatchdogKillsAgentTreeWhenHostIsKilled(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			if tt.root && os.Geteuid() != 0 {
-				t.Skip("needs root to run the agent as its own user")
+				testenv.Missing(t, "needs root to run the agent as its own user")
 			}
 			leaks := agenttest.NoProcessLeaks(t)
 			agenttest.NoGoroutineLeaks(t)
@@ -390,7 +391,7 @@ func TestWatchdogRejectsBadArgumentsAndSurvivesTheSweep(t *testing.T) {
 // cgroups, whatever session it went to, and removes them.
 func TestWatchdogRemovesCgroupsWhenHostIsKilled(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
+		testenv.Missing(t, "needs root to create cgroups")
 	}
 	leaks := agenttest.NoProcessLeaks(t)
 	agenttest.NoGoroutineLeaks(t)

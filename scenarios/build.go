@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -166,6 +167,12 @@ func (s *Scenario) Check() error {
 		if !slices.Contains(restartAllowed, a.Restart) {
 			bad("%s: restart %q: want one of %s", where, a.Restart, quoteList(restartAllowed))
 		}
+		switch {
+		case a.MaxLine != 0 && a.Runtime != RuntimeStdio:
+			bad("%s: max_line is a setting of runtime stdio, not %s", where, a.Runtime)
+		case a.MaxLine != 0 && (a.MaxLine < MinStdioMaxLine || a.MaxLine > MaxStdioMaxLine):
+			bad("%s: max_line %d: want %d to %d bytes", where, a.MaxLine, MinStdioMaxLine, MaxStdioMaxLine)
+		}
 		for _, e := range a.Env {
 			if !envNamePattern.MatchString(e) {
 				bad("%s: env entry %q is not a variable name", where, e)
@@ -278,6 +285,18 @@ func (s *Scenario) HCL() []byte {
 			setBudget(ab, a.LLM.Budget)
 		case RuntimeMCP:
 			ab.SetAttributeValue("mcp_config_env", cty.StringVal(a.LLM.MCPConfigEnv))
+		}
+		if a.Memory > 0 {
+			ab.SetAttributeValue("memory", cty.StringVal(strconv.FormatInt(a.Memory, 10)+"B"))
+		}
+		if a.Pids > 0 {
+			ab.SetAttributeValue("pids", cty.NumberIntVal(a.Pids))
+		}
+		if a.CPU > 0 {
+			ab.SetAttributeValue("cpu", cty.NumberFloatVal(a.CPU))
+		}
+		if a.MaxLine > 0 {
+			ab.SetAttributeValue("max_line", cty.StringVal(strconv.FormatInt(a.MaxLine, 10)+"B"))
 		}
 	}
 	return f.Bytes()

@@ -20,6 +20,7 @@ func TestBuiltScenarioRoundTrips(t *testing.T) {
 	npc := scenarios.NewAgent("npc", scenarios.RuntimeBuiltin, "test_prog")
 	npc.Count, npc.Restart, npc.MaxTurns = 3, scenarios.RestartOnFailure, 40
 	npc.Env = []string{"PATH"}
+	npc.Memory, npc.Pids, npc.CPU = 256<<20, 64, 0.5
 	s.Add(npc, scenarios.NewAgent("crowd", scenarios.RuntimeInProc, "wanderer"))
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
@@ -33,6 +34,9 @@ func TestBuiltScenarioRoundTrips(t *testing.T) {
 		t.Fatalf("loaded back %+v\nfrom\n%s", back, s.Source)
 	}
 	a := back.Agents[0]
+	if a.Memory != 256<<20 || a.Pids != 64 || a.CPU != 0.5 {
+		t.Errorf("limits loaded back: memory %d, pids %d, cpu %g\n%s", a.Memory, a.Pids, a.CPU, s.Source)
+	}
 	if a.Count != 3 || a.Restart != scenarios.RestartOnFailure || a.MaxTurns != 40 || a.RestartWindow != time.Minute ||
 		len(a.Env) != 1 || back.Agents[1].Runtime != scenarios.RuntimeInProc {
 		t.Errorf("agents loaded back: %+v", back.Agents)

@@ -1,9 +1,11 @@
 package scenarios_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 func TestParseMemory(t *testing.T) {
@@ -60,4 +62,55 @@ func TestInProcAgentsTakeNoLimits(t *testing.T) {
 	src := lines(okScenario, okWorld, `agent "a" {`, `  runtime = "inproc"`, `  command = "x"`, `  pids = 8`, `  memory = "8MiB"`, `}`)
 	_, diags := scenarios.Parse([]byte(src), "l.hcl")
 	checkDiags(t, diags, []wantDiag{{6, `pids cannot be limited for runtime "inproc"`}, {7, `memory cannot be limited`}})
+}
+
+// max_line sets a stdio agent's longest stdout line; it is checked at its
+// line, refused for other runtimes, and survives a Go-built scenario's
+// rendering.
+func TestStdioMaxLine(t *testing.T) {
+	inProgramDir(t)
+	src := lines(okScenario, okWorld, `agent "a" {`, `  runtime = "stdio"`, `  command = "./a"`, `  max_line = "64KiB"`, `}`, `agent "b" { command = "./b" }`)
+	s, diags := scenarios.Parse([]byte(src), "l.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("Parse: %s", diags)
+	}
+	if s.Agents[0].MaxLine != 64<<10 || s.Agents[1].MaxLine != 0 {
+		t.Errorf("max_line = %d, %d; want 65536 and 0 (the default)", s.Agents[0].MaxLine, s.Agents[1].MaxLine)
+	}
+
+	src = lines(okScenario, okWorld,
+		`agent "a" {`, `  runtime = "stdio"`, `  command = "./a"`, `  max_line = "100B"`, `}`,
+		`agent "b" {`, `  runtime = "stdio"`, `  command = "./b"`, `  max_line = "4MiB"`, `}`,
+		`agent "c" {`, `  runtime = "stdio"`, `  command = "./a"`, `  max_line = 4096`, `}`,
+		`agent "d" {`, `  runtime = "stdio"`, `  command = "./a"`, `  max_line = "4k"`, `}`,
+		`agent "e" {`, `  command = "./a"`, `  max_line = "64KiB"`, `}`)
+	_, diags = scenarios.Parse([]byte(src), "l.hcl")
+	checkDiags(t, diags, []wantDiag{
+		{6, `too short for an action line`},
+		{11, `could never be delivered`},
+		{16, `max_line must be a size with a unit`},
+		{21, `unknown unit "k"`},
+		{25, `max_line is a setting of runtime = "stdio"`},
+	})
+
+	built := scenarios.New("b")
+	kind, _ := world.LookupKind("test_kind")
+	built.World = scenarios.World{Impl: kind}
+	a := scenarios.NewAgent("a", scenarios.RuntimeStdio, "/bin/true")
+	a.MaxLine = 4096
+	built.Add(a)
+	if err := built.Check(); err != nil {
+		t.Fatal(err)
+	}
+	back, diags := scenarios.Parse(built.Source, "b.hcl")
+	if diags.HasErrors() || back.Agents[0].MaxLine != 4096 {
+		t.Fatalf("rendered max_line did not load back (%v):\n%s", diags, built.Source)
+	}
+	a.MaxLine, a.Runtime = 4096, scenarios.RuntimeBuiltin
+	wrong := scenarios.New("w")
+	wrong.World = scenarios.World{Impl: kind}
+	wrong.Add(a)
+	if err := wrong.Check(); err == nil || !strings.Contains(err.Error(), "max_line is a setting of runtime stdio") {
+		t.Errorf("Check of a builtin agent with max_line: %v", err)
+	}
 }

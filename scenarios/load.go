@@ -85,6 +85,8 @@ var agentSchema = &hcl.BodySchema{
 		{Name: "memory"},
 		{Name: "pids"},
 		{Name: "cpu"},
+		// runtime "stdio" (stdioline.go)
+		{Name: "max_line"},
 	},
 }
 
@@ -417,6 +419,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 	d.pool(b, attrs, &a)
 	d.llm(b, attrs, &a, runtimeOK)
 	d.limits(attrs, &a)
+	d.maxLine(attrs, &a, runtimeOK)
 	return a, ok
 }
 

@@ -165,6 +165,11 @@ type Agent struct {
 	Memory int64
 	Pids   int64
 	CPU    float64
+	// MaxLine is, for runtime "stdio", the longest stdout line the host
+	// accepts, in bytes without the newline (max_line = "64KiB"; 0: the
+	// bridge's default, agents.DefaultStdioMaxLine). A longer line is
+	// discarded up to its newline and counted.
+	MaxLine int64
 }
 
 // DefaultPoolSize is a pool's default pool_size; MaxPoolSize the largest.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/workspace/wstest"
 )
@@ -60,7 +61,7 @@ func spawn(t *testing.T, env *wstest.Env, mode string, i int, spec string) error
 
 func startEnv(t *testing.T, mode string, agents int) *wstest.Env {
 	if mode == workspace.Permissions && os.Geteuid() != 0 {
-		t.Skip("permissions mode needs root (CI runs as root)")
+		testenv.Missing(t, "permissions mode needs root (CI runs as root)")
 	}
 	cfg := wstest.Config{Enforcement: mode, Debounce: 20 * time.Millisecond, Reconcile: time.Hour, TTL: time.Hour}
 	if mode == workspace.Permissions {
@@ -172,7 +173,7 @@ func TestCase2ManyFilesAndOverflow(t *testing.T) {
 			// The overflow.
 			q, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
 			if err != nil {
-				t.Skipf("no inotify queue limit to read: %v", err)
+				testenv.Missing(t, "no inotify queue limit to read: %v", err)
 			}
 			max, _ := strconv.Atoi(strings.TrimSpace(string(q)))
 			// Each file is two events (create, write): 1.5 times the

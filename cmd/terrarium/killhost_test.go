@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,6 +101,21 @@ agent "other" {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// terrarium ps on the live run, once a tick has closed (so both agents
+	// are ready): running, both agents ready.
+	for st, _ := terrarium.ReadRunState(runDir); st == nil || st.Ticks == 0; st, _ = terrarium.ReadRunState(runDir) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tick closed; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out, errb bytes.Buffer
+	if code := Main([]string{"ps", runDir}, &out, &errb); code != 0 {
+		t.Fatalf("ps of the live run: code %d, %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), ": running, ") || !psRow(out.String(), "spawner", "ready") || !psRow(out.String(), "other", "ready") {
+		t.Errorf("ps of the live run, want it running with both agents ready:\n%s", out.String())
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +139,25 @@ agent "other" {
 	if !strings.HasPrefix(st.Status, "abandoned") {
 		t.Errorf("ps status of a run whose host was killed: %q, want abandoned", st.Status)
 	}
+	for _, a := range st.Agents {
+		if a.State != "abandoned" {
+			t.Errorf("ps state of agent %s of a run whose host was killed: %q, want abandoned", a.ID, a.State)
+		}
+	}
+	out.Reset()
+	if code := Main([]string{"ps", runDir}, &out, &errb); code != 0 || !psRow(out.String(), "spawner", "abandoned") {
+		t.Errorf("ps after kill -9 of the host: code %d\n%s%s", code, out.String(), errb.String())
+	}
+}
+
+// psRow reports whether ps output has a row for agent in state.
+func psRow(out, agent, state string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == agent && f[1] == state {
+			return true
+		}
+	}
+	return false
 }
 
 // sleepers lists live processes whose command line carries the marker.

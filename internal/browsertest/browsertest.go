@@ -5,7 +5,6 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/terrarium-sim/terrarium/internal/testenv"
 )
 
 // Path returns the browser's path, or skips the test; under CI=true a
@@ -27,11 +28,7 @@ func Path(t testing.TB) string {
 			return p
 		}
 	}
-	msg := "chromium is not installed (run .ci/deps/chromium.sh)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Missing(t, "chromium is not installed (run .ci/deps/chromium.sh)")
 	return ""
 }
 
