@@ -80,6 +80,7 @@ type run struct {
 	landlock     string          // detect mode: "landlock" when agents are confined by it
 	trampoline   string          // the binary that confines agents before running them ("-": none)
 	probed       bool            // the trampoline was checked
+	pids         pidAgents       // agent processes, for the workspace (pidagents.go)
 
 	from *checkpoint.Checkpoint // resumed or forked from it; nil: from tick 0
 	ckpt *checkpoint.Writer
@@ -649,6 +650,7 @@ func (r *run) start(a *agentRun) error {
 			return fmt.Errorf("start agent %s: %w", id, err)
 		}
 	}
+	r.pids.add(p, id)
 	a.mu.Lock()
 	a.proc = p
 	a.helloSeen = false

@@ -104,6 +104,7 @@ func (r *run) startWorkspace() error {
 			}
 			return string(r.seats[uid-r.iso.block.base].ID)
 		},
+		AgentOfPID: r.pids.agentOf,
 		Emit: func(kind, agent string, data map[string]any) {
 			r.events.Emit(kind, r.tick(), world.AgentID(agent), data)
 		},
