@@ -167,6 +167,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 		"world": sc.World.Kind, "agents": len(r.seats), "dir": r.dir, "isolation": r.res.Isolation,
 		"host_pid": os.Getpid(),
 	}
+	if mode, err := r.enforcement(); err == nil {
+		started["enforcement"] = mode
+	}
 	r.emitStart(started)
 
 	// The world first: a bad world config must fail before any process starts.
