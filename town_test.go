@@ -97,7 +97,7 @@ func testTown(t *testing.T, users string) {
 	sc.ActionDeadline = 60e9
 	for i := range sc.Agents {
 		if sc.Agents[i].Runtime == scenarios.RuntimeClaude {
-			sc.Agents[i].Command = cli // $TERRARIUM_CLAUDE, or the pinned one the scenario names
+			sc.Agents[i].Command, sc.Agents[i].Path = cli, cli // $TERRARIUM_CLAUDE, or the pinned one the scenario names
 		}
 	}
 	res, recs, err := runLLM(t, sc, srv, func(c *terrarium.Config) { c.AgentUsers = users })
