@@ -57,6 +57,9 @@ func TestAgentSDKExample(t *testing.T) {
 			if o.RunOver {
 				return llmtest.Reply{Text: "the run is over"}
 			}
+			if len(o.Observation.Matches) == 0 {
+				return observe // not an observation to act on (yet)
+			}
 			moves := map[string]string{}
 			for _, m := range o.Observation.Matches {
 				moves[m.Match] = "C"
