@@ -201,7 +201,10 @@ func (w *watcher) takeRenamed(p string) (string, bool) {
 // barrier returns once the reader has read every event the kernel queued
 // before the call: it makes and removes a marker file at the tree's root
 // (rootFD) and waits (at most d) for the reader to see it, as inotify
-// delivers events in order. It reports whether the reader got there.
+// delivers events in order. It reports whether the reader got there. (The
+// reader may itself be waiting for the workspace's lock, which the caller
+// holds, in an overflow's rescan: then the wait ends after d, and what the
+// caller wanted to know stays unknown.)
 func (w *watcher) barrier(rootFD int, d time.Duration) bool {
 	name := fmt.Sprintf("%s%d.tmp", barrierPrefix, w.seq.Add(1))
 	ch := make(chan struct{})
