@@ -457,7 +457,13 @@ func init() {
 					return err
 				}
 			}
-			vs, err := a.Release(ctx, l.Token)
+			// Twenty releases of 200 files each reach the host at about the
+			// same time, with the watcher busy with 4,000 new files: on a
+			// loaded machine (and race-built) one may wait longer than the
+			// SDK's default request timeout.
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			vs, err := a.Release(rctx, l.Token)
 			r.set("released", len(vs))
 			return err
 		},
