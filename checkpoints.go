@@ -53,7 +53,11 @@ func (r *run) workspacePart() checkpoint.Part {
 }
 
 func (r *run) parts() []checkpoint.Part {
-	return append([]checkpoint.Part{r.workspacePart(), r.sharedPart()}, r.h.cfg.CheckpointParts...)
+	ps := []checkpoint.Part{r.workspacePart(), r.sharedPart()}
+	if r.hasClaude() {
+		ps = append(ps, llmPart{r})
+	}
+	return append(ps, r.h.cfg.CheckpointParts...)
 }
 
 // prepareStart sets up the checkpoint writer and, for a fork, takes the
@@ -100,6 +104,9 @@ func (r *run) prepareStart() error {
 	for _, p := range r.parts() {
 		if _, ok := p.(sharedPart); ok && !hasPart(c, p) {
 			continue // an older or rebuilt checkpoint: the shared tree starts as seeded
+		}
+		if _, ok := p.(llmPart); ok {
+			continue // a fork's LLM counts and sessions start anew (restoreLLM)
 		}
 		if err := c.Restore(p); err != nil {
 			return fmt.Errorf("fork: %w", err)

@@ -633,19 +633,11 @@ func testRogueWriter(t *testing.T, cli, mode string) {
 		}
 		return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
 	}
+	// In detect mode the honest villager's Edit replaces the plan by a
+	// rename (the directory is writable by everyone as the host's user):
+	// as its temporary file names the holder's process, it is the holder's
+	// change and survives, while the rogue's are undone.
 	honest, want := villager("honest", "I will bake bread."), "- honest: I will bake bread.\n"
-	if mode == "detect" {
-		// The claude CLI's Edit and Write replace a file by a rename where
-		// the directory lets them (here it does), which a file lease does
-		// not allow in detect mode (docs/llm-agents.md): the honest agent
-		// only plays, and the plan must stay as seeded.
-		honest, want = func(c *llmtest.Call) llmtest.Reply {
-			if c.LastToolUse() != "" || observationOf(c.LastUserText()) == nil {
-				return llmtest.Reply{Text: "ok"}
-			}
-			return llmtest.Reply{Tool: mcpserver.ToolName("wait"), Input: map[string]any{}}
-		}, "## Who brings what\n"
-	}
 	srv := startLLM(t, map[string]llmtest.Script{"rogue": rogue, "honest": honest})
 	sc := writeScenario(t, fmt.Sprintf(`
 scenario "llm_rogue" {
@@ -700,12 +692,15 @@ agent "honest" {
 			t.Logf("honest: %s -> %.300s", c.LastToolUse(), out)
 		}
 	}
-	var violations, restored int
+	var violations, restored, named int
 	for _, r := range recs {
 		switch {
 		case r.Kind == events.Violation && strings.Contains(string(r.Data), `"plan.md"`):
 			violations++
-			if mode == "permissions" && r.Agent != "rogue" {
+			switch {
+			case r.Agent == "rogue":
+				named++
+			case mode == "permissions" || r.Agent != "":
 				t.Errorf("violation %s by %q, want the rogue named by the file's owner", r.Data, r.Agent)
 			}
 		case r.Kind == workspace.EventFileRestored && strings.Contains(string(r.Data), `"plan.md"`):
@@ -724,9 +719,22 @@ agent "honest" {
 			}
 		}
 	case "detect":
-		if violations == 0 || restored == 0 {
-			t.Errorf("%d violations and %d restores of plan.md, want the rogue's writes seen and undone", violations, restored)
+		// Its Write replaced the plan (named by its temporary file's pid);
+		// its shell's write in place names nobody.
+		if violations < 2 || restored < 2 || named < 1 {
+			t.Errorf("%d violations (%d naming the rogue) and %d restores of plan.md, want both of the rogue's writes seen and undone, the Write's naming it", violations, named, restored)
 		}
+	}
+	// The honest villager's edit was committed under its lease (version 2,
+	// after the seed), not taken for a violation.
+	committed := false
+	for _, r := range recs {
+		if r.Kind == workspace.EventFileCommitted && r.Agent == "honest" && strings.Contains(string(r.Data), `"version":2`) {
+			committed = true
+		}
+	}
+	if !committed {
+		t.Error("the honest villager's edit was not committed as version 2 of plan.md")
 	}
 	for _, id := range []string{"honest", "rogue"} {
 		if ar := agentResult(t, res, id); ar.Actions != 2 {

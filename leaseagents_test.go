@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -427,4 +428,44 @@ func editSection(ctx context.Context, a *sdk.Agent, rel, section, text string) e
 	}
 	_, err = a.Release(ctx, l.Token)
 	return err
+}
+
+// Case 2 over the bus: each agent makes 1,000 files in its own directory
+// and, under a directory lease it creates through the SDK (the bus), 200 in
+// the shared tree, then releases it; it reports how many versions the
+// release recorded.
+func init() {
+	builtin.Register("lease_case2_bus", scripted(map[world.Tick]stepFunc{
+		1: func(ctx context.Context, a *sdk.Agent, r *report) error {
+			priv := filepath.Join(a.Workspace(), "priv")
+			if err := os.MkdirAll(priv, 0o700); err != nil {
+				return err
+			}
+			for i := 0; i < 1000; i++ {
+				if err := os.WriteFile(filepath.Join(priv, fmt.Sprintf("p%04d.txt", i)), []byte("private\n"), 0o600); err != nil {
+					return err
+				}
+			}
+			dir := "d-" + a.ID()
+			l, err := a.Create(ctx, dir, true)
+			if err != nil {
+				return err
+			}
+			for i := 0; i < 200; i++ {
+				p := filepath.Join(a.Shared(), dir, fmt.Sprintf("s%03d.txt", i))
+				if err := os.WriteFile(p, []byte(dir+"/"+strconv.Itoa(i)+"\n"), 0o664); err != nil {
+					return err
+				}
+			}
+			// Twenty releases of 200 files each reach the host at about the
+			// same time, with the watcher busy with 4,000 new files: on a
+			// loaded machine (and race-built) one may wait longer than the
+			// SDK's default request timeout.
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			vs, err := a.Release(rctx, l.Token)
+			r.set("released", len(vs))
+			return err
+		},
+	}, nil))
 }

@@ -573,3 +573,52 @@ agent "prober" {
 		}
 	})
 }
+
+// Case 2 with leases taken over the bus (the SDK), in a whole run: 20
+// agents each make 1,000 private files and 200 shared ones under a
+// directory lease of their own. The version log accounts for every shared
+// file, with its content, and records no private file. (The watcher's
+// queue overflow half of the case is in workspace/case2_test.go, which can
+// pause the watcher's reader.)
+func TestLeaseCase2ManyFilesOverTheBus(t *testing.T) {
+	forModes(t, func(t *testing.T, mode string) {
+		lr := runLeaseCase(t, mode, leaseCase{
+			deadline: "120s",
+			agents: `
+agent "w" {
+  runtime = "builtin"
+  command = "lease_case2_bus"
+  count   = 20
+}`,
+		})
+		vs, err := workspace.ReadLog(filepath.Join(lr.res.Dir, "versions"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest := map[string]workspace.Version{}
+		for _, v := range vs {
+			if strings.Contains(v.Path, "priv") || strings.Contains(v.Path, "p0") {
+				t.Fatalf("a private file was recorded as shared: %+v", v)
+			}
+			latest[v.Path] = v
+		}
+		for _, a := range lr.res.Agents {
+			if n := lr.report(t, a.ID)["released"]; n != float64(200) {
+				t.Errorf("%s: its release recorded %v versions, want 200", a.ID, n)
+			}
+			for i := 0; i < 200; i++ {
+				p := fmt.Sprintf("d-%s/s%03d.txt", a.ID, i)
+				sum := sha256.Sum256([]byte(fmt.Sprintf("d-%s/%d\n", a.ID, i)))
+				if v, ok := latest[p]; !ok || v.SHA256 != hex.EncodeToString(sum[:]) || v.Agent != a.ID {
+					t.Fatalf("%s: version %+v (recorded %v), want its content by %s", p, v, ok, a.ID)
+				}
+			}
+		}
+		if len(lr.res.Agents) != 20 || len(latest) != 20*200 {
+			t.Errorf("%d agents, %d shared paths recorded; want 20 and 4000", len(lr.res.Agents), len(latest))
+		}
+		if v := kinds(lr.recs, workspace.EventViolation); len(v) != 0 {
+			t.Errorf("violations: %v", v)
+		}
+	})
+}

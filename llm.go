@@ -35,6 +35,9 @@ type llmAgent struct {
 	cost    float64         // the session's total_cost_usd, as last reported
 	reason  string          // why it was stopped early
 	system  string          // the system prompt
+	// costBase is the session cost a resumed run's first CLI counts from
+	// (its session's last process exited cleanly: llm_checkpoint.go).
+	costBase float64
 }
 
 // prepareLLM sets up a claude or mcp agent: its MCP config file (the
@@ -46,6 +49,11 @@ func (r *run) prepareLLM(a *agentRun, i int, ws, exe string, extra map[string]st
 	id := a.seat.ID
 	l := &llmAgent{claude: spec.Runtime == scenarios.RuntimeClaude}
 	a.llm = l
+	if l.claude {
+		if err := r.restoreLLM(a); err != nil {
+			return fmt.Errorf("agent %s: %w", id, err)
+		}
+	}
 
 	srvEnv := map[string]string{}
 	for k, v := range extra {
@@ -163,9 +171,12 @@ func (r *run) systemPrompt(a *agentRun, ws string) string {
 func (r *run) startClaude(a *agentRun, p *agents.Process) error {
 	id := a.seat.ID
 	a.mu.Lock()
-	var base float64
-	if old := a.proc; old != nil && old.Exit().Clean() {
-		base = a.llm.cost
+	base := a.llm.costBase // a resumed run's first process
+	if old := a.proc; old != nil {
+		base = 0
+		if old.Exit().Clean() {
+			base = a.llm.cost
+		}
 	}
 	a.mu.Unlock()
 	d, err := agents.NewClaudeDriver(p, agents.ClaudeConfig{
@@ -187,7 +198,9 @@ func (r *run) startClaude(a *agentRun, p *agents.Process) error {
 	}
 	a.mu.Lock()
 	a.llm.driver = d
-	resumed := a.restarts > 0 && a.llm.session != ""
+	// A restart, or the first process of a resumed run (the session comes
+	// from the checkpoint).
+	resumed := a.llm.session != ""
 	a.mu.Unlock()
 	if resumed {
 		// A resumed CLI starts its MCP servers only once it has input: this

@@ -80,6 +80,7 @@ type run struct {
 	landlock     string          // detect mode: "landlock" when agents are confined by it
 	trampoline   string          // the binary that confines agents before running them ("-": none)
 	probed       bool            // the trampoline was checked
+	pids         pidAgents       // agent processes, for the workspace (pidagents.go)
 
 	from *checkpoint.Checkpoint // resumed or forked from it; nil: from tick 0
 	ckpt *checkpoint.Writer
@@ -168,6 +169,9 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 	if r.h.cfg.World != nil {
 		started["embedded_world"] = true // a replay needs the program's world again
+	}
+	if mode, err := r.enforcement(); err == nil {
+		started["enforcement"] = mode
 	}
 	r.emitStart(started)
 
@@ -652,6 +656,7 @@ func (r *run) start(a *agentRun) error {
 			return fmt.Errorf("start agent %s: %w", id, err)
 		}
 	}
+	r.pids.add(p, id)
 	a.mu.Lock()
 	a.proc = p
 	a.helloSeen = false

@@ -12,6 +12,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/llmtest"
 	"github.com/terrarium-sim/terrarium/agents/mcpserver"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/workspace"
 )
 
@@ -73,8 +74,18 @@ func villager(id, contribution string) llmtest.Script {
 // other, walk to the hall), next to the two scripted townsfolk, and their
 // edits of the shared plan go through leases: the plan ends with all three
 // contributions, in the order the leases were granted (issue 9, test 1).
+// It runs as the shipped scenario does: with enforcement "auto", which is
+// permissions mode when the host is root (agents as their own users; the
+// CLI writes the plan in place) and detect mode otherwise, or with agent
+// users off (agents as the host's user; the CLI's Edit replaces the plan by
+// a rename, which must count as its holder's change, not a violation).
 func TestTownScenarioWithClaudeVillagers(t *testing.T) {
-	claudeCLI(t) // the scenario names the pinned CLI itself
+	t.Run("auto", func(t *testing.T) { testTown(t, terrarium.AgentUsersAuto) })
+	t.Run("agent-users-off", func(t *testing.T) { testTown(t, terrarium.AgentUsersOff) })
+}
+
+func testTown(t *testing.T, users string) {
+	cli := claudeCLI(t)
 	contrib := map[string]string{"ada": "I will play the fiddle.", "bob": "I will bake bread.", "cy": "I will light the hall."}
 	scripts := map[string]llmtest.Script{}
 	for id, c := range contrib {
@@ -84,9 +95,21 @@ func TestTownScenarioWithClaudeVillagers(t *testing.T) {
 	sc := loadScenario(t, "scenarios/town.hcl")
 	sc.Ticks = 4
 	sc.ActionDeadline = 60e9
-	res, recs, err := runLLM(t, sc, srv)
+	for i := range sc.Agents {
+		if sc.Agents[i].Runtime == scenarios.RuntimeClaude {
+			sc.Agents[i].Command, sc.Agents[i].Path = cli, cli // $TERRARIUM_CLAUDE, or the pinned one the scenario names
+		}
+	}
+	res, recs, err := runLLM(t, sc, srv, func(c *terrarium.Config) { c.AgentUsers = users })
 	if err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	want := workspace.Detect
+	if users != terrarium.AgentUsersOff && os.Geteuid() == 0 {
+		want = workspace.Permissions
+	}
+	if res.Workspace == nil || res.Workspace.Enforcement != want {
+		t.Fatalf("workspace %+v, want enforcement %s", res.Workspace, want)
 	}
 	if res.Status != terrarium.StatusFinished || res.Ticks != 4 {
 		t.Fatalf("status %s after %d ticks, want finished after 4", res.Status, res.Ticks)

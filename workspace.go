@@ -104,6 +104,7 @@ func (r *run) startWorkspace() error {
 			}
 			return string(r.seats[uid-r.iso.block.base].ID)
 		},
+		AgentOfPID: r.pids.agentOf,
 		Emit: func(kind, agent string, data map[string]any) {
 			r.events.Emit(kind, r.tick(), world.AgentID(agent), data)
 		},
@@ -139,8 +140,27 @@ func (r *run) startWorkspace() error {
 		}
 	}()
 	r.wsh = h
-	r.log.Info("workspace", "enforcement", mode, "private", h.private)
+	r.logEnforcement(mode, h.private)
 	return nil
+}
+
+// logEnforcement says which enforcement mode the run uses. When the
+// scenario left it to "auto", the choice is a warning, so that it shows at
+// the default log level: a user who expected agents to be kept from
+// writing (permissions) learns they are only caught afterwards (detect).
+func (r *run) logEnforcement(mode, private string) {
+	var what string
+	switch mode {
+	case workspace.Permissions:
+		what = "permissions (agents as their own users: a write without a lease fails with EACCES)"
+	default:
+		what = fmt.Sprintf("detect (agents share the host's user: %s; a write without a lease is undone after the fact, not prevented)", r.iso.String())
+	}
+	if r.h.sc.Workspace.Enforcement == scenarios.EnforcementPermissions || r.h.sc.Workspace.Enforcement == scenarios.EnforcementDetect {
+		r.log.Info("workspace: enforcement "+what, "private", private)
+		return
+	}
+	r.log.Warn("workspace: enforcement auto picked "+what, "private", private)
 }
 
 // confine routes agent a through the Landlock trampoline (detect mode,

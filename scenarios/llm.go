@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -83,8 +84,12 @@ func (d *decoder) llm(b *hcl.Block, attrs hcl.Attributes, a *Agent, runtimeOK bo
 				if attr := attrs["command"]; attr != nil {
 					r = attr.Expr.Range()
 				}
+				how := "bash .ci/deps/claude.sh installs the pinned CLI at agents/claude/cli/node_modules/.bin/claude (of the Terrarium source tree), or name another installed CLI's path in command"
+				if !strings.ContainsRune(a.Command, '/') {
+					how = fmt.Sprintf("%q is looked up in PATH: npm install -g @anthropic-ai/claude-code puts claude there; or bash .ci/deps/claude.sh installs the pinned CLI at agents/claude/cli/node_modules/.bin/claude, and command names that path", a.Command)
+				}
 				d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "claude CLI not found",
-					Detail:  fmt.Sprintf("agent %q: %v; the run will fail until it is installed: npm install -g @anthropic-ai/claude-code, or bash .ci/deps/claude.sh for the pinned version in agents/claude/cli.", a.Name, err),
+					Detail:  fmt.Sprintf("agent %q: %v; the run will fail until it is installed: %s.", a.Name, err, how),
 					Subject: r.Ptr()})
 			}
 		}

@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -575,5 +576,40 @@ func TestRestartUnhealthyAloneWarns(t *testing.T) {
 	}
 	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Subject.Start.Line != 5 || !strings.Contains(diags[0].Summary, "no effect") {
 		t.Fatalf("diagnostics %v, want one warning at line 5", diags)
+	}
+}
+
+// A claude CLI that is not installed is a warning whose hint fits the
+// command: a path needs the pinned install (or another CLI's path), a
+// bare name a CLI in PATH.
+func TestMissingClaudeCLIHint(t *testing.T) {
+	for cmd, want := range map[string]string{
+		"./no/such/claude":              "bash .ci/deps/claude.sh installs the pinned CLI",
+		"claude-not-installed-anywhere": "is looked up in PATH: npm install -g @anthropic-ai/claude-code puts claude there",
+	} {
+		src := fmt.Sprintf(`
+scenario "s" {}
+world "town" {}
+agent "a" {
+  runtime = "claude"
+  command = %q
+}
+`, cmd)
+		_, diags := scenarios.Parse([]byte(src), "s.hcl")
+		found := false
+		for _, d := range diags {
+			if d.Summary == "claude CLI not found" {
+				found = true
+				if d.Severity != hcl.DiagWarning || !strings.Contains(d.Detail, want) {
+					t.Errorf("%s: %v %q, want a warning saying %q", cmd, d.Severity, d.Detail, want)
+				}
+				if strings.Contains(cmd, "/") && strings.Contains(d.Detail, "npm install -g") {
+					t.Errorf("%s: %q suggests npm -g, which does not put a CLI at that path", cmd, d.Detail)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no warning: %v", cmd, diags)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func (w *Workspace) check(p, why string) {
 		delete(w.known, p)
 		w.restoreTo(p, "a hard link was removed", "", false)
 	default:
-		w.checkFile(p, base, e, lease, leased)
+		w.checkFile(p, base, e, lease, leased, why)
 	}
 }
 
@@ -115,7 +115,7 @@ func (w *Workspace) checkDir(p string, e entry, leased bool, why string) {
 	}
 }
 
-func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool) {
+func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool, why string) {
 	if k, ok := w.known[p]; ok && k.unchanged(e) {
 		return // unchanged since last seen
 	}
@@ -125,21 +125,21 @@ func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool)
 	}
 	if leased {
 		if ino0, ok := w.ino[lease.Token]; ok && ino0 != e.ino {
-			// Replaced by a rename: a file lease allows writing in place
-			// only (in permissions mode nobody, the holder included, can
-			// replace it), so this is someone else's doing.
-			prev := w.known[p]
-			w.violation(p, e, fmt.Sprintf("replaced (renamed over) while leased to %s: a file lease allows writing in place only", lease.Agent), nil)
-			w.snapshot(p) // keep what was put there
-			if prev.sha != "" && w.store.Has(prev.sha) {
-				w.restoreSHA(p, prev.sha, "replaced while leased: the holder's content is back")
-			} else {
-				w.restoreTo(p, "replaced while leased", "", true)
+			// Replaced (a file renamed over it). In permissions mode only
+			// the host can (the directory is not the agents'); in detect
+			// mode it is the holder's doing when the temporary file's
+			// name says so (replacer), anyone else's otherwise.
+			by, src := w.replacer(p, why != "change")
+			if by == lease.Agent {
+				w.ino[lease.Token] = e.ino
+				st, err := w.snapshot(p)
+				if err != nil {
+					return
+				}
+				w.emit(EventFileChanged, lease.Agent, map[string]any{"path": p, "sha256": st.sha, "size": st.size, "token": lease.Token, "pending": true, "replaced_by": src})
+				return
 			}
-			w.ino[lease.Token] = w.known[p].ino
-			if w.cfg.Enforcement == Permissions {
-				_ = w.open(lease)
-			}
+			w.undoReplace(p, e, lease, by, src)
 			return
 		}
 		st, err := w.snapshot(p)
@@ -148,6 +148,10 @@ func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool)
 		}
 		w.emit(EventFileChanged, lease.Agent, map[string]any{"path": p, "sha256": st.sha, "size": st.size, "token": lease.Token, "pending": true})
 		return
+	}
+	var by string
+	if k, ok := w.known[p]; !ok || k.ino != e.ino {
+		by, _ = w.replacer(p, false)
 	}
 	st, err := w.snapshot(p)
 	if err != nil {
@@ -163,14 +167,81 @@ func (w *Workspace) checkFile(p, base string, e entry, lease Lease, leased bool)
 	if v, ok := w.store.Latest(p); !ok || v.Deleted {
 		reason = "created without a lease"
 	}
-	w.violation(p, e, reason, map[string]any{"sha256": st.sha, "size": st.size})
+	w.violationBy(p, e, by, reason, map[string]any{"sha256": st.sha, "size": st.size})
 	w.restoreTo(p, reason, "", true)
+}
+
+// replacer names the agent that replaced p by renaming a temporary file
+// over it, as far as that file's name tells: the claude CLI's file tools
+// write <name>.tmp.<pid>.<hex> and rename it over <name>, and the process
+// id is one of the agent's processes (Config.AgentOfPID). src is the
+// temporary file ("" when the watcher saw no rename over p). With wait, a
+// rename the watcher's reader has not read yet is waited for (a commit,
+// a rescan: they may come before the watcher's own check).
+//
+// This is how detect mode, where every agent is the host's user and file
+// ownership tells nothing, tells the holder's replace from an intruder's.
+// Its limit: an agent that deliberately names its temporary file after
+// another agent's process passes as that agent (permissions mode has no
+// such limit: only the host can replace a shared file there).
+func (w *Workspace) replacer(p string, wait bool) (agent, src string) {
+	if w.watch == nil {
+		return "", ""
+	}
+	src, ok := w.watch.takeRenamed(p)
+	if !ok && wait && w.watch.barrier(w.tree.fd, barrierWait) {
+		src, ok = w.watch.takeRenamed(p)
+	}
+	if !ok {
+		return "", ""
+	}
+	if pid := tempPID(filepath.Base(src)); pid > 0 {
+		agent = w.cfg.AgentOfPID(pid)
+	}
+	return agent, src
+}
+
+// barrierWait bounds how long a check waits for the watcher's reader.
+const barrierWait = 2 * time.Second
+
+// undoReplace undoes a replace of p, a file leased to l's holder, that is
+// not the holder's (replacer): a violation (naming by, the agent the
+// temporary file's name or the file's owner tells, if any), what was put
+// there is kept, and the holder's content is written back. A replace that
+// named nobody might have been the holder's own: it is remembered, so the
+// holder's next commit cannot report success having lost it (ErrUndone).
+func (w *Workspace) undoReplace(p string, e entry, l Lease, by, src string) {
+	prev := w.known[p]
+	extra := map[string]any{}
+	if src != "" {
+		extra["replaced_by"] = src
+	}
+	w.violationBy(p, e, by, fmt.Sprintf("replaced (renamed over) while leased to %s, not by its holder", l.Agent), extra)
+	st, err := w.snapshot(p) // keep what was put there
+	if prev.sha != "" && w.store.Has(prev.sha) {
+		w.restoreSHA(p, prev.sha, "replaced while leased: the holder's content is back")
+	} else {
+		w.restoreTo(p, "replaced while leased", "", true)
+	}
+	if err == nil && by == "" && w.cfg.AgentOfUID(e.uid) == "" {
+		w.undone[l.Token] = append(w.undone[l.Token], st.sha)
+	}
+	w.ino[l.Token] = w.known[p].ino
+	if w.cfg.Enforcement == Permissions {
+		_ = w.open(l)
+	}
 }
 
 // violation records a violation at p. The agent is named where the file's
 // owner tells (permissions mode); last_holder names whoever held the path
 // last when the lease ended without a release.
 func (w *Workspace) violation(p string, e entry, reason string, extra map[string]any) {
+	w.violationBy(p, e, "", reason, extra)
+}
+
+// violationBy is violation naming by when the file's owner does not tell
+// (detect mode: see replacer).
+func (w *Workspace) violationBy(p string, e entry, by, reason string, extra map[string]any) {
 	w.stats.Violations++
 	data := map[string]any{"path": p, "reason": reason}
 	for k, v := range extra {
@@ -179,6 +250,9 @@ func (w *Workspace) violation(p string, e entry, reason string, extra map[string
 	agent := ""
 	if e.exists {
 		agent = w.cfg.AgentOfUID(e.uid)
+	}
+	if agent == "" {
+		agent = by
 	}
 	w.emit(EventViolation, agent, data)
 }

@@ -3,6 +3,7 @@ package workspace
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -67,4 +68,21 @@ func tempName(name string) bool {
 		return true
 	}
 	return false
+}
+
+// tempPID is the process id a temporary file's name carries, as the
+// claude CLI names the file its Write and Edit tools rename over their
+// target (<name>.tmp.<pid>.<hex>) and other tools <name>.tmp.<pid>; 0 if
+// none.
+func tempPID(name string) int {
+	_, rest, ok := strings.Cut(name, ".tmp.")
+	if !ok {
+		return 0
+	}
+	digits, _, _ := strings.Cut(rest, ".")
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }

@@ -24,6 +24,10 @@ var (
 	ErrHashMismatch = errors.New("content hash mismatch")
 	// ErrClosed: the workspace is closed (the run is over).
 	ErrClosed = errors.New("workspace closed")
+	// ErrUndone: a commit or release found nothing new to record while a
+	// change made in the lease's scope under it had been undone (it could
+	// not be told to be the holder's): reporting success would lose it.
+	ErrUndone = errors.New("change undone")
 )
 
 // Lease is one granted lease.

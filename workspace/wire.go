@@ -64,6 +64,7 @@ const (
 	CodeClosed       = "closed"
 	CodeBadRequest   = "bad_request"
 	CodeBusy         = "busy"
+	CodeUndone       = "undone"
 )
 
 // ErrBadRequest: a malformed lease request; ErrBusy: too many of an
@@ -79,7 +80,7 @@ var codes = []struct {
 }{
 	{CodeHeld, ErrLeaseHeld}, {CodeStaleToken, ErrStaleToken}, {CodeBadPath, ErrBadPath},
 	{CodeExists, ErrExists}, {CodeHashMismatch, ErrHashMismatch}, {CodeClosed, ErrClosed},
-	{CodeBadRequest, ErrBadRequest}, {CodeBusy, ErrBusy},
+	{CodeBadRequest, ErrBadRequest}, {CodeBusy, ErrBusy}, {CodeUndone, ErrUndone},
 }
 
 // Code is the wire code of an error from the workspace ("" if none fits).

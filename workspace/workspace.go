@@ -75,6 +75,11 @@ type Config struct {
 	GroupOf func(agent string) (gid int, ok bool)
 	// AgentOfUID names the agent a file owner is, for violations ("" if none).
 	AgentOfUID func(uid uint32) string
+	// AgentOfPID names the agent a process belongs to (the process or one
+	// of its ancestors is that agent's), "" if none. In detect mode it
+	// attributes a replace (a temporary file renamed over a file) by the
+	// process id the temporary file's name carries: see checkFile.
+	AgentOfPID func(pid int) string
 	// Emit receives every event (kind, agent or "", data). It is called
 	// with the workspace's lock held, in order; it must not call back.
 	Emit   func(kind, agent string, data map[string]any)
@@ -156,6 +161,11 @@ type Workspace struct {
 	known   map[string]fileState // regular files, by path
 	dirs    map[string]bool      // directories that may exist
 	ino     map[uint64]uint64    // file lease token -> the file's inode
+	// undone holds, per lease token, the content (sha256) of changes in
+	// its scope that were undone while it was held, since its last commit
+	// that recorded a version: a commit that records nothing then is
+	// refused (ErrUndone), never a success that lost the holder's work.
+	undone  map[uint64][]string
 	stats   Stats
 	closed  bool
 	wake    chan struct{}
@@ -199,6 +209,9 @@ func New(cfg Config) (*Workspace, error) {
 	if cfg.AgentOfUID == nil {
 		cfg.AgentOfUID = func(uint32) string { return "" }
 	}
+	if cfg.AgentOfPID == nil {
+		cfg.AgentOfPID = func(int) string { return "" }
+	}
 	switch cfg.Enforcement {
 	case Permissions:
 		if os.Geteuid() != 0 || cfg.GroupOf == nil {
@@ -230,7 +243,7 @@ func New(cfg Config) (*Workspace, error) {
 	w := &Workspace{
 		cfg: cfg, log: cfg.Logger.Named("workspace"), tree: t, store: store, now: cfg.Now, tokens: tokens,
 		waiters: map[uint64]waiter{}, known: map[string]fileState{}, dirs: map[string]bool{},
-		ino: map[uint64]uint64{}, wake: make(chan struct{}, 1), scanned: make(chan struct{}),
+		ino: map[uint64]uint64{}, undone: map[uint64][]string{}, wake: make(chan struct{}, 1), scanned: make(chan struct{}),
 	}
 	w.stats.Enforcement = cfg.Enforcement
 	w.table = NewTable(cfg.TTL, cfg.LockDelay, tokens.last)
@@ -771,14 +784,32 @@ func (w *Workspace) Commit(agent string, token uint64, path, sha string) ([]Vers
 			vs = []Version{v}
 		}
 	}
+	if err == nil && len(vs) == 0 {
+		err = w.lostChange(l)
+	}
 	if err != nil {
 		return vs, w.refuse("commit", agent, p, token, err)
 	}
 	if len(vs) > 0 {
 		w.stats.Commits++
+		delete(w.undone, token)
 	}
 	w.emitCommitted(l, p, vs, "commit")
 	return vs, nil
+}
+
+// lostChange is ErrUndone when a change in l's scope was undone since its
+// last commit that recorded a version (see undoReplace), else nil.
+func (w *Workspace) lostChange(l Lease) error {
+	shas := w.undone[l.Token]
+	if len(shas) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: nothing new to record in %s, but %d change(s) made in it while you held it were undone (content kept: sha256:%s): "+
+		"each replaced the file by renaming another file over it, which could not be told to be yours "+
+		"(only a temporary file named <name>.tmp.<pid>.<...> with the pid of one of your processes is; the claude CLI's Write and Edit name theirs so). "+
+		"Make the change again (writing the file in place works) and commit",
+		ErrUndone, l.Path, len(shas), shas[len(shas)-1])
 }
 
 func (w *Workspace) emitCommitted(l Lease, p string, vs []Version, how string) {
@@ -813,13 +844,18 @@ func (w *Workspace) commitFile(l Lease, p, sha, reason string) (Version, bool, e
 		return Version{}, false, fmt.Errorf("%w: %s is a %s (removed)", ErrBadPath, p, e.kind())
 	}
 	if ino0, ok := w.ino[l.Token]; ok && !l.Prefix && ino0 != e.ino {
-		// Replaced by a rename since the grant (see checkFile): someone
-		// else's doing. What is there now counts only if it is what the
-		// holder says it wrote.
-		w.violation(p, e, fmt.Sprintf("replaced (renamed over) while leased to %s: a file lease allows writing in place only", l.Agent), nil)
-		w.ino[l.Token] = e.ino
-		if w.cfg.Enforcement == Permissions {
-			_ = w.open(l)
+		// Replaced by a rename since the watcher last looked (see
+		// checkFile): the holder's own change when the temporary file's
+		// name says so, else undone; then what is there is committed only
+		// if it is what the holder says it wrote (a commit that hashed the
+		// intruder's content fails with ErrHashMismatch).
+		if by, src := w.replacer(p, true); by == l.Agent {
+			w.ino[l.Token] = e.ino
+		} else {
+			w.undoReplace(p, e, l, by, src)
+			if e, err = w.tree.lstat(p); err != nil || !e.exists {
+				return Version{}, false, fmt.Errorf("%w: %s: %v", ErrBadPath, p, err)
+			}
 		}
 	}
 	st, known := w.known[p]
@@ -906,6 +942,12 @@ func (w *Workspace) Release(agent string, token uint64) ([]Version, error) {
 			vs = append(vs, v)
 		}
 	}
+	if err == nil && len(vs) == 0 {
+		if lerr := w.lostChange(l); lerr != nil {
+			// Released all the same: the error says what was lost.
+			err = w.refuse("release", agent, l.Path, token, fmt.Errorf("the lease is released, but: %w", lerr))
+		}
+	}
 	if err != nil {
 		w.log.Warn("release: commit failed; restoring the last version", "path", l.Path, "error", err)
 	}
@@ -915,6 +957,7 @@ func (w *Workspace) Release(agent string, token uint64) ([]Version, error) {
 	}
 	_, out, _ := w.table.Release(w.now(), agent, token)
 	delete(w.ino, token)
+	delete(w.undone, token)
 	w.revoke(l, "")
 	w.emit(EventLeaseReleased, agent, map[string]any{"path": l.Path, "prefix": l.Prefix, "token": token, "versions": len(vs)})
 	w.deliver(out)
@@ -1088,6 +1131,7 @@ func (w *Workspace) AgentGone(agent string) {
 	}
 	for _, l := range revoked {
 		delete(w.ino, l.Token)
+		delete(w.undone, l.Token)
 		w.stats.Expired++
 		w.emit(EventLeaseExpired, agent, map[string]any{"path": l.Path, "prefix": l.Prefix, "token": l.Token, "reason": "holder exited", "lock_delay_ms": w.cfg.LockDelay.Milliseconds()})
 		w.revoke(l, "its holder exited before committing")
@@ -1100,6 +1144,7 @@ func (w *Workspace) AgentGone(agent string) {
 func (w *Workspace) deliver(out Outcome) {
 	for _, l := range out.Expired {
 		delete(w.ino, l.Token)
+		delete(w.undone, l.Token)
 		w.stats.Expired++
 		w.emit(EventLeaseExpired, l.Agent, map[string]any{"path": l.Path, "prefix": l.Prefix, "token": l.Token, "reason": "not renewed within its ttl", "lock_delay_ms": w.cfg.LockDelay.Milliseconds()})
 		w.revoke(l, "its lease expired before a commit")

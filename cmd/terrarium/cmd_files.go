@@ -1,34 +1,44 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/workspace"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
 func init() {
-	register(command{name: "files", order: 45, usage: "files RUN_DIR [log PATH | show PATH@V | checkout PATH@V DEST]", summary: "a run's shared files and every version of them", run: cmdFiles})
+	register(command{name: "files", order: 45, usage: "files RUN_DIR [log PATH | show PATH@V | show sha256:HASH | checkout [--force] PATH@V DEST]", summary: "a run's shared files and every version of them", run: cmdFiles})
 }
 
 const filesHelp = `Reads the version store of a run (RUN_DIR/versions): every committed
 version of every shared file, content-addressed, nothing ever lost.
 
   terrarium files RUN_DIR                      every path, its latest version
-  terrarium files RUN_DIR log PATH             every version of PATH
+  terrarium files RUN_DIR log PATH             every version of PATH, then the contents
+                                               kept from violations at PATH (not versions)
   terrarium files RUN_DIR show PATH@VERSION    print a version (@latest, or no @, for the latest)
-  terrarium files RUN_DIR checkout PATH@VERSION DEST
-                                               write a version to DEST (a file, or a directory to put it in)
+  terrarium files RUN_DIR show sha256:HASH     print any content the store kept (a violation's,
+                                               a pending change's), by its hash or a unique prefix
+  terrarium files RUN_DIR checkout [--force] PATH@VERSION DEST
+                                               write a version to DEST (a file, or a directory to
+                                               put it in); an existing file only with --force
+
+PATH is relative to the shared tree; a leading ./ is fine.
 `
 
 func cmdFiles(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("files", "files RUN_DIR [log PATH | show PATH@VERSION | checkout PATH@VERSION DEST]", filesHelp, stderr)
+	fs := newFlagSet("files", "files RUN_DIR [log PATH | show PATH@VERSION | show sha256:HASH | checkout [--force] PATH@VERSION DEST]", filesHelp, stderr)
+	force := fs.Bool("force", false, "checkout: overwrite DEST if it exists")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -62,6 +72,7 @@ func cmdFiles(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return workspace.Version{}, err
 		}
+		p = normPath(p)
 		log := byPath[p]
 		if len(log) == 0 {
 			return workspace.Version{}, fmt.Errorf("no versions of %q (terrarium files %s lists the paths)", p, a[0])
@@ -95,9 +106,10 @@ func cmdFiles(args []string, stdout, stderr io.Writer) int {
 		}
 		printTable(stdout, t)
 	case sub == "log" && len(a) == 3:
-		log := byPath[a[2]]
+		p := normPath(a[2])
+		log := byPath[p]
 		if len(log) == 0 {
-			fmt.Fprintf(stderr, "terrarium files: no versions of %q\n", a[2])
+			fmt.Fprintf(stderr, "terrarium files: no versions of %q\n", p)
 			return exitFailed
 		}
 		t := world.Table{Columns: []string{"VERSION", "TIME", "BY", "TOKEN", "REASON", "SIZE", "SHA256"}}
@@ -109,6 +121,18 @@ func cmdFiles(args []string, stdout, stderr io.Writer) int {
 			t.Rows = append(t.Rows, []string{strconv.Itoa(v.N), v.Time.UTC().Format(time.RFC3339Nano), who(v), strconv.FormatUint(v.Token, 10), v.Reason, size, sum})
 		}
 		printTable(stdout, t)
+		if k := keptFromViolations(a[0], p); len(k.Rows) > 0 {
+			printTable(stdout, k)
+		}
+	case sub == "show" && len(a) == 3 && strings.HasPrefix(a[2], "sha256:"):
+		sum, err := findBlob(store, strings.TrimPrefix(a[2], "sha256:"))
+		if err == nil {
+			err = copyBlob(store, workspace.Version{SHA256: sum}, stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "terrarium files:", err)
+			return exitFailed
+		}
 	case sub == "show" && len(a) == 3:
 		v, err := find(a[2])
 		if err == nil {
@@ -121,7 +145,7 @@ func cmdFiles(args []string, stdout, stderr io.Writer) int {
 	case sub == "checkout" && len(a) == 4:
 		v, err := find(a[2])
 		if err == nil {
-			err = checkout(store, v, a[3])
+			err = checkout(store, v, a[3], *force)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "terrarium files:", err)
@@ -160,12 +184,16 @@ func copyBlob(store string, v workspace.Version, w io.Writer) error {
 	return err
 }
 
-// checkout writes v to dest (into it, when it is a directory), atomically.
-func checkout(store string, v workspace.Version, dest string) error {
+// checkout writes v to dest (into it, when it is a directory), atomically;
+// an existing file only with force.
+func checkout(store string, v workspace.Version, dest string, force bool) error {
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		dest = filepath.Join(dest, filepath.Base(v.Path))
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if _, err := os.Lstat(dest); err == nil && !force {
+		return fmt.Errorf("%s exists: not overwritten (--force overwrites it)", dest)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".checkout-*")
 	if err != nil {
@@ -184,4 +212,74 @@ func checkout(store string, v workspace.Version, dest string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), dest)
+}
+
+// normPath is a shared-tree path as the version log has it ("./a//b" is
+// "a/b"); one that is not a valid path is left as given (nothing matches).
+func normPath(p string) string {
+	if c, err := workspace.CleanPath(p); err == nil {
+		return c
+	}
+	return p
+}
+
+// findBlob resolves a full SHA-256 or a unique prefix (at least 6 hex
+// digits) to a blob of the store.
+func findBlob(store, prefix string) (string, error) {
+	prefix = strings.ToLower(prefix)
+	if len(prefix) < 6 || strings.Trim(prefix, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("sha256:%s: give the hash in hex, at least 6 digits", prefix)
+	}
+	if len(prefix) > 64 {
+		return "", fmt.Errorf("sha256:%s: too long for a SHA-256", prefix)
+	}
+	m, _ := filepath.Glob(filepath.Join(store, "blobs", prefix[:2], prefix+"*"))
+	switch len(m) {
+	case 0:
+		return "", fmt.Errorf("sha256:%s: no such content in %s", prefix, store)
+	case 1:
+		return filepath.Base(m[0]), nil
+	}
+	return "", fmt.Errorf("sha256:%s: %d contents start so: give more digits", prefix, len(m))
+}
+
+// keptFromViolations lists what the run's violations at p kept in the
+// store (events.jsonl: a violation's sha256, a restore's replaced_sha256):
+// content that is not a version but can be shown by its hash.
+func keptFromViolations(run, p string) world.Table {
+	t := world.Table{Title: fmt.Sprintf("kept from violations at %s (terrarium files %s show sha256:HASH)", p, run),
+		Columns: []string{"TIME", "EVENT", "AGENT", "REASON", "SHA256"}}
+	recs, err := events.ReadFile(filepath.Join(run, "events.jsonl"))
+	if err != nil {
+		return t
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if r.Kind != events.Violation && r.Kind != workspace.EventFileRestored {
+			continue
+		}
+		var d struct {
+			Path     string `json:"path"`
+			Reason   string `json:"reason"`
+			SHA      string `json:"sha256"`
+			Replaced string `json:"replaced_sha256"`
+		}
+		if json.Unmarshal(r.Data, &d) != nil || d.Path != p {
+			continue
+		}
+		sum := d.SHA
+		if r.Kind == workspace.EventFileRestored {
+			sum = d.Replaced
+		}
+		if sum == "" || seen[sum] {
+			continue
+		}
+		seen[sum] = true
+		agent := string(r.Agent)
+		if agent == "" {
+			agent = "-"
+		}
+		t.Rows = append(t.Rows, []string{r.Time.UTC().Format(time.RFC3339Nano), r.Kind, agent, d.Reason, sum})
+	}
+	return t
 }
