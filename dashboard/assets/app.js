@@ -10,7 +10,7 @@ const palette = ["#2f6f4f", "#c0532a", "#3b5fa8", "#8a6d00", "#7a3f8f", "#2a8a8a
 // Measured in the page, read by the tests and the benchmark:
 // fps (animation frames in the last second), renders (snapshots drawn in
 // the last second), tickRate (ticks a second the snapshots show).
-const stats = { fps: 0, renders: 0, tickRate: 0, snapshots: 0, drawn: 0, tick: 0, errors: 0 };
+const stats = { fps: 0, renders: 0, tickRate: 0, snapshots: 0, drawn: 0, tick: 0, errors: 0, renderMs: 0, parseMs: 0 };
 window.terrarium = { stats, snapshot: null };
 
 let pending = null;
@@ -42,7 +42,9 @@ function fmtNum(v) {
 function connect() {
   const es = new EventSource("api/stream");
   es.addEventListener("state", (e) => {
+    const t0 = performance.now();
     pending = JSON.parse(e.data);
+    stats.parseMs = 0.8 * stats.parseMs + 0.2 * (performance.now() - t0);
     stats.snapshots++;
     setConn(pending.source === "recording" ? "recording" : "live");
     if (!scheduled) {
@@ -69,8 +71,10 @@ function draw() {
   if (!pending) return;
   const s = pending;
   pending = null;
+  const t0 = performance.now();
   try {
     render(s);
+    stats.renderMs = 0.8 * stats.renderMs + 0.2 * (performance.now() - t0);
   } catch (err) {
     stats.errors++;
     throw err;
@@ -278,12 +282,18 @@ function renderCharts(series) {
   }
 }
 
-const rows = new Map(); // agent id -> {tr, cells}
+const rows = new Map(); // agent id -> {tr, cells, key}
+let rosterAgents = []; // the last snapshot's agents, for rows scrolled into view
+let rowHeight = 0;
 
+// renderRoster keeps a row per agent in id order, and fills in only the
+// rows in (or near) the scrolled view: a roster of thousands of agents
+// that all act every tick costs a page only what it shows.
 function renderRoster(s) {
   const body = $("roster").tBodies[0];
   $("agentcount").textContent = s.agents_total > s.agents.length
     ? `${s.agents.length} of ${s.agents_total} shown` : `${s.agents_total}`;
+  rosterAgents = s.agents;
   const seen = new Set();
   let prev = null;
   for (const a of s.agents) {
@@ -295,19 +305,10 @@ function renderRoster(s) {
       const cells = [];
       for (let i = 0; i < 9; i++) cells.push(tr.appendChild(el("td")));
       cells[0].className = "mono";
+      cells[0].textContent = a.id;
       cells[7].className = "mono action";
       r = { tr, cells, key: "" };
       rows.set(a.id, r);
-    }
-    const key = [a.group, a.state, a.pid, a.restarts, a.actions, a.missing, a.last, a.last_tick, a.filled, a.note].join("\u0000");
-    if (key !== r.key) {
-      r.key = key;
-      const v = [a.id, a.group, a.note ? `${a.state} (${a.note})` : a.state, a.pid || "", a.restarts, a.actions, a.missing, a.last, a.last_tick || ""];
-      for (let i = 0; i < 9; i++) {
-        if (r.cells[i].textContent !== String(v[i])) r.cells[i].textContent = String(v[i]);
-      }
-      r.cells[2].className = "state-" + a.state;
-      r.tr.className = a.filled ? "filled" : "";
     }
     const want = prev ? prev.nextSibling : body.firstChild;
     if (want !== r.tr) body.insertBefore(r.tr, want);
@@ -319,6 +320,37 @@ function renderRoster(s) {
       rows.delete(id);
     }
   }
+  fillVisibleRows();
+}
+
+function fillRow(a) {
+  const r = rows.get(a.id);
+  if (!r) return;
+  const key = [a.group, a.state, a.pid, a.restarts, a.actions, a.missing, a.last, a.last_tick, a.filled, a.note].join("\u0000");
+  if (key === r.key) return;
+  r.key = key;
+  const v = [a.id, a.group, a.note ? `${a.state} (${a.note})` : a.state, a.pid || "", a.restarts, a.actions, a.missing, a.last, a.last_tick || ""];
+  for (let i = 1; i < 9; i++) {
+    const text = String(v[i]);
+    if (r.cells[i].textContent !== text) r.cells[i].textContent = text;
+  }
+  r.cells[2].className = "state-" + a.state;
+  r.tr.className = a.filled ? "filled" : "";
+}
+
+function fillVisibleRows() {
+  const box = $("rosterbox");
+  const list = rosterAgents;
+  if (list.length === 0) return;
+  if (!rowHeight) {
+    fillRow(list[0]);
+    const first = rows.get(list[0].id);
+    rowHeight = (first && first.tr.getBoundingClientRect().height) || 20;
+  }
+  const head = $("roster").tHead.getBoundingClientRect().height;
+  const from = Math.max(0, Math.floor((box.scrollTop - head) / rowHeight) - 10);
+  const to = Math.min(list.length, Math.ceil((box.scrollTop + box.clientHeight) / rowHeight) + 10);
+  for (let i = from; i < to; i++) fillRow(list[i]);
 }
 
 const drawnKeys = new Map(); // section -> what it last drew, to skip redraws
@@ -399,6 +431,7 @@ function setup() {
   $("token").addEventListener("change", () => sessionStorage.setItem("terrarium-token", token()));
   for (const a of ["pause", "step", "resume"]) $(a).addEventListener("click", () => control(a));
   $("controls").addEventListener("submit", (e) => e.preventDefault());
+  $("rosterbox").addEventListener("scroll", fillVisibleRows, { passive: true });
   requestAnimationFrame(count);
   connect();
 }
