@@ -242,6 +242,9 @@ func TestClassicSchelling(t *testing.T) {
 	if !ok || initial != r.Initial["share_alike"] {
 		t.Errorf("metrics.csv's tick-0 row: share alike %v (row there: %v), want the initial state's %v", initial, ok, r.Initial["share_alike"])
 	}
+	if _, err := terrarium.VerifyRun(res.Dir); err != nil {
+		t.Errorf("verify (the tick-0 row counted apart): %v", err)
+	}
 	if len(res.Agents) != 2470 || len(share) != 50 {
 		t.Fatalf("%d agents, %d ticks; want 2470, 50", len(res.Agents), len(share))
 	}
