@@ -260,6 +260,48 @@ func TestClassicSchelling(t *testing.T) {
 	}
 }
 
+// A pool runs the very agent code a process runs: the Schelling agent
+// draws no random number, so the same scenario and seed with a process
+// per agent (12x12 torus, 136 agents) and with pools ends in the same
+// state, with the same actions every tick (events.Project).
+func TestClassicSchellingPoolEqualsProcesses(t *testing.T) {
+	small := []string{"width         = 51", "width         = 12", "height        = 51", "height        = 12",
+		"horizon       = 200", "horizon       = 30", "count   = 1235\n}\n\nagent \"red\"", "count   = 68\n}\n\nagent \"red\"", "count   = 1235\n}\n", "count   = 68\n}\n"}
+	procs := []string{`  runtime = "pool"
+  command = "schelling-pool"
+  count   = 68
+}
+
+agent "red"`, `  runtime = "builtin"
+  command = "schelling"
+  count   = 68
+}
+
+agent "red"`, `  runtime = "pool"
+  command = "schelling-pool"
+  count   = 68
+}
+`, `  runtime = "builtin"
+  command = "schelling"
+  count   = 68
+}
+`}
+	digest := func(edits []string) string {
+		res, recs := runClassic(t, classic(t, "schelling", append(small, edits...)...))
+		p, err := events.Project(recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != 30 || res.StateHash == "" {
+			t.Fatalf("%d ticks projected, state %q; want 30", len(p), res.StateHash)
+		}
+		return events.Digest(p) + " " + res.StateHash
+	}
+	if pool, proc := digest(nil), digest(procs); pool != proc {
+		t.Errorf("the run's deterministic projection and state: %s with pools, %s with processes", pool, proc)
+	}
+}
+
 func TestClassicBoltzmann(t *testing.T) {
 	// 200 ticks, the Gini averaged over ticks 100-200 (the scenario: 100-300).
 	res, _ := runClassic(t, classic(t, "boltzmann", "horizon       = 300", "horizon       = 200"))
