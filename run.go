@@ -191,6 +191,11 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if im, ok := r.w.(world.InitialMetricser); ok && r.from == nil && r.h.cfg.resume == nil {
+		if m := im.InitialMetrics(); len(m) > 0 {
+			r.metrics.row(0, m)
+		}
+	}
 	if err := r.iso.private(filepath.Join(r.dir, "metrics.csv")); err != nil {
 		return err
 	}

@@ -51,8 +51,8 @@ func VerifyRun(dir string) (*Result, error) {
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Errorf("metrics.csv: %w", err))
-		case len(rows) == 0 || len(rows)-1+int(forkTick(recs)) != int(res.Ticks):
-			problems = append(problems, fmt.Errorf("metrics.csv has %d rows for %d ticks", max(len(rows)-1, 0), int(res.Ticks)-int(forkTick(recs))))
+		case len(rows) == 0 || len(rows)-1-initialRow(rows)+int(forkTick(recs)) != int(res.Ticks):
+			problems = append(problems, fmt.Errorf("metrics.csv has %d rows for %d ticks", max(len(rows)-1-initialRow(rows), 0), int(res.Ticks)-int(forkTick(recs))))
 		}
 	}
 	return &res, errors.Join(problems...)
@@ -109,6 +109,15 @@ func crossCheck(res *Result, recs []events.Record) []error {
 		}
 	}
 	return problems
+}
+
+// initialRow is 1 when metrics.csv's first row is the initial state's
+// (tick 0), else 0.
+func initialRow(rows [][]string) int {
+	if len(rows) > 1 && len(rows[1]) > 0 && rows[1][0] == "0" {
+		return 1
+	}
+	return 0
 }
 
 // forkTick is the tick a forked run started after (0 for other runs).

@@ -16,6 +16,7 @@ import (
 	"github.com/terrarium-sim/terrarium/internal/testlog"
 	"github.com/terrarium-sim/terrarium/report"
 	"github.com/terrarium-sim/terrarium/scenarios"
+	"github.com/terrarium-sim/terrarium/sweep"
 )
 
 func TestMain(m *testing.M) {
@@ -153,5 +154,94 @@ func TestReportRendersInChromium(t *testing.T) {
 				t.Errorf("page has %d scripts and %d external references, want none", d.Scripts, d.External)
 			}
 		})
+	}
+}
+
+// drawnSweep is what the page script reports from a sweep report.
+type drawnSweep struct {
+	Charts []struct {
+		Metric string    `json:"metric"`
+		Points []int     `json:"points"`
+		Length []float64 `json:"length"`
+		Bands  int       `json:"bands"`
+		Dots   int       `json:"dots"`
+	} `json:"charts"`
+	Rows, Scripts, External int
+}
+
+const inspectSweep = `(() => ({
+  charts: [...document.querySelectorAll("svg.chart")].map(s => {
+    const lines = [...s.querySelectorAll("polyline.series")];
+    return {metric: s.dataset.metric, points: lines.map(l => l.points.numberOfItems), length: lines.map(l => l.getTotalLength()),
+            bands: s.querySelectorAll("polygon.band").length, dots: s.querySelectorAll("circle.seed").length};
+  }),
+  Rows: document.querySelectorAll("h2 + table tr").length,
+  Scripts: document.scripts.length,
+  External: [...document.querySelectorAll("[src], link[href]")].length,
+}))()`
+
+// A sweep directory's report: the minority game swept over the memory m
+// (2 and 5) with two seeds, the players in a pool. Every chart drew, per
+// line, the mean over the seeds as a line of at least two points, the
+// min-max band and a dot per run.
+func TestSweepReportRendersInChromium(t *testing.T) {
+	browsertest.Path(t)
+	b, err := os.ReadFile(filepath.Join("..", "scenarios", "minority.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(strings.Replace(string(b), "rounds       = 3000", "rounds       = 60", 1), "measure_from = 1000", "measure_from = 20", 1)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // agents running as their own users must reach it
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "minority.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "sweep")
+	sum, err := sweep.Run(context.Background(), sweep.Config{Scenario: path, Seeds: []uint64{1, 2}, Out: out, Logger: testlog.New(t),
+		Vars: []sweep.Var{{Name: "runtime", Values: []string{"pool"}}, {Name: "memory", Values: []string{"2", "5"}}},
+		Host: terrarium.Config{Env: map[string]string{"GORACE": "atexit_sleep_ms=0"}}})
+	if err != nil || sum.Failed != 0 {
+		t.Fatalf("sweep: %v, %d failed", err, sum.Failed)
+	}
+	page, err := report.Write(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(page)
+	for _, want := range []string{"Terrarium sweep report: minority", "variable memory", "Key results against memory", "volatility"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	b2 := browsertest.New(t, 5*time.Minute)
+	if err := chromedp.Do(b2.Ctx, chromedp.Navigate("file://"+page)); err != nil {
+		t.Fatalf("chromium on %s: %v", page, err)
+	}
+	d, err := chromedp.Run(b2.Ctx, chromedp.Evaluate[drawnSweep](inspectSweep))
+	if err != nil {
+		t.Fatalf("inspect %s in chromium: %v", page, err)
+	}
+	if errs := b2.Errors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+	metrics := map[string]bool{}
+	for _, c := range d.Charts {
+		metrics[c.Metric] = true
+		if len(c.Points) != 1 || c.Points[0] < 2 || c.Length[0] <= 0 || c.Bands != 1 || c.Dots != 4 {
+			t.Errorf("chart %s: %+v, want one line of >= 2 points (m = 2, 5) with a length, one band, 4 dots", c.Metric, c)
+		}
+	}
+	for _, want := range []string{"volatility", "mean_attendance", "sd_attendance"} {
+		if !metrics[want] {
+			t.Errorf("no chart of %s (charts: %v)", want, metrics)
+		}
+	}
+	if d.Scripts != 0 || d.External != 0 {
+		t.Errorf("page has %d scripts and %d external references, want none", d.Scripts, d.External)
 	}
 }

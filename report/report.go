@@ -132,34 +132,16 @@ func ReadMetrics(path string) ([]Series, error) {
 	return out, nil
 }
 
-// Write renders the report of dir into dir/report.html and returns its path.
+// Write renders the report of dir into dir/report.html and returns its
+// path. dir is a run directory, or a sweep directory (sweep.csv and no
+// metrics.csv): see WriteSweep.
 func Write(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "metrics.csv")); errors.Is(err, os.ErrNotExist) && IsSweep(dir) {
+		return WriteSweep(dir)
+	}
 	r, err := Load(dir)
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "report.html")
-	tmp, err := os.CreateTemp(dir, ".report.html.tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("report: %w", err)
-	}
-	fail := func(err error) (string, error) {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("report: write %s: %w", path, err)
-	}
-	if err := Render(tmp, r); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("report: %w", err)
-	}
-	return path, nil
+	return writePage(dir, func(w io.Writer) error { return Render(w, r) })
 }

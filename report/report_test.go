@@ -82,3 +82,42 @@ func TestReportLoadErrors(t *testing.T) {
 		t.Error("a changed event passed the chain check")
 	}
 }
+
+// A sweep directory without variables (seeds only): its results charted
+// against the seed, a failed run listed but not charted, everything a run
+// wrote escaped, and a column with one value listed once.
+func TestSweepReport(t *testing.T) {
+	dir := t.TempDir()
+	csv := "seed,status,ticks,state_hash,x,duration_ms,error,dir,world.first_zero.prey,world.players,world.v<b>\n" +
+		"1,finished,10,h1,1,5,,runs/default/seed-1,,3,0.5\n" +
+		"2,finished,10,h2,1,5,,runs/default/seed-2,7,3,0.75\n" +
+		"3,failed,0,,,5,<script>alert(1)</script>,runs/default/seed-3,,,\n"
+	if err := os.WriteFile(filepath.Join(dir, "sweep.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	page, err := report.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(page)
+	html := string(b)
+	if strings.Contains(html, "<script") || strings.Contains(html, "v<b>") {
+		t.Error("report.html has a run's text unescaped")
+	}
+	if n := strings.Count(html, `class="series"`); n != 1 {
+		t.Errorf("%d chart lines, want 1: v<b> (first_zero.prey has one point, players is the same in every run)", n)
+	}
+	if !strings.Contains(html, "Key results against the seed") || !strings.Contains(html, "<th>players</th><td>3</td>") {
+		t.Error("report.html lacks the seed axis or the constant players")
+	}
+	s, err := report.LoadSweep(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Runs) != 3 || len(s.Vars) != 0 || strings.Join(s.Key, " ") != "world.first_zero.prey world.v<b>" {
+		t.Errorf("runs %d vars %v key %v", len(s.Runs), s.Vars, s.Key)
+	}
+	if _, err := report.LoadSweep(t.TempDir()); err == nil || !strings.Contains(err.Error(), "sweep.csv") {
+		t.Errorf("no sweep.csv: %v", err)
+	}
+}

@@ -6,6 +6,12 @@
 # 60: mean over weeks 100-1,000 within 60 ± 3, standard deviation at least 3.
 #
 #   go run ./cmd/terrarium run scenarios/el_farol.hcl
+#   go run ./cmd/terrarium sweep --seeds 1..5 --var threshold=40,60,80 scenarios/el_farol.hcl
+
+variable "threshold" {
+  default     = 60
+  description = "the bar is crowded when more than this many go"
+}
 
 scenario "el_farol" {
   seed            = 1
@@ -15,7 +21,7 @@ scenario "el_farol" {
 world "nplayer_game" {
   game         = "el_farol"
   rounds       = 1000
-  threshold    = 60
+  threshold    = var.threshold
   history      = 32
   measure_from = 100
 }

@@ -352,7 +352,7 @@ func (d *decoder) agent(b *hcl.Block) (Agent, bool) {
 	if attr := optional(attrs, "args"); attr != nil {
 		if v, lok := d.strList(attr, `a list of strings, like args = ["--verbose"]`); lok {
 			a.Args = v
-			if runtimeOK && a.Runtime == RuntimeBuiltin {
+			if runtimeOK && (a.Runtime == RuntimeBuiltin || a.Runtime == RuntimePool) {
 				if err := builtin.CheckArgs(a.Command, v); err != nil {
 					d.errorf(attr.Expr.Range(), "Invalid args", "agent %q: %v.", a.Name, err)
 				}

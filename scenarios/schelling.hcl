@@ -5,10 +5,19 @@
 # cell. The mean share of like neighbours starts near 0.5 and ends at 0.70
 # or more, with everyone content well before tick 200.
 #
-# Every agent is its own process: 2,470 processes (about 4 GB of memory
-# and several seconds to start); the tests run a 12x12 torus.
+# The agents run in pools (runtime "pool"): "schelling-pool" serves up
+# to 1,000 agents per process with the same code as the builtin
+# "schelling" agent, so the 2,470 agents are four processes. (As one
+# process each, runtime = "builtin" and command = "schelling": 2,470
+# processes, about 4 GB of memory.)
 #
 #   go run ./cmd/terrarium run scenarios/schelling.hcl
+#   go run ./cmd/terrarium sweep --seeds 1..5 scenarios/schelling.hcl
+
+variable "threshold" {
+  default     = 0.3
+  description = "the share of like neighbours an agent wants"
+}
 
 scenario "schelling" {
   seed            = 1
@@ -22,19 +31,19 @@ world "grid" {
   height        = 51
   topology      = "torus"
   neighbourhood = "moore"
-  threshold     = 0.3
+  threshold     = var.threshold
   horizon       = 200
   snapshots     = [0, 5, 20, 200]
 }
 
 agent "blue" {
-  runtime = "builtin"
-  command = "schelling"
+  runtime = "pool"
+  command = "schelling-pool"
   count   = 1235
 }
 
 agent "red" {
-  runtime = "builtin"
-  command = "schelling"
+  runtime = "pool"
+  command = "schelling-pool"
   count   = 1235
 }

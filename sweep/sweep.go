@@ -68,7 +68,15 @@ type Outcome struct {
 	StateHash  string
 	DurationMS int64
 	Metrics    map[string]string // the last row of metrics.csv
+	// World holds the world's result figures: every number and bool of
+	// result.json's "world" object, keyed by its path ("volatility",
+	// "metrics.prey.mean", "first_zero.unhappy"); lists are left out.
+	World map[string]string
 }
+
+// WorldColumn prefixes sweep.csv's columns of the world's result figures
+// (Outcome.World), which come after "dir": "world.volatility".
+const WorldColumn = "world."
 
 // Summary is what a sweep did. Every point is Ran (a run started by
 // this invocation), Refused (the scenario refused its values: no run),
@@ -340,7 +348,47 @@ func (s *sweeper) run(ctx context.Context, i int, sc *scenarios.Scenario, resume
 func outcomeOf(p Point, res *terrarium.Result) Outcome {
 	o := Outcome{Point: p, Status: res.Status, Error: res.Error, Ticks: uint64(res.Ticks), StateHash: res.StateHash, DurationMS: res.DurationMS}
 	o.Metrics = lastMetrics(filepath.Join(p.Dir, "metrics.csv"))
+	o.World = worldFigures(filepath.Join(p.Dir, "result.json"))
 	return o
+}
+
+// worldFigures flattens result.json's world object (see Outcome.World).
+func worldFigures(path string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var res struct {
+		World json.RawMessage `json:"world"`
+	}
+	if json.Unmarshal(b, &res) != nil || len(res.World) == 0 {
+		return nil
+	}
+	d := json.NewDecoder(strings.NewReader(string(res.World)))
+	d.UseNumber()
+	var w any
+	if d.Decode(&w) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				walk(k, e)
+			}
+		case json.Number:
+			out[prefix] = x.String()
+		case bool:
+			out[prefix] = strconv.FormatBool(x)
+		}
+	}
+	walk("", w)
+	return out
 }
 
 // stopped reports whether dir holds a run an earlier invocation left
@@ -434,6 +482,17 @@ func writeCSV(path string, vars []Var, outs []Outcome) error {
 		metrics = append(metrics, k)
 	}
 	sort.Strings(metrics)
+	figSet := map[string]bool{}
+	for _, o := range outs {
+		for k := range o.World {
+			figSet[k] = true
+		}
+	}
+	var figs []string
+	for k := range figSet {
+		figs = append(figs, k)
+	}
+	sort.Strings(figs)
 	head := []string{}
 	for _, v := range vars {
 		head = append(head, v.Name)
@@ -441,6 +500,9 @@ func writeCSV(path string, vars []Var, outs []Outcome) error {
 	head = append(head, "seed", "status", "ticks", "state_hash")
 	head = append(head, metrics...)
 	head = append(head, "duration_ms", "error", "dir")
+	for _, k := range figs {
+		head = append(head, WorldColumn+k)
+	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -463,6 +525,9 @@ func writeCSV(path string, vars []Var, outs []Outcome) error {
 			row = append(row, o.Metrics[m])
 		}
 		row = append(row, strconv.FormatInt(o.DurationMS, 10), o.Error, o.Dir)
+		for _, k := range figs {
+			row = append(row, o.World[k])
+		}
 		_ = w.Write(row)
 	}
 	w.Flush()

@@ -85,8 +85,13 @@ func TestSweep(t *testing.T) {
 		t.Fatalf("sweep.csv: %d rows, %v", len(rows), err)
 	}
 	want := []string{"strategy", "seed", "status", "ticks", "state_hash", "cooperation_rate", "mean_payoff", "duration_ms", "error", "dir"}
-	if !reflect.DeepEqual(rows[0], want) {
-		t.Fatalf("header %v, want %v", rows[0], want)
+	if len(rows[0]) < len(want) || !reflect.DeepEqual(rows[0][:len(want)], want) {
+		t.Fatalf("header %v, want %v then the world's figures", rows[0], want)
+	}
+	for _, h := range rows[0][len(want):] {
+		if !strings.HasPrefix(h, sweep.WorldColumn) {
+			t.Errorf("header %v: %q after dir, want only %s columns", rows[0], h, sweep.WorldColumn)
+		}
 	}
 	hashes := map[string]bool{}
 	for i, r := range rows[1:] {

@@ -102,3 +102,10 @@ type Tabler interface {
 type Seeder interface {
 	Seed(seed uint64) error
 }
+
+// InitialMetricser is implemented by worlds whose initial state (after
+// Seed, before the first Step) has metrics: the host writes them as the
+// tick-0 row of metrics.csv (a run that starts from a checkpoint has none).
+type InitialMetricser interface {
+	InitialMetrics() map[string]float64
+}

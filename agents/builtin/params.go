@@ -18,9 +18,12 @@ import (
 type handlerMaker func(seed uint64, p params) (sdk.Handler, error)
 
 // registerMaker registers a program that builds its handler from the
-// process's seed and arguments.
+// process's seed and arguments, and its pool counterpart NAME-pool (see
+// makerPool).
 func registerMaker(name string, mk handlerMaker) {
 	makers[name] = mk
+	makers[name+PoolSuffix] = mk
+	RegisterPool(name+PoolSuffix, makerPool(name+PoolSuffix, mk))
 	Register(name, func(ctx context.Context, a *sdk.Agent) error {
 		p, err := parseParams(os.Args[1:])
 		if err != nil {

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/agents/sdk"
+	"github.com/terrarium-sim/terrarium/world"
 )
 
 // PoolProgram is a reference pool (runtime "pool"): it serves a connected
@@ -80,4 +84,48 @@ func runPool(ctx context.Context, name string, p PoolProgram, stderr io.Writer) 
 		err = nil
 	}
 	return errors.Join(err, pl.Close())
+}
+
+// PoolSuffix names the pool counterpart of a reference agent: "schelling"
+// runs one agent per process, "schelling-pool" (runtime "pool") serves
+// many with the same code.
+const PoolSuffix = "-pool"
+
+// makerPool serves every member of a pool with its own handler, made by mk
+// with the pool's arguments and the member's seed: world.AgentSeed of the
+// pool's seed (its TERRARIUM_SEED) and the member's id. A pool's members
+// therefore draw other numbers than the same agents run as processes (whose
+// seeds derive from the scenario's seed, which no agent sees), but a pool
+// run is as reproducible as any: same scenario and seed, same run.
+func makerPool(name string, mk handlerMaker) PoolProgram {
+	return func(ctx context.Context, p *sdk.Pool) error {
+		prm, err := parseParams(os.Args[1:])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		var seed uint64
+		if s := os.Getenv(agents.EnvSeed); s != "" {
+			if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+				return fmt.Errorf("%s: %s: %w", name, agents.EnvSeed, err)
+			}
+		}
+		hs := make(map[string]sdk.Handler, len(p.Members()))
+		for _, m := range p.Members() {
+			h, err := mk(world.AgentSeed(seed, world.AgentID(m)), prm)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			hs[m] = h
+		}
+		if err := prm.unused(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return p.Run(ctx, func(ctx context.Context, agent string, obs sdk.Observation) (any, error) {
+			h, ok := hs[agent]
+			if !ok {
+				return nil, fmt.Errorf("%s: an observation for %s, who is not a member", name, agent)
+			}
+			return h(ctx, obs)
+		})
+	}
 }

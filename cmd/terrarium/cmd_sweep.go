@@ -33,7 +33,7 @@ func (s *sweepVars) Set(v string) error {
 
 func cmdSweep(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("sweep", "sweep [flags] SCENARIO.hcl",
-		"Runs the scenario for every combination of the given variable values and\nseeds, each in its own directory <out>/<name=value,...>/seed-<n>/, at most\n--parallel at a time, and writes <out>/sweep.csv (variables, seed, status,\nticks, state hash, the last value of each metric). A failed run is reported\nand the others go on (exit 1 at the end). Running the same sweep again skips\nthe runs that are done.\n", stderr)
+		"Runs the scenario for every combination of the given variable values and\nseeds, each in its own directory <out>/<name=value,...>/seed-<n>/, at most\n--parallel at a time, and writes <out>/sweep.csv (variables, seed, status,\nticks, state hash, the last value of each metric, then the world's result\nfigures as world.* columns; terrarium report <out> draws them). A failed run is reported\nand the others go on (exit 1 at the end). Running the same sweep again skips\nthe runs that are done.\n", stderr)
 	var lf logFlags
 	lf.register(fs)
 	var vars sweepVars

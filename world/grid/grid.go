@@ -54,6 +54,7 @@ type World struct {
 	layers map[string]map[int]float64 // sparse cell properties; an absent cell is 0
 	stats  map[string]*Summary
 	first0 map[string]int     // first tick at which a watched metric was 0
+	firstN map[string]int     // first tick at which an alarm metric was not 0
 	init0  map[string]float64 // the state metrics before the first tick
 }
 
@@ -64,6 +65,10 @@ type agent struct {
 	energy float64 // wealth (boltzmann), energy (predator_prey)
 	last   [2]int  // the last move (predator_prey)
 }
+
+// alarmer is a rule set with metrics that should stay 0 (predator_prey's
+// births_refused): the result reports the first tick each was not.
+type alarmer interface{ alarms() []string }
 
 // ruleSet is one set of rules over the common grid state.
 type ruleSet interface {
@@ -153,6 +158,7 @@ func (w *World) Seed(seed uint64) error {
 	w.layers = map[string]map[int]float64{}
 	w.stats = map[string]*Summary{}
 	w.first0 = map[string]int{}
+	w.firstN = map[string]int{}
 	for i := range w.ag {
 		w.ag[i].active, w.ag[i].pos, w.ag[i].energy = false, 0, 0
 	}
@@ -401,6 +407,13 @@ func (w *World) Step(t world.Tick, actions []world.Action, rng *rand.Rand) (worl
 	for _, name := range w.rules.watch() {
 		if _, seen := w.first0[name]; !seen && m[name] == 0 {
 			w.first0[name] = w.tick
+		}
+	}
+	if a, ok := w.rules.(alarmer); ok {
+		for _, name := range a.alarms() {
+			if _, seen := w.firstN[name]; !seen && m[name] != 0 {
+				w.firstN[name] = w.tick
+			}
 		}
 	}
 	if w.snapAt[w.tick] || (w.c.SnapshotEvery > 0 && w.tick%w.c.SnapshotEvery == 0) {

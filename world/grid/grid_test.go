@@ -337,6 +337,24 @@ func TestPredatorPreyPool(t *testing.T) {
 	if _, ok, _ := w.Observe("sheep-003", 2); !ok {
 		t.Fatal("the newborn's seat is not observed at the next tick")
 	}
+	// The refusal is in the result, and survives a checkpoint.
+	if r := w.Result().(grid.Result); r.FirstNonZero["births_refused"] != 1 || r.Initial["prey"] != 2 {
+		t.Errorf("result first_nonzero %v, initial %v; want births_refused at tick 1, 2 prey", r.FirstNonZero, r.Initial)
+	}
+	if m := w.InitialMetrics(); m["prey"] != 2 || m["births_refused"] != 0 {
+		t.Errorf("initial metrics %v, want 2 prey", m)
+	}
+	snap, err := w.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := grid.New(*c, s)
+	if err := again.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r := again.Result().(grid.Result); r.FirstNonZero["births_refused"] != 1 || again.StateHash() != w.StateHash() {
+		t.Errorf("restored: first_nonzero %v, state %.12s (was %.12s)", r.FirstNonZero, again.StateHash(), w.StateHash())
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -46,7 +46,8 @@ const layerGrass = "regrow" // ticks until the cell's grass has grown back; abse
 func (*predPrey) metrics() []string {
 	return []string{"prey", "predators", "grass", "births", "deaths", "births_refused"}
 }
-func (*predPrey) watch() []string { return []string{"prey", "predators"} }
+func (*predPrey) watch() []string  { return []string{"prey", "predators"} }
+func (*predPrey) alarms() []string { return []string{"births_refused"} }
 
 func (pp *predPrey) seats(w *World) error {
 	count := map[string]int{}

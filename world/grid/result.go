@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 
@@ -52,6 +53,10 @@ type Result struct {
 	// "population", predator_prey "prey" and "predators"), the first tick
 	// at which the metric was 0; absent: never.
 	FirstZero map[string]int `json:"first_zero"`
+	// FirstNonZero gives, for the metrics that should stay 0
+	// (predator_prey "births_refused"), the first tick at which the
+	// metric was not 0; absent: never.
+	FirstNonZero map[string]int `json:"first_nonzero,omitempty"`
 }
 
 // Result returns the summary of the ticks stepped so far.
@@ -64,7 +69,19 @@ func (w *World) Result() any {
 	for k, v := range w.first0 {
 		r.FirstZero[k] = v
 	}
+	if len(w.firstN) > 0 {
+		r.FirstNonZero = maps.Clone(w.firstN)
+	}
 	return r
+}
+
+// InitialMetrics returns the metrics of the state Seed made (the host
+// writes them as metrics.csv's tick-0 row); nil before Seed.
+func (w *World) InitialMetrics() map[string]float64 {
+	if !w.seeded {
+		return nil
+	}
+	return maps.Clone(w.init0)
 }
 
 // Table prints the metric summary at the end of a run.
@@ -101,6 +118,7 @@ type snapshot struct {
 	Layers  map[string][][2]float64 `json:"layers"` // name -> [cell, value], cells ascending
 	Stats   map[string]Summary      `json:"stats"`
 	First0  map[string]int          `json:"first_zero"`
+	FirstN  map[string]int          `json:"first_nonzero,omitempty"`
 	Initial map[string]float64      `json:"initial"`
 }
 
@@ -115,6 +133,9 @@ type snapAgent struct {
 func (w *World) snapshot() snapshot {
 	s := snapshot{V: snapshotVersion, Rules: w.c.Rules, Width: w.w, Height: w.h, Tick: w.tick,
 		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0}
+	if len(w.firstN) > 0 {
+		s.FirstN = w.firstN
+	}
 	for i, a := range w.ag {
 		s.Agents = append(s.Agents, snapAgent{ID: w.seats[i].ID, Active: a.active, Pos: a.pos, Energy: a.energy, Last: a.last})
 	}
@@ -186,9 +207,12 @@ func (w *World) Restore(b []byte) error {
 		stats[k] = &v
 	}
 	w.ag, w.layers, w.stats, w.tick = ag, layers, stats, s.Tick
-	w.first0, w.init0 = s.First0, s.Initial
+	w.first0, w.init0, w.firstN = s.First0, s.Initial, s.FirstN
 	if w.first0 == nil {
 		w.first0 = map[string]int{}
+	}
+	if w.firstN == nil {
+		w.firstN = map[string]int{}
 	}
 	w.seeded = true
 	w.rebuild()
