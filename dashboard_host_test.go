@@ -314,6 +314,8 @@ func TestDashboardInChromium(t *testing.T) {
 	if p.Tick != 0 {
 		t.Fatalf("paused page at tick %d, want 0", p.Tick)
 	}
+	// Before the first tick the page draws the world as it starts.
+	eventually(t, "the initial grid drawn", func() bool { return probePage(t, b).Canvas == 1 })
 	// The token came from the URL's fragment: the Step button works.
 	if err := chromedp.Do(b.Ctx, chromedp.Click(chromedp.ID("step"))); err != nil {
 		t.Fatal(err)

@@ -37,9 +37,21 @@ func (r *run) startDashboard() error {
 		return err
 	}
 	r.dash = d
-	if r.from != nil {
-		r.dashboardHistory()
+	// The world as it starts (the loop does not run yet): a page opened
+	// before the first tick, or on a run paused there, shows it.
+	var start dashboard.Frame
+	if from := r.loopFrom(); from != nil {
+		start.Tick = from.Tick
 	}
+	if r.from != nil || r.h.cfg.resume != nil {
+		r.dashboardHistory()
+	} else if im, ok := r.w.(world.InitialMetricser); ok {
+		start.Metrics = im.InitialMetrics()
+	}
+	if v, ok := world.ViewOf(r.w); ok {
+		start.View = &v
+	}
+	d.Frame(start)
 	info := d.Info()
 	if err := writeJSON(filepath.Join(r.dir, DashboardFile), info, 0o600); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
