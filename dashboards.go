@@ -115,7 +115,7 @@ func (r *run) dashboardFrame(tr world.TickReport, final bool) {
 	if d == nil {
 		return
 	}
-	f := dashboard.Frame{Tick: tr.Tick, Metrics: tr.Metrics}
+	f := dashboard.Frame{Tick: tr.Tick, Metrics: tr.Metrics, WallUS: tr.Elapsed.Microseconds()}
 	if final || d.WantsView() {
 		if v, ok := world.ViewOf(r.w); ok {
 			f.View = &v

@@ -44,6 +44,9 @@ type Snapshot struct {
 	Source   string `json:"source"`
 	Controls bool   `json:"controls"`
 	Seq      uint64 `json:"seq"` // the last event applied
+	// EventTick is the tick of the last event applied: below Tick when
+	// the events (the roster, leases, violations) trail the loop.
+	EventTick world.Tick `json:"event_tick"`
 
 	Agents      []AgentRow `json:"agents"`
 	AgentsTotal int        `json:"agents_total"`
@@ -105,6 +108,7 @@ type Series struct {
 // metrics and, now and then, the world's picture.
 type Frame struct {
 	Tick    world.Tick
+	WallUS  int64 // the tick's wall time, when known
 	Metrics map[string]float64
 	View    *world.View // nil: unchanged since the last frame that had one
 }
@@ -117,10 +121,10 @@ type model struct {
 	order   []world.AgentID // spawn order, sorted at snapshot
 	sorted  bool
 	leases  map[int64]*LeaseRow
-	viols   []ViolationRow // ring, oldest first
-	recent  []string       // ring, oldest first
-	stride  world.Tick     // keep a point every stride ticks
-	metrics []string       // names, in the world's order
+	viols   []ViolationRow  // ring, oldest first
+	recent  []events.Record // the latest events but tick.closed, oldest first
+	stride  world.Tick      // keep a point every stride ticks
+	metrics []string        // names, in the world's order
 	view    json.RawMessage
 	line    bytes.Buffer
 }
@@ -148,6 +152,19 @@ func (m *model) agent(id world.AgentID) *AgentRow {
 // apply takes in one event.
 func (m *model) apply(r events.Record) {
 	m.snap.Seq = r.Seq
+	m.snap.EventTick = max(m.snap.EventTick, r.Tick)
+	if r.Kind != world.EventTickClosed {
+		// Kept as they came; formatted when a snapshot is made (a flood of
+		// refusals costs a copy each, not a line each).
+		m.recent = append(m.recent, r)
+		if len(m.recent) > 2*maxRecent {
+			m.recent = append(m.recent[:0], m.recent[len(m.recent)-maxRecent:]...)
+		}
+	}
+	switch r.Kind {
+	case world.EventActionLate, world.EventActionRejected, world.EventActionMissing, events.MessagesDropped, events.BadMessage:
+		return // nothing the state shows but the recent lines
+	}
 	var d map[string]json.RawMessage
 	if len(r.Data) > 0 {
 		_ = json.Unmarshal(r.Data, &d)
@@ -168,7 +185,9 @@ func (m *model) apply(r events.Record) {
 		m.snap.Ticks = world.Tick(num("ticks"))
 		_ = json.Unmarshal(d["seed"], &m.snap.Seed)
 	case world.EventTickClosed:
-		m.snap.Tick, m.snap.WallUS = r.Tick, num("wall_us")
+		if r.Tick >= m.snap.Tick {
+			m.snap.Tick, m.snap.WallUS = r.Tick, num("wall_us")
+		}
 		if m.snap.Status == "starting" {
 			m.snap.Status = "running"
 		}
@@ -234,18 +253,21 @@ func (m *model) apply(r events.Record) {
 			m.viols = m.viols[len(m.viols)-maxViolations:]
 		}
 	}
-	if r.Kind != world.EventTickClosed {
-		m.line.Reset()
-		_ = observe.WriteLine(&m.line, r)
-		m.recent = append(m.recent, strings.TrimSuffix(m.line.String(), "\n"))
-		if len(m.recent) > maxRecent {
-			m.recent = m.recent[len(m.recent)-maxRecent:]
-		}
-	}
 }
 
 // frame takes in a tick's metrics and view.
 func (m *model) frame(f Frame, view json.RawMessage) {
+	// The loop's own report: the tick shows at once, even while the
+	// events behind it are still on their way (EventTick says how far).
+	if f.Tick > m.snap.Tick {
+		m.snap.Tick = f.Tick
+		if f.WallUS > 0 {
+			m.snap.WallUS = f.WallUS
+		}
+		if m.snap.Status == "starting" {
+			m.snap.Status = "running"
+		}
+	}
 	if view != nil {
 		m.view, m.snap.ViewTick = view, f.Tick
 	}
@@ -327,9 +349,11 @@ func (m *model) snapshot() ([]byte, error) {
 	for i := len(m.viols) - 1; i >= 0; i-- {
 		s.Violations = append(s.Violations, m.viols[i])
 	}
-	s.Recent = make([]string, 0, len(m.recent))
-	for i := len(m.recent) - 1; i >= 0; i-- {
-		s.Recent = append(s.Recent, m.recent[i])
+	s.Recent = make([]string, 0, maxRecent)
+	for i := len(m.recent) - 1; i >= 0 && len(s.Recent) < maxRecent; i-- {
+		m.line.Reset()
+		_ = observe.WriteLine(&m.line, m.recent[i])
+		s.Recent = append(s.Recent, strings.TrimSuffix(m.line.String(), "\n"))
 	}
 	s.View = m.view
 	return json.Marshal(s)

@@ -67,7 +67,11 @@ func Open(ctx context.Context, nc *nats.Conn, stream string, start Start) (*Feed
 	// The client asks for at most 256 events (or 8 MiB) at a time: a
 	// reader that stops reading stops asking, and the rest waits in the
 	// stream.
-	msgs, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(256, 8<<20))
+	// Heartbeats every 2 s: a pull the server lost (an overloaded
+	// machine) is noticed after 4 s, and the ordered consumer starts again
+	// after the last event read, instead of after the default 10 s.
+	msgs, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(256, 8<<20),
+		jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("open feed on stream %s: %w", stream, err)
 	}

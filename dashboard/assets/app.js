@@ -129,6 +129,8 @@ function renderHeader(s) {
   $("stepping").textContent = s.stepping || "–";
   $("tick").textContent = s.tick;
   $("ticks").textContent = s.ticks ? " / " + s.ticks : "";
+  // The events (roster, leases, violations) may trail the loop's ticks.
+  $("behind").textContent = s.event_tick + 1 < s.tick ? ` (events to t${s.event_tick})` : "";
   $("rate").textContent = stats.tickRate;
   $("wall").textContent = s.wall_us ? (s.wall_us / 1000).toFixed(2) + " ms" : "–";
   const ended = !["starting", "running", "playing", "paused"].includes(s.status);
