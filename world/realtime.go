@@ -50,6 +50,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		return base.Add(time.Duration(int64(t)-int64(baseTick)) * interval)
 	}
 
+	var tc tickClosed
 	noisy := map[AgentID]int{}
 	refused := func(kind string, id AgentID, data map[string]any) {
 		noisy[id]++
@@ -215,11 +216,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			}
 		}
 		clear(noisy)
-		data := map[string]any{"actions": applied, "hash": sum.Hash, "wall_us": elapsed.Microseconds()}
-		if behind > 0 {
-			data["behind_us"] = behind.Microseconds()
-		}
-		cfg.Events.Emit(EventTickClosed, t, "", data)
+		tc.emit(cfg.Events, t, applied, sum.Hash, elapsed.Microseconds(), behind)
 		return TickReport{Tick: t, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing, Behind: behind}, nil
 	}
 
