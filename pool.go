@@ -19,6 +19,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -45,6 +46,10 @@ type poolRun struct {
 	n        int
 	tick     world.Tick
 	deadline time.Time
+
+	// acts is the action batch being handed to the loop; only the pool's
+	// subscription goroutine (onPoolActs) touches it.
+	acts []world.Action
 
 	mu        sync.Mutex
 	proc      *agents.Process
@@ -229,6 +234,9 @@ func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
 		r.poolBad(pr, m.Subject, err.Error())
 		return
 	}
+	// The batch's actions reach the loop together (one lock round trip),
+	// in order; a violation event comes before the actions of its batch.
+	acts := pr.acts[:0]
 	err = bus.EachEntry(env.Data, func(agent string, data []byte) {
 		id := world.AgentID(agent)
 		if _, ok := pr.member[id]; !ok {
@@ -237,8 +245,11 @@ func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
 				"reason": fmt.Sprintf("pool %s sent an action for %q, which is not one of its members", pr.id, agent)})
 			return
 		}
-		r.loop.Deliver(world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: data})
+		acts = append(acts, world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: data})
 	})
+	r.loop.DeliverAll(acts)
+	clear(acts)
+	pr.acts = acts
 	if err != nil {
 		r.poolBad(pr, m.Subject, err.Error())
 	}
@@ -254,7 +265,7 @@ func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline tim
 	// each observation is checked here; most worlds send runs of equal
 	// observations, checked once.
 	if !bytes.Equal(obs, pr.lastObs) {
-		if !json.Valid(obs) {
+		if !jsonenc.Canonical(obs) && !json.Valid(obs) { // the first is faster, and says yes to most
 			return fmt.Errorf("send observation to %s: the world's observation is not valid JSON", id)
 		}
 		pr.lastObs = append(pr.lastObs[:0], obs...)
@@ -273,8 +284,12 @@ func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline tim
 	return nil
 }
 
-// SendsDone implements world.SendBatcher: it sends every pool's batch.
-func (r *run) SendsDone(world.Tick) {
+// SendsDone implements world.SendBatcher: it sends every pool's batch
+// and wakes the in-process agents' workers.
+func (r *run) SendsDone(t world.Tick) {
+	if r.inproc != nil {
+		r.inproc.SendsDone(t)
+	}
 	for _, pr := range r.pools {
 		if pr.n > 0 {
 			r.flushPool(pr)

@@ -4,7 +4,22 @@
 // says so and the caller asks encoding/json.
 package jsonenc
 
-import "unicode/utf8"
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendFloat appends f as encoding/json encodes a float64, for the
+// values it writes without an exponent (0 and 1e-6 <= |f| < 1e21); ok is
+// false for the rest (exponents, NaN, infinities), which the caller leaves
+// to encoding/json.
+func AppendFloat(b []byte, f float64) ([]byte, bool) {
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21 || math.IsNaN(f)) {
+		return b, false
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64), true
+}
 
 // AppendString appends s as encoding/json encodes a string, for the
 // strings that need no escaping but a backslash before '"' and '\\'; ok is

@@ -3,6 +3,7 @@ package jsonenc
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -54,6 +55,16 @@ func TestAppendStringAgreesWithMarshal(t *testing.T) {
 		}
 		if !ok && !strings.ContainsAny(s, "<>&\x01\t") && s != "é" {
 			t.Errorf("AppendString(%q) refused a plain string", s)
+		}
+	}
+}
+
+func TestAppendFloatAgreesWithMarshal(t *testing.T) {
+	for _, f := range []float64{0, 1, -1, 0.3, 1.0 / 3, 1e-6, 9.99e-7, 1e20, 1e21, 123456789.125, -0.5, math.Inf(1), math.NaN(), math.Copysign(0, -1)} {
+		got, ok := AppendFloat(nil, f)
+		want, err := json.Marshal(f)
+		if ok && (err != nil || string(got) != string(want)) {
+			t.Errorf("AppendFloat(%v) = %s, want %s (%v)", f, got, want, err)
 		}
 	}
 }

@@ -1,13 +1,16 @@
 package grid
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -114,7 +117,8 @@ type snapAgent struct {
 
 func (w *World) snapshot() snapshot {
 	s := snapshot{V: snapshotVersion, Rules: w.c.Rules, Width: w.w, Height: w.h, Tick: w.tick,
-		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0}
+		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0,
+		Agents: make([]snapAgent, 0, len(w.ag))}
 	for i, a := range w.ag {
 		s.Agents = append(s.Agents, snapAgent{ID: w.seats[i].ID, Active: a.active, Pos: a.pos, Energy: a.energy, Last: a.last})
 	}
@@ -137,11 +141,71 @@ func (w *World) Snapshot() ([]byte, error) {
 	if err := w.ready(); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(w.snapshot())
+	b, err := w.encodeSnapshot()
 	if err != nil {
 		return nil, fmt.Errorf("grid snapshot: %w", err)
 	}
 	return b, nil
+}
+
+// encodeSnapshot is json.Marshal(w.snapshot()), with the agents (most of
+// it at thousands of agents) encoded without reflection; the hash of
+// every tick is taken over it.
+func (w *World) encodeSnapshot() ([]byte, error) {
+	s := w.snapshot()
+	agents := s.Agents
+	s.Agents = nil
+	if b, ok := appendSnapAgents(make([]byte, 0, 64*len(agents)), agents); ok {
+		rest, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		// rest is {"v":...,"tick":N,"agents":null,"layers":...}: put the
+		// agents in place of the null.
+		const null = `"agents":null`
+		if i := bytes.Index(rest, []byte(null)); i >= 0 {
+			out := make([]byte, 0, len(rest)+len(b))
+			out = append(out, rest[:i+len(`"agents":`)]...)
+			out = append(out, b...)
+			return append(out, rest[i+len(null):]...), nil
+		}
+	}
+	s.Agents = agents
+	return json.Marshal(s)
+}
+
+// appendSnapAgents appends the agents as json.Marshal encodes them; ok is
+// false when one needs what it does not do (an id to escape, a float with
+// an exponent).
+func appendSnapAgents(b []byte, agents []snapAgent) ([]byte, bool) {
+	if agents == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '[')
+	var ok bool
+	for i, a := range agents {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		if b, ok = jsonenc.AppendString(b, string(a.ID)); !ok {
+			return b, false
+		}
+		b = append(b, `,"active":`...)
+		b = strconv.AppendBool(b, a.Active)
+		b = append(b, `,"pos":`...)
+		b = strconv.AppendInt(b, int64(a.Pos), 10)
+		b = append(b, `,"energy":`...)
+		if b, ok = jsonenc.AppendFloat(b, a.Energy); !ok {
+			return b, false
+		}
+		b = append(b, `,"last":[`...)
+		b = strconv.AppendInt(b, int64(a.Last[0]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(a.Last[1]), 10)
+		b = append(b, "]}"...)
+	}
+	return append(b, ']'), true
 }
 
 // Restore replaces the state with a snapshot of a world built from the same
@@ -200,7 +264,7 @@ func (w *World) StateHash() string {
 	if !w.seeded {
 		return ""
 	}
-	b, err := json.Marshal(w.snapshot())
+	b, err := w.encodeSnapshot()
 	if err != nil {
 		return ""
 	}
