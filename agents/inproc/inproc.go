@@ -88,6 +88,10 @@ type Runtime struct {
 	q       []*slot
 	wake    chan struct{}
 	batched atomic.Bool
+	// In batched mode Send stages the agents here (its own lock, which the
+	// workers never take) and SendsDone moves them to q at once.
+	smu    sync.Mutex
+	staged []*slot
 
 	// Every agent of a tick shares its deadline: one context (and one
 	// timer) per deadline, not per Act.
@@ -162,7 +166,7 @@ func (r *Runtime) Has(id world.AgentID) bool {
 func (r *Runtime) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
 	s, ok := r.slots[id]
 	if !ok {
-		return fmt.Errorf("inproc: no agent %s", id)
+		return fmt.Errorf("%w %s", ErrUnknownAgent, id)
 	}
 	s.mu.Lock()
 	if s.has {
@@ -172,23 +176,49 @@ func (r *Runtime) Send(id world.AgentID, t world.Tick, deadline time.Time, obs j
 	queue := !s.queued
 	s.queued = true
 	s.mu.Unlock()
-	if queue {
-		r.qmu.Lock()
-		r.q = append(r.q, s)
-		first := len(r.q) == 1
-		r.qmu.Unlock()
-		if first && !r.batched.Load() {
-			r.signal()
-		}
+	if !queue {
+		return nil
+	}
+	if r.batched.Load() {
+		r.smu.Lock()
+		r.staged = append(r.staged, s)
+		r.smu.Unlock()
+		return nil
+	}
+	r.qmu.Lock()
+	r.q = append(r.q, s)
+	first := len(r.q) == 1
+	r.qmu.Unlock()
+	if first {
+		r.signal()
 	}
 	return nil
 }
 
 // SendsDone implements world.SendBatcher: the loop calls it after the
-// last Send of a tick, and it wakes the workers for all of them at once.
-// Once it was called, Send leaves waking the workers to it.
+// last Send of a tick, and it hands the workers all of them at once.
+// Once it was called, Send leaves that to it.
 func (r *Runtime) SendsDone(world.Tick) {
 	r.batched.Store(true)
+	r.smu.Lock()
+	staged := r.staged
+	r.staged = nil
+	r.smu.Unlock()
+	if len(staged) > 0 {
+		r.qmu.Lock()
+		if len(r.q) == 0 {
+			r.q, staged = staged, r.q[:0] // swap: the old queue's room is the next tick's staging
+		} else {
+			r.q = append(r.q, staged...)
+			staged = staged[:0]
+		}
+		r.qmu.Unlock()
+		r.smu.Lock()
+		if r.staged == nil {
+			r.staged = staged
+		}
+		r.smu.Unlock()
+	}
 	r.signal()
 }
 
@@ -342,6 +372,10 @@ func (r *Runtime) act(s *slot, o *Observation, dl *deadlineMemo) (world.Action, 
 	s.acts.Add(1)
 	return world.Action{Agent: s.id, Tick: o.Tick, Data: data}, true
 }
+
+// ErrUnknownAgent is returned by Send for an id that is not one of the
+// runtime's agents.
+var ErrUnknownAgent = errors.New("inproc: no agent")
 
 // ErrAbandoned is returned by Close when some Act calls did not return
 // within the grace period after their context ended.
