@@ -171,6 +171,12 @@ func canonicalNumber(v []byte, i int) (int, bool) {
 // U+2029). Other bytes pass as they are, as encoding/json passes them.
 func canonicalString(v []byte, i int) (int, bool) {
 	for i++; i < len(v); i++ {
+		for i < len(v) && plainByte[v[i]] {
+			i++
+		}
+		if i >= len(v) {
+			break
+		}
 		switch c := v[i]; {
 		case c == '"':
 			return i + 1, true
@@ -202,3 +208,13 @@ func canonicalString(v []byte, i int) (int, bool) {
 	}
 	return 0, false
 }
+
+// plainByte says which bytes a canonical string holds as they are,
+// needing no further look: all but controls, '"', '\\', '<', '>', '&' and
+// 0xE2 (the first byte of U+2028 and U+2029).
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2
+	}
+	return t
+}()

@@ -58,6 +58,7 @@ type World struct {
 	alikeN  [][2]int32
 	alikeOK bool
 	cellAg  []int32                    // Schelling: cell -> its agent + 1 (0: empty), or nil (see rebuild)
+	hashBuf []byte                     // StateHash's encoding, reused
 	layers  map[string]map[int]float64 // sparse cell properties; an absent cell is 0
 	stats   map[string]*Summary
 	first0  map[string]int     // first tick at which a watched metric was 0

@@ -116,12 +116,18 @@ type snapAgent struct {
 }
 
 func (w *World) snapshot() snapshot {
-	s := snapshot{V: snapshotVersion, Rules: w.c.Rules, Width: w.w, Height: w.h, Tick: w.tick,
-		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0,
-		Agents: make([]snapAgent, 0, len(w.ag))}
+	s := w.snapshotMeta()
+	s.Agents = make([]snapAgent, 0, len(w.ag))
 	for i, a := range w.ag {
 		s.Agents = append(s.Agents, snapAgent{ID: w.seats[i].ID, Active: a.active, Pos: a.pos, Energy: a.energy, Last: a.last})
 	}
+	return s
+}
+
+// snapshotMeta is snapshot without the agents.
+func (w *World) snapshotMeta() snapshot {
+	s := snapshot{V: snapshotVersion, Rules: w.c.Rules, Width: w.w, Height: w.h, Tick: w.tick,
+		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0}
 	for name, l := range w.layers {
 		cells := make([][2]float64, 0, len(l))
 		for _, p := range sortedKeys(l) {
@@ -141,68 +147,62 @@ func (w *World) Snapshot() ([]byte, error) {
 	if err := w.ready(); err != nil {
 		return nil, err
 	}
-	b, err := w.encodeSnapshot()
+	b, err := w.appendSnapshot(make([]byte, 0, 256+64*len(w.ag)))
 	if err != nil {
 		return nil, fmt.Errorf("grid snapshot: %w", err)
 	}
 	return b, nil
 }
 
-// encodeSnapshot is json.Marshal(w.snapshot()), with the agents (most of
-// it at thousands of agents) encoded without reflection; the hash of
-// every tick is taken over it.
-func (w *World) encodeSnapshot() ([]byte, error) {
-	s := w.snapshot()
-	agents := s.Agents
-	s.Agents = nil
-	if b, ok := appendSnapAgents(make([]byte, 0, 64*len(agents)), agents); ok {
-		rest, err := json.Marshal(s)
-		if err != nil {
-			return nil, err
-		}
-		// rest is {"v":...,"tick":N,"agents":null,"layers":...}: put the
-		// agents in place of the null.
-		const null = `"agents":null`
-		if i := bytes.Index(rest, []byte(null)); i >= 0 {
-			out := make([]byte, 0, len(rest)+len(b))
-			out = append(out, rest[:i+len(`"agents":`)]...)
-			out = append(out, b...)
+// appendSnapshot appends json.Marshal(w.snapshot()), with the agents
+// (most of it at thousands of agents) encoded without reflection, from
+// the world's own slices; every tick's hash is taken over it.
+func (w *World) appendSnapshot(dst []byte) ([]byte, error) {
+	s := w.snapshotMeta()
+	rest, err := json.Marshal(s)
+	if err != nil {
+		return dst, err
+	}
+	// rest is {"v":...,"tick":N,"agents":null,"layers":...}: the agents go
+	// in place of the null.
+	const null = `"agents":null`
+	if i := bytes.Index(rest, []byte(null)); i >= 0 {
+		out := append(dst, rest[:i+len(`"agents":`)]...)
+		if out, ok := w.appendSnapAgents(out); ok {
 			return append(out, rest[i+len(null):]...), nil
 		}
 	}
-	s.Agents = agents
-	return json.Marshal(s)
+	b, err := json.Marshal(w.snapshot())
+	return append(dst, b...), err
 }
 
-// appendSnapAgents appends the agents as json.Marshal encodes them; ok is
-// false when one needs what it does not do (an id to escape, a float with
-// an exponent).
-func appendSnapAgents(b []byte, agents []snapAgent) ([]byte, bool) {
-	if agents == nil {
-		return append(b, "null"...), true
-	}
+// appendSnapAgents appends snapshot's agents as json.Marshal encodes
+// them; ok is false when one needs what it does not do (an id to escape,
+// a float with an exponent).
+func (w *World) appendSnapAgents(b []byte) ([]byte, bool) {
 	b = append(b, '[')
 	var ok bool
-	for i, a := range agents {
+	for i := range w.ag {
+		a := &w.ag[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		if b, ok = jsonenc.AppendString(b, string(a.ID)); !ok {
+		if b, ok = jsonenc.AppendString(b, string(w.seats[i].ID)); !ok {
 			return b, false
 		}
 		b = append(b, `,"active":`...)
-		b = strconv.AppendBool(b, a.Active)
+		b = strconv.AppendBool(b, a.active)
 		b = append(b, `,"pos":`...)
-		b = strconv.AppendInt(b, int64(a.Pos), 10)
+		b = strconv.AppendInt(b, int64(a.pos), 10)
 		b = append(b, `,"energy":`...)
-		if b, ok = jsonenc.AppendFloat(b, a.Energy); !ok {
+		if b, ok = jsonenc.AppendFloat(b, a.energy); !ok {
 			return b, false
 		}
 		b = append(b, `,"last":[`...)
-		b = strconv.AppendInt(b, int64(a.Last[0]), 10)
+		b = strconv.AppendInt(b, int64(a.last[0]), 10)
 		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(a.Last[1]), 10)
+		b = strconv.AppendInt(b, int64(a.last[1]), 10)
 		b = append(b, "]}"...)
 	}
 	return append(b, ']'), true
@@ -264,10 +264,11 @@ func (w *World) StateHash() string {
 	if !w.seeded {
 		return ""
 	}
-	b, err := w.encodeSnapshot()
+	b, err := w.appendSnapshot(w.hashBuf[:0])
 	if err != nil {
 		return ""
 	}
+	w.hashBuf = b // reused: the bytes are only hashed
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
