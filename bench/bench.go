@@ -311,10 +311,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := runPoolCase(ctx, o, rep, &seq); err != nil {
 		return nil, err
 	}
-	rep.Cases = append(rep.Cases,
-		Case{Name: "lease acquire/release round trip", Unit: "µs", NotMeasured: "not yet measured: the lessor is being built (issue 6)"},
-		Case{Name: "events/s to observers", Unit: "events/s", NotMeasured: "not yet measured: the observer stream is being built (issue 4)"},
-	)
+	if err := runServiceCases(ctx, o, rep, &seq); err != nil {
+		return nil, err
+	}
 	rep.Machine.LoadAfter = loadAverage()
 	rep.Elapsed = time.Since(start)
 	return rep, nil
