@@ -142,7 +142,7 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // BenchmarkTerrariumSide runs only Terrarium's side (BENCH_SIDE=baseline: only the baseline's) of the lockstep case at
-// BENCH_N agents (default 100), for profiling the host (and, with TERRARIUM_BUILTIN_CPUPROFILE=DIR, the agents):
+// BENCH_N agents (default 100; BENCH_TICKS ticks), for profiling the host (and, with TERRARIUM_BUILTIN_CPUPROFILE=DIR, the agents):
 //
 //	BENCH_N=100 go test -run '^$' -bench TerrariumSide -benchtime 1x -cpuprofile cpu.out ./bench/
 func BenchmarkTerrariumSide(b *testing.B) {
@@ -168,8 +168,14 @@ func BenchmarkTerrariumSide(b *testing.B) {
 	if os.Getenv("BENCH_SIDE") == "baseline" {
 		only = "baseline"
 	}
+	ticks := 0 // BENCH_TICKS: default per size
+	if s := os.Getenv("BENCH_TICKS"); s != "" {
+		if _, err := fmt.Sscan(s, &ticks); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for b.Loop() {
-		rep, err := bench.Run(context.Background(), bench.Options{Logger: log, Dir: dir, Sizes: []int{n}, Runs: 1, Only: only, Env: env})
+		rep, err := bench.Run(context.Background(), bench.Options{Logger: log, Dir: dir, Sizes: []int{n}, Runs: 1, Ticks: ticks, Only: only, Env: env, LockstepOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}
