@@ -87,7 +87,7 @@ func valid(d []byte) bool { return jsonenc.Canonical(d) || json.Valid(d) }
 // produces the errors). The prefix it accepts is valid JSON by
 // construction and the payload is checked as json.Valid does, so whatever it
 // accepts is valid JSON that encoding/json decodes to the same envelope.
-func decodeCanonical(b []byte, e *Envelope) (ok bool) {
+func decodeCanonical(b []byte, e *Envelope, wantRun string) (ok bool) {
 	p := parser{b: b}
 	if !p.lit(`{"v":`) {
 		return false
@@ -100,15 +100,22 @@ func decodeCanonical(b []byte, e *Envelope) (ok bool) {
 	if !p.lit(`,"kind":`) {
 		return false
 	}
-	if e.Kind, ok = p.str(); !ok {
+	kind, ok := p.strBytes()
+	if !ok {
 		return false
 	}
-	e.Kind = internKind(e.Kind)
+	e.Kind = internKind(kind)
 	if !p.lit(`,"run":`) {
 		return false
 	}
-	if e.Run, ok = p.str(); !ok {
+	run, ok := p.strBytes()
+	if !ok {
 		return false
+	}
+	if string(run) == wantRun { // the expected run's string: none made
+		e.Run = wantRun
+	} else {
+		e.Run = string(run)
 	}
 	if p.lit(`,"agent":`) {
 		if e.Agent, ok = p.str(); !ok {
@@ -190,13 +197,13 @@ func (p *parser) uint() (uint64, bool) {
 
 // internKind returns the constant for a known kind, so decoding one
 // allocates nothing for it.
-func internKind(k string) string {
+func internKind(k []byte) string {
 	for _, c := range [...]string{KindObs, KindAct, KindHello, KindStop, KindBye, KindTick, KindEnd} {
-		if k == c {
+		if string(k) == c {
 			return c
 		}
 	}
-	return k
+	return string(k)
 }
 
 // str reads a quoted string with no escapes and only printable ASCII.
@@ -223,9 +230,10 @@ func (p *parser) strBytes() ([]byte, bool) {
 	return nil, false
 }
 
-// decodeEnvelope fills e from b: the fast path, or encoding/json.
-func decodeEnvelope(b []byte, e *Envelope) error {
-	if decodeCanonical(b, e) {
+// decodeEnvelope fills e from b: the fast path, or encoding/json. run is
+// the run expected (its string is reused when b names it).
+func decodeEnvelope(b []byte, e *Envelope, run string) error {
+	if decodeCanonical(b, e, run) {
 		return nil
 	}
 	*e = Envelope{}

@@ -42,7 +42,7 @@ func Encode(e Envelope) ([]byte, error) {
 // Decode parses an envelope and checks its version and run.
 func Decode(b []byte, run string) (Envelope, error) {
 	var e Envelope
-	if err := decodeEnvelope(b, &e); err != nil {
+	if err := decodeEnvelope(b, &e, run); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	if e.V != SchemaVersion {
