@@ -82,8 +82,15 @@ func placeDistinct(w *World, rng *rand.Rand, ids []int) {
 
 // alike counts agent i's neighbours of its group and of others.
 func (w *World) alike(i int, buf []int) (same, other int) {
-	if w.cellAg != nil {
-		for _, p := range w.neighbours(w.ag[i].pos, buf[:0]) {
+	if w.cellAg != nil && (!w.torus || (w.w >= 3 && w.h >= 3)) {
+		// The offsets' cells are distinct and never pos (only a torus
+		// narrower than 3 wraps onto them): no list of cells needed.
+		x, y := w.xy(w.ag[i].pos)
+		for _, o := range w.offs {
+			p, ok := w.at(x+o[0], y+o[1])
+			if !ok {
+				continue
+			}
 			if j := int(w.cellAg[p]) - 1; j >= 0 {
 				if w.ag[j].group == w.ag[i].group {
 					same++
@@ -95,6 +102,16 @@ func (w *World) alike(i int, buf []int) (same, other int) {
 		return same, other
 	}
 	for _, p := range w.neighbours(w.ag[i].pos, buf[:0]) {
+		if w.cellAg != nil {
+			if j := int(w.cellAg[p]) - 1; j >= 0 {
+				if w.ag[j].group == w.ag[i].group {
+					same++
+				} else {
+					other++
+				}
+			}
+			continue
+		}
 		for _, j := range w.occ[p] {
 			if w.ag[j].group == w.ag[i].group {
 				same++
