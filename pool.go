@@ -32,6 +32,8 @@ type poolRun struct {
 	spec    scenarios.Agent
 	members []world.AgentID // in id order
 	member  map[world.AgentID]*agentRun
+	runs    []*agentRun           // members' runs, in members' order
+	index   map[world.AgentID]int // member -> its place in members
 	creds   bus.Credentials
 	path    string
 	env     []string
@@ -103,11 +105,13 @@ func (r *run) preparePools() error {
 		}
 		for k, members := range spec.Pools() {
 			id := spec.PoolID(k + 1)
-			pr := &poolRun{id: id, spec: spec, members: members, member: make(map[world.AgentID]*agentRun, len(members)), path: path}
-			for _, m := range members {
+			pr := &poolRun{id: id, spec: spec, members: members, member: make(map[world.AgentID]*agentRun, len(members)), path: path,
+				runs: make([]*agentRun, len(members)), index: make(map[world.AgentID]int, len(members))}
+			for k, m := range members {
 				a := r.agents[m]
 				a.pool = pr
 				pr.member[m] = a
+				pr.runs[k], pr.index[m] = a, k
 			}
 			creds, err := r.srv.AddPool(id)
 			if err != nil {
@@ -237,11 +241,21 @@ func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
 	}
 	// The batch's actions reach the loop together (one lock round trip),
 	// in order; a violation event comes before the actions of its batch.
-	// The member's own id string is used: no string made per entry.
+	// The member's own id string is used: no string made per entry. A
+	// pool answers in the order of its batch, which is its members'
+	// order: the member after the last one found is tried before the map.
 	acts := pr.acts[:0]
+	next := 0
 	err = bus.EachEntryBytes(env.Data, func(agent, data []byte) {
-		a, ok := pr.member[world.AgentID(agent)]
-		if !ok {
+		var a *agentRun
+		if next < len(pr.members) && string(pr.members[next]) == string(agent) {
+			a = pr.runs[next]
+			next++
+		} else if k, ok := pr.index[world.AgentID(agent)]; ok {
+			a = pr.runs[k]
+			next = k + 1
+		}
+		if a == nil {
 			r.events.Emit(events.Violation, r.tick(), pr.members[0], map[string]any{
 				"op": "publish", "user": pr.creds.User, "subject": m.Subject, "pool": pr.id,
 				"reason": fmt.Sprintf("pool %s sent an action for %q, which is not one of its members", pr.id, agent)})

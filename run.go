@@ -75,6 +75,7 @@ type run struct {
 	dash         *dashboard.Server
 	dashFed      chan struct{}   // closed when feedDashboard is done
 	inproc       *inproc.Runtime // the in-process agents; nil if none
+	byID         []*agentRun     // every agent, by id (onTick's, made at the first tick)
 	pools        []*poolRun      // runtime "pool" processes (pool.go)
 	wsh          *wsHost         // the shared tree; nil until started
 	landlock     string          // detect mode: "landlock" when agents are confined by it
@@ -904,8 +905,27 @@ func (r *run) tick() world.Tick { return world.Tick(r.lastTick.Load()) }
 
 func (r *run) onTick(tr world.TickReport) {
 	r.lastTick.Store(uint64(tr.Tick))
+	if r.byID == nil {
+		r.byID = make([]*agentRun, 0, len(r.agents))
+		for _, a := range r.agents {
+			r.byID = append(r.byID, a)
+		}
+		slices.SortFunc(r.byID, func(a, b *agentRun) int { return strings.Compare(string(a.seat.ID), string(b.seat.ID)) })
+	}
+	// Answered and Missing are sorted by id: a walk along byID finds
+	// each agent without a map lookup (thousands per tick in a crowd).
+	var j int
+	find := func(id world.AgentID) *agentRun {
+		for j < len(r.byID) && r.byID[j].seat.ID < id {
+			j++
+		}
+		if j < len(r.byID) && r.byID[j].seat.ID == id {
+			return r.byID[j]
+		}
+		return r.agents[id]
+	}
 	for _, id := range tr.Answered {
-		a := r.agents[id]
+		a := find(id)
 		a.mu.Lock()
 		a.turns++
 		a.missedRow = 0
@@ -916,8 +936,9 @@ func (r *run) onTick(tr world.TickReport) {
 			r.stopSpent(a)
 		}
 	}
+	j = 0
 	for _, id := range tr.Missing {
-		a := r.agents[id]
+		a := find(id)
 		a.mu.Lock()
 		a.missedRow++
 		unhealthy := a.spec.UnhealthyAfter > 0 && a.missedRow == a.spec.UnhealthyAfter
