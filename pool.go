@@ -234,7 +234,7 @@ func (r *run) onPoolHello(pr *poolRun, m *nats.Msg) {
 // that is not one of the pool's members is refused with a violation event:
 // a pool may act for its members and nobody else.
 func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
-	env, err := bus.Decode(m.Data, r.res.Run)
+	env, err := bus.DecodeShared(m.Data, r.res.Run) // the actions alias the message
 	if err != nil {
 		r.poolBad(pr, m.Subject, err.Error())
 		return

@@ -543,7 +543,7 @@ func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 }
 
 func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
-	env, err := bus.Decode(m.Data, r.res.Run)
+	env, err := bus.DecodeShared(m.Data, r.res.Run) // the action aliases the message
 	if err != nil {
 		r.events.Emit(events.BadMessage, r.tick(), id, map[string]any{"subject": m.Subject, "reason": err.Error()})
 		return

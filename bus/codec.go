@@ -87,7 +87,7 @@ func valid(d []byte) bool { return jsonenc.Canonical(d) || json.Valid(d) }
 // produces the errors). The prefix it accepts is valid JSON by
 // construction and the payload is checked as json.Valid does, so whatever it
 // accepts is valid JSON that encoding/json decodes to the same envelope.
-func decodeCanonical(b []byte, e *Envelope, wantRun string) (ok bool) {
+func decodeCanonical(b []byte, e *Envelope, wantRun string, alias bool) (ok bool) {
 	p := parser{b: b}
 	if !p.lit(`{"v":`) {
 		return false
@@ -152,7 +152,11 @@ func decodeCanonical(b []byte, e *Envelope, wantRun string) (ok bool) {
 		if len(rest) == 0 || p.b[len(p.b)-1] != '}' || !valid(rest) || rest[0] == 'n' {
 			return false // null (and anything odd) as encoding/json does it
 		}
-		e.Data = append(json.RawMessage(nil), rest...)
+		if alias {
+			e.Data = rest[:len(rest):len(rest)]
+		} else {
+			e.Data = append(json.RawMessage(nil), rest...)
+		}
 		return true
 	}
 	return p.i == len(p.b)-1 && p.b[p.i] == '}'
@@ -231,9 +235,10 @@ func (p *parser) strBytes() ([]byte, bool) {
 }
 
 // decodeEnvelope fills e from b: the fast path, or encoding/json. run is
-// the run expected (its string is reused when b names it).
-func decodeEnvelope(b []byte, e *Envelope, run string) error {
-	if decodeCanonical(b, e, run) {
+// the run expected (its string is reused when b names it); alias lets the
+// fast path's Data alias b.
+func decodeEnvelope(b []byte, e *Envelope, run string, alias bool) error {
+	if decodeCanonical(b, e, run, alias) {
 		return nil
 	}
 	*e = Envelope{}

@@ -155,7 +155,7 @@ func (p *Pool) hello(ctx context.Context) error {
 }
 
 func (p *Pool) onMsg(m *nats.Msg) {
-	env, err := bus.Decode(m.Data, p.run)
+	env, err := bus.DecodeShared(m.Data, p.run) // the observations alias the message
 	if err != nil {
 		p.finish(fmt.Errorf("pool %s: bad message on %s: %w", p.id, m.Subject, err))
 		return

@@ -177,7 +177,7 @@ func (a *Agent) hello(ctx context.Context) error {
 // one client goroutine per subscription, so messages of a subscription are
 // handled in order.
 func (a *Agent) onMsg(m *nats.Msg) {
-	env, err := bus.Decode(m.Data, a.run)
+	env, err := bus.DecodeShared(m.Data, a.run) // the observation aliases the message
 	if err != nil {
 		a.finish(fmt.Errorf("agent %s: bad message on %s: %w", a.id, m.Subject, err))
 		return
