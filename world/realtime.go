@@ -84,6 +84,9 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			refused(EventActionLate, a.Agent, map[string]any{"action_tick": a.Tick})
 			return
 		}
+		// Taken in now, before the world judges it: its arrival time does
+		// not include Validate's (nor whatever the clock does meanwhile).
+		at := l.clock.Now()
 		if err := cfg.World.Validate(a); err != nil {
 			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
 			refused(EventActionRejected, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectInvalid, "detail": err.Error()})
@@ -92,7 +95,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		if had {
 			bump(a.Agent, func(s *AgentStats) { s.Replaced++ })
 		}
-		slot[a.Agent] = pendingAction{a: a, at: l.clock.Now()}
+		slot[a.Agent] = pendingAction{a: a, at: at}
 	}
 	drainInbox := func() {
 		q := l.takeInbox()
