@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -138,21 +139,32 @@ func benchRealtimeLatency(b *testing.B, rate int) {
 // In-process agents' ticks per second at 10,000 agents (every agent acts
 // every tick, lockstep so every tick waits for all of them), through the
 // whole host: the loop, the judging, and tick.closed recording 10,000
-// actions per tick in events.jsonl.
+// actions per tick in events.jsonl and the event stream. Worlds: crowd
+// (trivial: every agent sees the running total, encoded once per tick,
+// and answers 1) and tally (the same game with the observation encoded
+// and each action decoded with encoding/json per agent: what such a world
+// costs).
 func BenchmarkInProcTicks(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			const ticks = 30
+	for _, c := range []struct {
+		world string
+		n     int
+	}{{"crowd", 1000}, {"crowd", 10000}, {"tally", 10000}} {
+		b.Run(fmt.Sprintf("world=%s/agents=%d", c.world, c.n), func(b *testing.B) {
+			const ticks = 100
 			for i := 0; i < b.N; i++ {
 				sc := scenarios.New("crowd")
 				sc.Ticks = ticks
 				sc.ActionDeadline = time.Minute
 				crowd := scenarios.NewAgent("npc", scenarios.RuntimeInProc, "one")
-				crowd.Count = n
+				crowd.Count = c.n
 				sc.Add(crowd)
+				var w world.World = &crowdWorld{}
+				if c.world == "tally" {
+					w = &tally{}
+				}
 				var first, last time.Time
 				var cpuFirst, cpuLast time.Duration
-				h, err := terrarium.New(terrarium.Config{Scenario: sc, World: &tally{}, Logger: hclog.NewNullLogger(),
+				h, err := terrarium.New(terrarium.Config{Scenario: sc, World: w, Logger: hclog.NewNullLogger(),
 					Dir: filepath.Join(openTempDir(b), "run"), AgentUsers: terrarium.AgentUsersOff,
 					InProc: map[string]inproc.Factory{"one": func(world.Seat) inproc.Agent {
 						return inproc.Func(func(context.Context, inproc.Observation) (any, error) { return json.RawMessage(`1`), nil })
@@ -171,20 +183,69 @@ func BenchmarkInProcTicks(b *testing.B) {
 					b.Fatal(err)
 				}
 				_ = h.Close()
+				for _, a := range res.Agents {
+					if a.Actions != ticks {
+						b.Fatalf("agent %s applied %d actions, want %d", a.ID, a.Actions, ticks)
+					}
+				}
 				perSec := float64(ticks-1) / last.Sub(first).Seconds()
 				cpuPerTick := (cpuLast - cpuFirst) / (ticks - 1)
 				b.ReportMetric(perSec, "ticks/s")
 				b.ReportMetric(float64(cpuPerTick.Microseconds())/1000, "cpu-ms/tick")
 				b.ReportMetric(float64(res.TickTime.MedianUS), "median-tick-µs")
-				b.Logf("%d in-process agents through the host: %.0f ticks/s wall, %s CPU per tick (median tick %d µs, p95 %d µs)",
-					n, perSec, cpuPerTick, res.TickTime.MedianUS, res.TickTime.P95US)
+				b.Logf("%d in-process agents (world %s) through the host: %.0f ticks/s wall, %s CPU per tick (median tick %d µs, p95 %d µs)",
+					c.n, c.world, perSec, cpuPerTick, res.TickTime.MedianUS, res.TickTime.P95US)
 			}
 		})
 	}
 }
 
-// The same crowd on the loop alone (no host, events discarded): what the
-// loop and the in-process runtime cost without the event log.
+// crowdWorld is tally written for a crowd: every agent's observation is
+// the same, so it is encoded once per tick, and actions (JSON integers)
+// are read without encoding/json. What is left is the host's cost.
+type crowdWorld struct {
+	total int
+	obs   json.RawMessage
+	obsAt world.Tick
+}
+
+func (w *crowdWorld) Observe(_ world.AgentID, t world.Tick) (json.RawMessage, bool, error) {
+	if w.obs == nil || w.obsAt != t {
+		w.obs, w.obsAt = json.RawMessage(`{"total":`+strconv.Itoa(w.total)+`}`), t
+	}
+	return w.obs, true, nil
+}
+
+// crowdInt reads a JSON integer.
+func crowdInt(b []byte) (int, error) {
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("want an integer: %w", err)
+	}
+	return n, nil
+}
+
+func (w *crowdWorld) Validate(a world.Action) error { _, err := crowdInt(a.Data); return err }
+func (w *crowdWorld) DefaultAction(world.AgentID, world.Tick) json.RawMessage {
+	return json.RawMessage(`0`)
+}
+func (w *crowdWorld) Step(t world.Tick, actions []world.Action, _ *rand.Rand) (world.StepResult, error) {
+	for _, a := range actions {
+		n, _ := crowdInt(a.Data)
+		w.total += n
+	}
+	return world.StepResult{Metrics: map[string]float64{"total": float64(w.total)}}, nil
+}
+func (w *crowdWorld) Done() bool                { return false }
+func (w *crowdWorld) Metrics() []string         { return []string{"total"} }
+func (w *crowdWorld) Result() any               { return map[string]int{"total": w.total} }
+func (w *crowdWorld) Snapshot() ([]byte, error) { return json.Marshal(w.total) }
+func (w *crowdWorld) Restore(b []byte) error    { return json.Unmarshal(b, &w.total) }
+func (w *crowdWorld) StateHash() string         { return strconv.Itoa(w.total) }
+
+// The same crowd (world crowd) on the loop alone (no host, events
+// discarded): what the loop and the in-process runtime cost without the
+// event log.
 func BenchmarkInProcLoopOnly(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
@@ -198,11 +259,11 @@ func BenchmarkInProcLoopOnly(b *testing.B) {
 			}
 			for i := 0; i < b.N; i++ {
 				var loop *world.Loop
-				rt, err := inproc.New(inproc.Config{Agents: agents, Deliver: func(a world.Action) { loop.Deliver(a) }})
+				rt, err := inproc.New(inproc.Config{Agents: agents, DeliverAll: func(as []world.Action) { loop.DeliverAll(as) }})
 				if err != nil {
 					b.Fatal(err)
 				}
-				loop, err = world.NewLoop(world.LoopConfig{World: &tally{}, Agents: rt, Events: discard{}, Seats: seats,
+				loop, err = world.NewLoop(world.LoopConfig{World: &crowdWorld{}, Agents: rt, Events: discard{}, Seats: seats,
 					Ticks: ticks, Deadline: time.Minute})
 				if err != nil {
 					b.Fatal(err)

@@ -15,18 +15,26 @@ import (
 	"github.com/terrarium-sim/terrarium/scenarios"
 )
 
-// Pooled agents' ticks per second at 10,000 agents: the echo world, the
-// builtin ack-pool (every member answers at once), lockstep, full event
+// Pooled agents' ticks per second at 10,000 agents, lockstep, full event
 // recording (tick.closed with 10,000 actions per tick). Two pool
-// processes of 5,000 members, one per core. Run with
+// processes of 5,000 members, one per core. Worlds: echo (the builtin
+// ack-pool: every member answers {"ok":true} at once) and grid (Schelling
+// on a 200 x 100 torus, half full, two groups; the builtin stay-pool:
+// every member answers {"move":false} at once). Run with
 //
 //	go test -run '^$' -bench PoolTicks -benchtime 1x .
 func BenchmarkPoolTicks(b *testing.B) {
-	for _, c := range []struct{ n, size int }{{1000, 500}, {10000, 5000}} {
-		b.Run(fmt.Sprintf("agents=%d/pool_size=%d", c.n, c.size), func(b *testing.B) {
-			const ticks = 60
+	for _, c := range []struct {
+		world   string
+		n, size int
+	}{{"echo", 1000, 500}, {"echo", 10000, 5000}, {"grid", 10000, 5000}} {
+		b.Run(fmt.Sprintf("world=%s/agents=%d/pool_size=%d", c.world, c.n, c.size), func(b *testing.B) {
+			const ticks = 100
 			for i := 0; i < b.N; i++ {
-				sc := writeScenario(b, fmt.Sprintf(`
+				var src string
+				switch c.world {
+				case "echo":
+					src = fmt.Sprintf(`
 scenario "crowd" {
   ticks           = %d
   action_deadline = "1m"
@@ -39,8 +47,35 @@ agent "npc" {
   count     = %d
   pool_size = %d
 }
-`, ticks, c.n, c.size))
-				benchPoolRun(b, sc, c.n, ticks)
+`, ticks, c.n, c.size)
+				case "grid":
+					src = fmt.Sprintf(`
+scenario "crowd" {
+  ticks           = %d
+  action_deadline = "1m"
+  ready_timeout   = "2m"
+}
+world "grid" {
+  rules   = "schelling"
+  width   = 200
+  height  = %d
+  horizon = %d
+}
+agent "red" {
+  runtime   = "pool"
+  command   = "stay-pool"
+  count     = %d
+  pool_size = %d
+}
+agent "blue" {
+  runtime   = "pool"
+  command   = "stay-pool"
+  count     = %d
+  pool_size = %d
+}
+`, ticks, c.n/100, ticks, c.n/2, c.size, c.n/2, c.size)
+				}
+				benchPoolRun(b, writeScenario(b, src), c.n, ticks)
 			}
 		})
 	}

@@ -193,7 +193,7 @@ func (r *run) startInProc() error {
 	if len(agents) == 0 {
 		return nil
 	}
-	rt, err := inproc.New(inproc.Config{Agents: agents, Deliver: r.loop.Deliver, Grace: r.h.cfg.StopGrace, Logger: r.log.Named("inproc")})
+	rt, err := inproc.New(inproc.Config{Agents: agents, DeliverAll: r.loop.DeliverAll, Grace: r.h.cfg.StopGrace, Logger: r.log.Named("inproc")})
 	if err != nil {
 		return err
 	}

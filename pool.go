@@ -19,6 +19,7 @@ import (
 	"github.com/terrarium-sim/terrarium/agents/builtin"
 	"github.com/terrarium-sim/terrarium/bus"
 	"github.com/terrarium-sim/terrarium/events"
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/scenarios"
 	"github.com/terrarium-sim/terrarium/world"
 )
@@ -31,6 +32,8 @@ type poolRun struct {
 	spec    scenarios.Agent
 	members []world.AgentID // in id order
 	member  map[world.AgentID]*agentRun
+	runs    []*agentRun           // members' runs, in members' order
+	index   map[world.AgentID]int // member -> its place in members
 	creds   bus.Credentials
 	path    string
 	env     []string
@@ -41,10 +44,15 @@ type poolRun struct {
 	// The batch being built; only the loop's goroutine (Send, SendsDone)
 	// touches it.
 	buf      []byte
+	msg      []byte // the batch's envelope
 	lastObs  []byte // the last observation checked to be JSON
 	n        int
 	tick     world.Tick
 	deadline time.Time
+
+	// acts is the action batch being handed to the loop; only the pool's
+	// subscription goroutine (onPoolActs) touches it.
+	acts []world.Action
 
 	mu        sync.Mutex
 	proc      *agents.Process
@@ -97,11 +105,13 @@ func (r *run) preparePools() error {
 		}
 		for k, members := range spec.Pools() {
 			id := spec.PoolID(k + 1)
-			pr := &poolRun{id: id, spec: spec, members: members, member: make(map[world.AgentID]*agentRun, len(members)), path: path}
-			for _, m := range members {
+			pr := &poolRun{id: id, spec: spec, members: members, member: make(map[world.AgentID]*agentRun, len(members)), path: path,
+				runs: make([]*agentRun, len(members)), index: make(map[world.AgentID]int, len(members))}
+			for k, m := range members {
 				a := r.agents[m]
 				a.pool = pr
 				pr.member[m] = a
+				pr.runs[k], pr.index[m] = a, k
 			}
 			creds, err := r.srv.AddPool(id)
 			if err != nil {
@@ -224,21 +234,38 @@ func (r *run) onPoolHello(pr *poolRun, m *nats.Msg) {
 // that is not one of the pool's members is refused with a violation event:
 // a pool may act for its members and nobody else.
 func (r *run) onPoolActs(pr *poolRun, m *nats.Msg) {
-	env, err := bus.Decode(m.Data, r.res.Run)
+	env, err := bus.DecodeShared(m.Data, r.res.Run) // the actions alias the message
 	if err != nil {
 		r.poolBad(pr, m.Subject, err.Error())
 		return
 	}
-	err = bus.EachEntry(env.Data, func(agent string, data []byte) {
-		id := world.AgentID(agent)
-		if _, ok := pr.member[id]; !ok {
+	// The batch's actions reach the loop together (one lock round trip),
+	// in order; a violation event comes before the actions of its batch.
+	// The member's own id string is used: no string made per entry. A
+	// pool answers in the order of its batch, which is its members'
+	// order: the member after the last one found is tried before the map.
+	acts := pr.acts[:0]
+	next := 0
+	err = bus.EachEntryBytes(env.Data, func(agent, data []byte) {
+		var a *agentRun
+		if next < len(pr.members) && string(pr.members[next]) == string(agent) {
+			a = pr.runs[next]
+			next++
+		} else if k, ok := pr.index[world.AgentID(agent)]; ok {
+			a = pr.runs[k]
+			next = k + 1
+		}
+		if a == nil {
 			r.events.Emit(events.Violation, r.tick(), pr.members[0], map[string]any{
 				"op": "publish", "user": pr.creds.User, "subject": m.Subject, "pool": pr.id,
 				"reason": fmt.Sprintf("pool %s sent an action for %q, which is not one of its members", pr.id, agent)})
 			return
 		}
-		r.loop.Deliver(world.Action{Agent: id, Tick: world.Tick(env.Tick), Data: data})
+		acts = append(acts, world.Action{Agent: a.seat.ID, Tick: world.Tick(env.Tick), Data: data})
 	})
+	r.loop.DeliverAll(acts)
+	clear(acts)
+	pr.acts = acts
 	if err != nil {
 		r.poolBad(pr, m.Subject, err.Error())
 	}
@@ -254,7 +281,7 @@ func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline tim
 	// each observation is checked here; most worlds send runs of equal
 	// observations, checked once.
 	if !bytes.Equal(obs, pr.lastObs) {
-		if !json.Valid(obs) {
+		if !jsonenc.Canonical(obs) && !json.Valid(obs) { // the first is faster, and says yes to most
 			return fmt.Errorf("send observation to %s: the world's observation is not valid JSON", id)
 		}
 		pr.lastObs = append(pr.lastObs[:0], obs...)
@@ -273,8 +300,12 @@ func (r *run) sendPool(pr *poolRun, id world.AgentID, t world.Tick, deadline tim
 	return nil
 }
 
-// SendsDone implements world.SendBatcher: it sends every pool's batch.
-func (r *run) SendsDone(world.Tick) {
+// SendsDone implements world.SendBatcher: it sends every pool's batch
+// and wakes the in-process agents' workers.
+func (r *run) SendsDone(t world.Tick) {
+	if r.inproc != nil {
+		r.inproc.SendsDone(t)
+	}
 	for _, pr := range r.pools {
 		if pr.n > 0 {
 			r.flushPool(pr)
@@ -285,10 +316,12 @@ func (r *run) SendsDone(world.Tick) {
 func (r *run) flushPool(pr *poolRun) {
 	pr.buf = append(pr.buf, ']')
 	d := pr.deadline.UTC()
-	b, err := bus.EncodeBatch(bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: pr.id, Tick: uint64(pr.tick), Seq: r.seq.Add(1), Deadline: &d, Data: pr.buf})
+	// The message buffer is reused: Publish copies it.
+	b, err := bus.AppendBatch(pr.msg[:0], bus.Envelope{Kind: bus.KindObs, Run: r.res.Run, Agent: pr.id, Tick: uint64(pr.tick), Seq: r.seq.Add(1), Deadline: &d, Data: pr.buf})
 	n := pr.n
 	pr.n = 0
 	if err == nil {
+		pr.msg = b
 		err = r.nc.Publish(bus.ToPoolSubject(r.res.Run, pr.id, bus.KindObs), b)
 	}
 	if err != nil { // its members' actions will be missing

@@ -75,6 +75,7 @@ type run struct {
 	dash         *dashboard.Server
 	dashFed      chan struct{}   // closed when feedDashboard is done
 	inproc       *inproc.Runtime // the in-process agents; nil if none
+	byID         []*agentRun     // every agent, by id (onTick's, made at the first tick)
 	pools        []*poolRun      // runtime "pool" processes (pool.go)
 	wsh          *wsHost         // the shared tree; nil until started
 	landlock     string          // detect mode: "landlock" when agents are confined by it
@@ -554,7 +555,7 @@ func (r *run) onHello(id world.AgentID, a *agentRun, m *nats.Msg) {
 }
 
 func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
-	env, err := bus.Decode(m.Data, r.res.Run)
+	env, err := bus.DecodeShared(m.Data, r.res.Run) // the action aliases the message
 	if err != nil {
 		r.events.Emit(events.BadMessage, r.tick(), id, map[string]any{"subject": m.Subject, "reason": err.Error()})
 		return
@@ -564,7 +565,8 @@ func (r *run) onAct(id world.AgentID, _ *agentRun, m *nats.Msg) {
 
 // Send implements world.Agents: it publishes an observation to one agent.
 func (r *run) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
-	if r.inproc != nil && r.inproc.Has(id) {
+	// (Has is left out when every agent is in-process: one lookup less.)
+	if r.inproc != nil && (r.inproc.Len() == len(r.seats) || r.inproc.Has(id)) {
 		return r.inproc.Send(id, t, deadline, obs)
 	}
 	if a := r.agents[id]; a != nil && a.pool != nil {
@@ -924,8 +926,27 @@ func (r *run) tick() world.Tick { return world.Tick(r.lastTick.Load()) }
 
 func (r *run) onTick(tr world.TickReport) {
 	r.lastTick.Store(uint64(tr.Tick))
+	if r.byID == nil {
+		r.byID = make([]*agentRun, 0, len(r.agents))
+		for _, a := range r.agents {
+			r.byID = append(r.byID, a)
+		}
+		slices.SortFunc(r.byID, func(a, b *agentRun) int { return strings.Compare(string(a.seat.ID), string(b.seat.ID)) })
+	}
+	// Answered and Missing are sorted by id: a walk along byID finds
+	// each agent without a map lookup (thousands per tick in a crowd).
+	var j int
+	find := func(id world.AgentID) *agentRun {
+		for j < len(r.byID) && r.byID[j].seat.ID < id {
+			j++
+		}
+		if j < len(r.byID) && r.byID[j].seat.ID == id {
+			return r.byID[j]
+		}
+		return r.agents[id]
+	}
 	for _, id := range tr.Answered {
-		a := r.agents[id]
+		a := find(id)
 		a.mu.Lock()
 		a.turns++
 		a.missedRow = 0
@@ -936,8 +957,9 @@ func (r *run) onTick(tr world.TickReport) {
 			r.stopSpent(a)
 		}
 	}
+	j = 0
 	for _, id := range tr.Missing {
-		a := r.agents[id]
+		a := find(id)
 		a.mu.Lock()
 		a.missedRow++
 		unhealthy := a.spec.UnhealthyAfter > 0 && a.missedRow == a.spec.UnhealthyAfter

@@ -66,6 +66,9 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 	for _, c := range []string{"pool ticks/s", "pool tick p50", "pool tick p99"} {
 		want[c+" (100 per process) N=200"] = true
 	}
+	want["lease acquire/release round trip p50 N=1"] = true
+	want["lease acquire/release round trip p99 N=1"] = true
+	want["events/s to an observer N=10"] = true
 	notMeasured := 0
 	for _, c := range rep.Cases {
 		if c.NotMeasured != "" {
@@ -88,21 +91,21 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 			if s.st.Min > s.st.Median || s.st.Median > s.st.Max {
 				t.Errorf("%s, %s: min %v, median %v, max %v out of order", key, s.side, s.st.Min, s.st.Median, s.st.Max)
 			}
-			if strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool") || c.Name == "spawn to ready" {
+			if strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool") || strings.HasPrefix(c.Name, "lease") || strings.HasPrefix(c.Name, "events") || c.Name == "spawn to ready" {
 				if s.st.Min <= 0 {
 					t.Errorf("%s, %s: %v, want > 0", key, s.side, s.st.Min)
 				}
 			}
 		}
-		if (strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool")) && c.Ratio <= 0 {
+		if (strings.HasPrefix(c.Name, "lockstep") || strings.HasPrefix(c.Name, "pool") || strings.HasPrefix(c.Name, "lease") || strings.HasPrefix(c.Name, "events")) && c.Ratio <= 0 {
 			t.Errorf("%s: ratio %v", key, c.Ratio)
 		}
 	}
 	for k := range want {
 		t.Errorf("case %s missing", k)
 	}
-	if notMeasured != 2 {
-		t.Errorf("%d cases not measured, want 2 (lease round trip, events to observers)", notMeasured)
+	if notMeasured != 0 {
+		t.Errorf("%d cases not measured, want every case measured", notMeasured)
 	}
 	if rep.Payload.Observation <= rep.Payload.Action || rep.Payload.Action < 50 {
 		t.Errorf("payload sizes %+v: want an observation envelope larger than an action envelope", rep.Payload)
@@ -117,7 +120,7 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, out := range []string{table.String(), md.String()} {
-		for _, s := range []string{"lockstep ticks/s", "spawn to ready", "not yet measured"} {
+		for _, s := range []string{"lockstep ticks/s", "spawn to ready", "lease acquire/release round trip", "events/s to an observer"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("output lacks %q:\n%s", s, out)
 			}
@@ -139,7 +142,7 @@ func TestShortModeMeasuresEveryCase(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // BenchmarkTerrariumSide runs only Terrarium's side (BENCH_SIDE=baseline: only the baseline's) of the lockstep case at
-// BENCH_N agents (default 100), for profiling the host (and, with TERRARIUM_BUILTIN_CPUPROFILE=DIR, the agents):
+// BENCH_N agents (default 100; BENCH_TICKS ticks), for profiling the host (and, with TERRARIUM_BUILTIN_CPUPROFILE=DIR, the agents):
 //
 //	BENCH_N=100 go test -run '^$' -bench TerrariumSide -benchtime 1x -cpuprofile cpu.out ./bench/
 func BenchmarkTerrariumSide(b *testing.B) {
@@ -165,8 +168,14 @@ func BenchmarkTerrariumSide(b *testing.B) {
 	if os.Getenv("BENCH_SIDE") == "baseline" {
 		only = "baseline"
 	}
+	ticks := 0 // BENCH_TICKS: default per size
+	if s := os.Getenv("BENCH_TICKS"); s != "" {
+		if _, err := fmt.Sscan(s, &ticks); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for b.Loop() {
-		rep, err := bench.Run(context.Background(), bench.Options{Logger: log, Dir: dir, Sizes: []int{n}, Runs: 1, Only: only, Env: env})
+		rep, err := bench.Run(context.Background(), bench.Options{Logger: log, Dir: dir, Sizes: []int{n}, Runs: 1, Ticks: ticks, Only: only, Env: env, LockstepOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,10 @@
 // agent. The messages have the sizes of Terrarium's envelopes. Left out are
 // only Terrarium's loop, envelope encoding and decoding, the SDK, events
 // and recording: what Terrarium adds over the bus and the process boundary.
+// The lease round trip's baseline is a child (builtin "lease-echo") timing
+// raw request/replies of the sizes of Terrarium's lease messages; the
+// observer case's is a raw JetStream ordered consumer reading as many
+// messages, of the same sizes, from a stream made as the run's is.
 //
 // Guarantees: cases run one at a time (never two runs at once), Terrarium
 // and baseline runs alternate (which one goes first alternates too), in

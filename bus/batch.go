@@ -24,6 +24,13 @@ type Entry struct {
 // scan of the values; anything else goes through encoding/json. fn's
 // value aliases data.
 func EachEntry(data []byte, fn func(agent string, value []byte)) error {
+	return EachEntryBytes(data, func(agent, value []byte) { fn(string(agent), value) })
+}
+
+// EachEntryBytes is EachEntry with the agent id as bytes, which alias
+// data (or a decoded copy) and are valid only during the call: a caller
+// that looks the id up (m[string(agent)]) allocates nothing per entry.
+func EachEntryBytes(data []byte, fn func(agent, value []byte)) error {
 	if ok := eachCanonical(data, fn); ok {
 		return nil
 	}
@@ -37,23 +44,28 @@ func EachEntry(data []byte, fn func(agent string, value []byte)) error {
 		}
 	}
 	for _, e := range es {
-		fn(e.Agent, e.Data)
+		fn([]byte(e.Agent), e.Data)
 	}
 	return nil
 }
 
 // eachCanonical splits a canonical batch; ok=false (and fn not called)
-// when data is not one. Entries are collected first, so fn sees all or
-// nothing.
-func eachCanonical(data []byte, fn func(string, []byte)) (ok bool) {
-	type span struct {
-		agent string
-		v     []byte
+// when data is not one. The batch is checked whole first, so fn sees all
+// or nothing; then split again for fn (no list of entries is built).
+func eachCanonical(data []byte, fn func(agent, value []byte)) (ok bool) {
+	if !splitCanonical(data, nil) {
+		return false
 	}
+	splitCanonical(data, fn)
+	return true
+}
+
+// splitCanonical walks a canonical batch, calling fn (if not nil) for each
+// entry; false if data is not one.
+func splitCanonical(data []byte, fn func(agent, value []byte)) bool {
 	if len(data) < 2 || data[0] != '[' || data[len(data)-1] != ']' {
 		return false
 	}
-	var out []span
 	p := parser{b: data, i: 1}
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		return p.i+1 == len(p.b)
@@ -62,29 +74,24 @@ func eachCanonical(data []byte, fn func(string, []byte)) (ok bool) {
 		if !p.lit(`{"agent":`) {
 			return false
 		}
-		agent, sok := p.str()
-		if !sok || agent == "" || !p.lit(`,"data":`) {
+		agent, sok := p.strBytes()
+		if !sok || len(agent) == 0 || !p.lit(`,"data":`) {
 			return false
 		}
 		end, vok := valueEnd(p.b, p.i)
 		if !vok || end >= len(p.b) || p.b[end] != '}' {
 			return false
 		}
-		out = append(out, span{agent, p.b[p.i:end:end]})
+		if fn != nil {
+			fn(agent, p.b[p.i:end:end])
+		}
 		p.i = end + 1
 		if p.i < len(p.b) && p.b[p.i] == ',' {
 			p.i++
 			continue
 		}
-		if p.i+1 != len(p.b) {
-			return false
-		}
-		break
+		return p.i+1 == len(p.b)
 	}
-	for _, s := range out {
-		fn(s.agent, s.v)
-	}
-	return true
 }
 
 // valueEnd returns the end of the JSON value starting at b[i], for b
@@ -140,11 +147,15 @@ func AppendEntry(b []byte, agent string, value []byte) []byte {
 // it does not scan the payload again, which for a batch of thousands of
 // entries is most of the cost. Kind, Run and Agent must be plain ids.
 func EncodeBatch(e Envelope) ([]byte, error) {
+	return AppendBatch(make([]byte, 0, 160+len(e.Data)), e)
+}
+
+// AppendBatch is EncodeBatch appending to b (a buffer the caller reuses).
+func AppendBatch(b []byte, e Envelope) ([]byte, error) {
 	e.V = SchemaVersion
 	if !plain(e.Kind) || !plain(e.Run) || !plain(e.Agent) || len(e.Data) == 0 {
 		return nil, fmt.Errorf("encode %s batch: kind, run or agent needs escaping, or no data", e.Kind)
 	}
-	b := make([]byte, 0, 160+len(e.Data))
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, int64(e.V), 10)
 	b = append(b, `,"kind":"`...)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 )
 
 // The envelope is on every message, twice per agent per tick, so Encode and
@@ -74,15 +76,18 @@ func canonicalData(d []byte) bool {
 			return false
 		}
 	}
-	return json.Valid(d)
+	return valid(d)
 }
+
+// valid is json.Valid, faster for the canonical form most payloads have.
+func valid(d []byte) bool { return jsonenc.Canonical(d) || json.Valid(d) }
 
 // decodeCanonical parses b when it is in the canonical form, reporting
 // ok=false otherwise (the caller then uses encoding/json, which also
 // produces the errors). The prefix it accepts is valid JSON by
-// construction and the payload is checked with json.Valid, so whatever it
+// construction and the payload is checked as json.Valid does, so whatever it
 // accepts is valid JSON that encoding/json decodes to the same envelope.
-func decodeCanonical(b []byte, e *Envelope) (ok bool) {
+func decodeCanonical(b []byte, e *Envelope, wantRun string, alias bool) (ok bool) {
 	p := parser{b: b}
 	if !p.lit(`{"v":`) {
 		return false
@@ -95,15 +100,22 @@ func decodeCanonical(b []byte, e *Envelope) (ok bool) {
 	if !p.lit(`,"kind":`) {
 		return false
 	}
-	if e.Kind, ok = p.str(); !ok {
+	kind, ok := p.strBytes()
+	if !ok {
 		return false
 	}
-	e.Kind = internKind(e.Kind)
+	e.Kind = internKind(kind)
 	if !p.lit(`,"run":`) {
 		return false
 	}
-	if e.Run, ok = p.str(); !ok {
+	run, ok := p.strBytes()
+	if !ok {
 		return false
+	}
+	if string(run) == wantRun { // the expected run's string: none made
+		e.Run = wantRun
+	} else {
+		e.Run = string(run)
 	}
 	if p.lit(`,"agent":`) {
 		if e.Agent, ok = p.str(); !ok {
@@ -137,10 +149,14 @@ func decodeCanonical(b []byte, e *Envelope) (ok bool) {
 		// The payload is the last member: one JSON value up to the
 		// closing brace.
 		rest := p.b[p.i : len(p.b)-1]
-		if len(rest) == 0 || p.b[len(p.b)-1] != '}' || !json.Valid(rest) || rest[0] == 'n' {
+		if len(rest) == 0 || p.b[len(p.b)-1] != '}' || !valid(rest) || rest[0] == 'n' {
 			return false // null (and anything odd) as encoding/json does it
 		}
-		e.Data = append(json.RawMessage(nil), rest...)
+		if alias {
+			e.Data = rest[:len(rest):len(rest)]
+		} else {
+			e.Data = append(json.RawMessage(nil), rest...)
+		}
 		return true
 	}
 	return p.i == len(p.b)-1 && p.b[p.i] == '}'
@@ -185,36 +201,44 @@ func (p *parser) uint() (uint64, bool) {
 
 // internKind returns the constant for a known kind, so decoding one
 // allocates nothing for it.
-func internKind(k string) string {
+func internKind(k []byte) string {
 	for _, c := range [...]string{KindObs, KindAct, KindHello, KindStop, KindBye, KindTick, KindEnd} {
-		if k == c {
+		if string(k) == c {
 			return c
 		}
 	}
-	return k
+	return string(k)
 }
 
 // str reads a quoted string with no escapes and only printable ASCII.
 func (p *parser) str() (string, bool) {
+	b, ok := p.strBytes()
+	return string(b), ok
+}
+
+// strBytes is str's bytes (aliasing p.b).
+func (p *parser) strBytes() ([]byte, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := p.i + 1
 	for j := start; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
 			p.i = j + 1
-			return string(p.b[start:j]), true
+			return p.b[start:j], true
 		case c == '\\' || c >= 0x80 || c < 0x20:
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
-// decodeEnvelope fills e from b: the fast path, or encoding/json.
-func decodeEnvelope(b []byte, e *Envelope) error {
-	if decodeCanonical(b, e) {
+// decodeEnvelope fills e from b: the fast path, or encoding/json. run is
+// the run expected (its string is reused when b names it); alias lets the
+// fast path's Data alias b.
+func decodeEnvelope(b []byte, e *Envelope, run string, alias bool) error {
+	if decodeCanonical(b, e, run, alias) {
 		return nil
 	}
 	*e = Envelope{}

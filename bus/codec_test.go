@@ -125,7 +125,7 @@ func TestCodecMatchesEncodingJSON(t *testing.T) {
 func checkDecode(t *testing.T, b []byte) {
 	t.Helper()
 	var got, want Envelope
-	gotErr := decodeEnvelope(b, &got)
+	gotErr := decodeEnvelope(b, &got, "", false)
 	wantErr := json.Unmarshal(b, &want)
 	if (gotErr != nil) != (wantErr != nil) {
 		t.Fatalf("decode %s: error %v; encoding/json: %v", b, gotErr, wantErr)
@@ -135,6 +135,14 @@ func checkDecode(t *testing.T, b []byte) {
 	}
 	if !reflect.DeepEqual(normal(got), normal(want)) {
 		t.Fatalf("decode %s:\n got %+v\nwant %+v", b, got, want)
+	}
+	// Expecting the run it names (its string reused) or another, Data
+	// aliasing b or not: the same envelope.
+	for _, run := range []string{want.Run, "other"} {
+		var again Envelope
+		if err := decodeEnvelope(b, &again, run, run == "other"); err != nil || !reflect.DeepEqual(normal(again), normal(want)) {
+			t.Fatalf("decode %s expecting run %q: %+v, %v; want %+v", b, run, again, err, want)
+		}
 	}
 }
 

@@ -40,9 +40,16 @@ func Encode(e Envelope) ([]byte, error) {
 }
 
 // Decode parses an envelope and checks its version and run.
-func Decode(b []byte, run string) (Envelope, error) {
+func Decode(b []byte, run string) (Envelope, error) { return decode(b, run, false) }
+
+// DecodeShared is Decode for a message the caller owns and never changes
+// (a nats.Msg's Data is its own copy): the envelope's Data may alias b
+// instead of being copied out of it.
+func DecodeShared(b []byte, run string) (Envelope, error) { return decode(b, run, true) }
+
+func decode(b []byte, run string, alias bool) (Envelope, error) {
 	var e Envelope
-	if err := decodeEnvelope(b, &e); err != nil {
+	if err := decodeEnvelope(b, &e, run, alias); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	if e.V != SchemaVersion {

@@ -20,12 +20,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -146,6 +149,21 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 		}
 		raw = b
 	}
+	w.emit(kind, t, agent, raw)
+}
+
+// EmitRaw records one event whose data is already encoded
+// (world.RawEventSink): data must be what json.Marshal gives for the map
+// it decodes to (compact, '<', '>' and '&' escaped). The loop encodes
+// tick.closed so. data is not kept after EmitRaw returns.
+func (w *Writer) EmitRaw(kind string, t world.Tick, agent world.AgentID, data json.RawMessage) {
+	w.emit(kind, t, agent, data)
+}
+
+// emit records one event whose data json.Marshal encoded (or an
+// encoder giving the same bytes): it is sealed as it is, not compacted
+// again.
+func (w *Writer) emit(kind string, t world.Tick, agent world.AgentID, raw json.RawMessage) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -153,7 +171,7 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 	}
 	w.seq++
 	rec := Record{V: SchemaVersion, Seq: w.seq, Time: w.now().UTC(), Run: w.run, Kind: kind, Tick: t, Agent: agent, Data: raw, Prev: w.prev}
-	line, err := Seal(&rec)
+	line, err := seal(&rec, true, 1)
 	if err != nil {
 		w.fail(err)
 		return
@@ -166,6 +184,9 @@ func (w *Writer) Emit(kind string, t world.Tick, agent world.AgentID, data map[s
 	// Flush every event: a crash loses nothing written so far (issue: kill -9).
 	if err := w.w.Flush(); err != nil {
 		w.fail(err)
+	}
+	if len(w.taps) > 0 {
+		rec.Data = slices.Clone(rec.Data) // EmitRaw's data is the caller's again after it returns
 	}
 	for _, tap := range w.taps {
 		tap(rec)
@@ -222,7 +243,12 @@ func (w *Writer) Close() error {
 }
 
 // Seal fills rec.Hash and returns the record's JSON line (without newline).
-func Seal(rec *Record) ([]byte, error) {
+func Seal(rec *Record) ([]byte, error) { return seal(rec, false, 0) }
+
+// seal is Seal; trusted says rec.Data is in json.Marshal's form already
+// (compact, HTML characters escaped: what Marshal gives), so it is not
+// checked; extra is room to leave after the line (the newline).
+func seal(rec *Record, trusted bool, extra int) ([]byte, error) {
 	// JSON encodes a byte that is not UTF-8 as the escape \ufffd, which
 	// decodes to U+FFFD and re-encodes as that rune's bytes: the record read
 	// back would not hash the same. Make the strings valid first.
@@ -230,20 +256,70 @@ func Seal(rec *Record) ([]byte, error) {
 	rec.Kind = strings.ToValidUTF8(rec.Kind, "\uFFFD")
 	rec.Agent = world.AgentID(strings.ToValidUTF8(string(rec.Agent), "\uFFFD"))
 	rec.Hash = ""
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", rec.Kind, err)
+	const hashField = len(`,"hash":""`) + sha256.Size*2
+	b, ok := appendRecord(make([]byte, 0, 160+len(rec.Run)+len(rec.Kind)+len(rec.Agent)+len(rec.Prev)+len(rec.Data)+hashField+extra), rec, trusted)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(rec); err != nil {
+			return nil, fmt.Errorf("encode event %s: %w", rec.Kind, err)
+		}
 	}
 	sum := sha256.Sum256(b)
 	rec.Hash = hex.EncodeToString(sum[:])
 	// Hash is the record's last field: the sealed line is b with it
 	// appended, exactly what marshalling rec again gives, without encoding
 	// (and compacting Data) twice.
-	line := make([]byte, 0, len(b)+len(`,"hash":""`)+len(rec.Hash))
-	line = append(line, b[:len(b)-1]...)
-	line = append(line, `,"hash":"`...)
-	line = append(line, rec.Hash...)
-	return append(line, `"}`...), nil
+	b = append(b[:len(b)-1], `,"hash":"`...)
+	b = append(b, rec.Hash...)
+	return append(b, `"}`...), nil
+}
+
+// appendRecord appends rec (with Hash empty) as json.Marshal encodes it,
+// without reflection; ok is false when it cannot tell the bytes would be
+// the same (a string or Data that needs escaping or compacting, a time
+// Marshal refuses): the caller then marshals.
+func appendRecord(b []byte, rec *Record, trusted bool) ([]byte, bool) {
+	if y := rec.Time.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	if _, off := rec.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+		return b, false
+	}
+	var ok bool
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(rec.V), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, rec.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = rec.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","run":`...)
+	if b, ok = jsonenc.AppendString(b, rec.Run); !ok {
+		return b, false
+	}
+	b = append(b, `,"kind":`...)
+	if b, ok = jsonenc.AppendString(b, rec.Kind); !ok {
+		return b, false
+	}
+	b = append(b, `,"tick":`...)
+	b = strconv.AppendUint(b, uint64(rec.Tick), 10)
+	if rec.Agent != "" {
+		b = append(b, `,"agent":`...)
+		if b, ok = jsonenc.AppendString(b, string(rec.Agent)); !ok {
+			return b, false
+		}
+	}
+	if len(rec.Data) > 0 {
+		if !trusted && !jsonenc.Canonical(rec.Data) {
+			return b, false
+		}
+		b = append(b, `,"data":`...)
+		b = append(b, rec.Data...)
+	}
+	b = append(b, `,"prev":`...)
+	if b, ok = jsonenc.AppendString(b, rec.Prev); !ok {
+		return b, false
+	}
+	return append(b, '}'), true
 }
 
 // Verify checks a sequence of records: consecutive Seq from 1, each Prev the

@@ -236,8 +236,10 @@ type Loop struct {
 	credits int
 	gateCh  chan struct{}
 
-	// Owned by Run's goroutine; State reads them from OnTick.
+	// Owned by Run's goroutine; State reads them from OnTick. seats is
+	// the lockstep loop's; last and sum the realtime loop's.
 	closed Tick
+	seats  *seatState
 	last   map[AgentID]json.RawMessage
 	sum    *Summary
 }
@@ -245,6 +247,9 @@ type Loop struct {
 // State returns a copy of the loop's state after the last closed tick.
 // Call it only from OnTick, or after Run returned.
 func (l *Loop) State() LoopState {
+	if ss := l.seats; ss != nil {
+		return LoopState{Tick: l.closed, Last: ss.lastMap(l.cfg.Seats), Stats: ss.statsMap(l.cfg.Seats)}
+	}
 	st := LoopState{Tick: l.closed, Last: make(map[AgentID]json.RawMessage, len(l.last)), Stats: map[AgentID]AgentStats{}}
 	for k, v := range l.last {
 		st.Last[k] = v
@@ -485,6 +490,33 @@ func (l *Loop) Deliver(a Action) {
 	}
 }
 
+// DeliverAll hands the loop several actions at once (an agent pool's
+// batch, a worker's share of in-process agents), in order: as Deliver for
+// each, with one lock round trip while the inbox has room.
+func (l *Loop) DeliverAll(as []Action) {
+	for len(as) > 0 {
+		l.inMu.Lock()
+		n := min(len(as), l.inCap-len(l.inQ))
+		if n > 0 {
+			first := len(l.inQ) == 0
+			l.inQ = append(l.inQ, as[:n]...)
+			as = as[n:]
+			l.inMu.Unlock()
+			if first {
+				select {
+				case l.inReady <- struct{}{}:
+				default: // the loop has been told already
+				}
+			}
+			continue
+		}
+		l.inMu.Unlock()
+		// Full: wait for room as Deliver does.
+		l.Deliver(as[0])
+		as = as[1:]
+	}
+}
+
 // takeInbox returns every action delivered so far, in delivery order, and
 // empties the inbox; the caller hands the batch back with giveBack.
 func (l *Loop) takeInbox() []Action {
@@ -564,12 +596,91 @@ func AgentSeed(seed uint64, id AgentID) uint64 {
 	return h.Sum64()
 }
 
-// tickState is the collection state of the tick being run.
+// tickState is the collection state of the tick being run. Its slices
+// are indexed by seat (seats.key), reused from tick to tick.
 type tickState struct {
 	t        Tick
-	expected map[AgentID]bool   // observed at t and still live
-	got      map[AgentID]Action // first valid action per agent
+	expected []bool   // observed at t and still live
+	got      []Action // first valid action per agent (where gotOK)
+	gotOK    []bool
 	waiting  int
+}
+
+// seatState is what the lockstep loop keeps per agent, in slices indexed
+// by seat: at 10,000 agents maps keyed by id were a sixth of a tick.
+// Seats with the same id share the index of the first of them (key).
+type seatState struct {
+	index map[AgentID]int // id -> index of its first seat
+	key   []int           // seat position -> index
+	live  []bool
+	last  []json.RawMessage // last applied action (where hasLast)
+	has   []bool
+	stats []AgentStats // where touched
+	touch []bool
+	// What a LoopState carried for ids that are not seats of this run.
+	extraLast  map[AgentID]json.RawMessage
+	extraStats map[AgentID]AgentStats
+}
+
+func newSeatState(seats []Seat, from *LoopState) *seatState {
+	n := len(seats)
+	s := &seatState{index: make(map[AgentID]int, n), key: make([]int, n), live: make([]bool, n),
+		last: make([]json.RawMessage, n), has: make([]bool, n), stats: make([]AgentStats, n), touch: make([]bool, n),
+		extraLast: map[AgentID]json.RawMessage{}, extraStats: map[AgentID]AgentStats{}}
+	for p, seat := range seats {
+		k, dup := s.index[seat.ID]
+		if !dup {
+			k = p
+			s.index[seat.ID] = p
+		}
+		s.key[p] = k
+		s.live[k] = true
+	}
+	if from != nil {
+		for id, v := range from.Last {
+			if k, ok := s.index[id]; ok {
+				s.last[k], s.has[k] = v, true
+			} else {
+				s.extraLast[id] = v
+			}
+		}
+		for id, v := range from.Stats {
+			if k, ok := s.index[id]; ok {
+				s.stats[k], s.touch[k] = v, true
+			} else {
+				s.extraStats[id] = v
+			}
+		}
+	}
+	return s
+}
+
+// statsMap returns the counts as Summary.Stats has them: every agent
+// counted at least once.
+func (s *seatState) statsMap(seats []Seat) map[AgentID]AgentStats {
+	m := make(map[AgentID]AgentStats, len(seats)+len(s.extraStats))
+	for id, v := range s.extraStats {
+		m[id] = v
+	}
+	for p, seat := range seats {
+		if k := s.key[p]; k == p && s.touch[k] {
+			m[seat.ID] = s.stats[k]
+		}
+	}
+	return m
+}
+
+func (s *seatState) lastMap(seats []Seat) map[AgentID]json.RawMessage {
+	m := make(map[AgentID]json.RawMessage, len(seats)+len(s.extraLast))
+	for id, v := range s.extraLast {
+		m[id] = v
+	}
+	for p, seat := range seats {
+		if k := s.key[p]; k == p && s.has[k] {
+			m[seat.ID] = s.last[k]
+		}
+	}
+	return m
 }
 
 // Run steps the world until it is done, the tick limit is reached, ctx is
@@ -580,29 +691,27 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 	if l.cfg.Stepping == SteppingRealtime {
 		return l.runRealtime(ctx)
 	}
-	live := make(map[AgentID]bool, len(l.cfg.Seats))
-	for _, s := range l.cfg.Seats {
-		live[s.ID] = true
-	}
-	sum := Summary{Stats: make(map[AgentID]AgentStats, len(live)), Hash: l.cfg.World.StateHash()}
-	last := make(map[AgentID]json.RawMessage)
+	seats := l.cfg.Seats
+	ss := newSeatState(seats, l.cfg.From)
+	sum := Summary{Hash: l.cfg.World.StateHash()}
 	var closed Tick // last closed tick
 	if f := l.cfg.From; f != nil {
 		closed, sum.Ticks = f.Tick, f.Tick
-		for k, v := range f.Last {
-			last[k] = v
-		}
-		for k, v := range f.Stats {
-			sum.Stats[k] = v
-		}
 	}
-	l.last, l.sum, l.closed = last, &sum, closed
-	expected := make(map[AgentID]bool, len(l.cfg.Seats))
-	got := make(map[AgentID]Action, len(l.cfg.Seats))
+	// ret fills in the counts: every return goes through it.
+	ret := func(err error) (Summary, error) {
+		sum.Stats = ss.statsMap(seats)
+		return sum, err
+	}
+	l.seats, l.closed = ss, closed
+	cur := &tickState{expected: make([]bool, len(seats)), got: make([]Action, len(seats)), gotOK: make([]bool, len(seats))}
 	turns, _ := l.cfg.World.(Turns)
 	if l.cfg.Stepping != SteppingTurnBased {
 		turns = nil
 	}
+	var tc tickClosed
+	_, rawSink := l.cfg.Events.(RawEventSink)
+	var spare []AppliedAction // the last tick's, when the sink did not keep it
 
 	// refused emits an action.late or action.rejected event, at most
 	// MaxRefusalEvents per agent per tick: a flooding agent is counted in full
@@ -614,20 +723,20 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			l.cfg.Events.Emit(kind, t, id, data)
 		}
 	}
-	bump := func(id AgentID, f func(*AgentStats)) {
-		st := sum.Stats[id]
-		f(&st)
-		sum.Stats[id] = st
+	bump := func(k int) *AgentStats {
+		ss.touch[k] = true
+		return &ss.stats[k]
 	}
 	// judge takes one incoming action against the current tick (cur may be nil
 	// between ticks).
 	judge := func(a Action, cur *tickState) {
-		if _, known := live[a.Agent]; !known {
+		k, known := ss.index[a.Agent]
+		if !known {
 			return // not an agent of this run (cannot happen through the bus)
 		}
 		switch {
 		case a.Tick <= closed:
-			bump(a.Agent, func(s *AgentStats) { s.Late++ })
+			bump(k).Late++
 			refused(EventActionLate, closed, a.Agent, map[string]any{"action_tick": a.Tick})
 			return
 		case cur == nil || a.Tick > cur.t:
@@ -635,23 +744,23 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			if cur != nil {
 				at = cur.t
 			}
-			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
+			bump(k).Rejected++
 			refused(EventActionRejected, at, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectFuture})
 			return
 		}
 		reject := func(reason string, detail string) {
-			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
+			bump(k).Rejected++
 			d := map[string]any{"action_tick": a.Tick, "reason": reason}
 			if detail != "" {
 				d["detail"] = detail
 			}
 			refused(EventActionRejected, cur.t, a.Agent, d)
 		}
-		if _, dup := cur.got[a.Agent]; dup {
+		if cur.gotOK[k] {
 			reject(RejectDuplicate, "")
 			return
 		}
-		if !cur.expected[a.Agent] {
+		if !cur.expected[k] {
 			reject(RejectUnexpected, "")
 			return
 		}
@@ -659,41 +768,40 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			reject(RejectInvalid, err.Error())
 			return
 		}
-		cur.got[a.Agent] = a
+		cur.got[k], cur.gotOK[k] = a, true
 		cur.waiting--
 	}
 	join := func(id AgentID) {
-		if _, known := live[id]; known {
-			live[id] = true // observed from the next tick on
+		if k, known := ss.index[id]; known {
+			ss.live[k] = true // observed from the next tick on
 		}
 	}
 	leave := func(id AgentID, cur *tickState) {
-		if !live[id] {
+		k, known := ss.index[id]
+		if !known || !ss.live[k] {
 			return
 		}
-		live[id] = false
+		ss.live[k] = false
 		// An action it already sent for this tick stands; otherwise it is
 		// no longer waited for and gets no action.
-		if cur != nil && cur.expected[id] {
-			if _, ok := cur.got[id]; !ok {
-				delete(cur.expected, id)
-				cur.waiting--
-			}
+		if cur != nil && cur.expected[k] && !cur.gotOK[k] {
+			cur.expected[k] = false
+			cur.waiting--
 		}
 	}
 
 	for {
 		if l.cfg.World.Done() || (l.cfg.Ticks > 0 && closed >= l.cfg.Ticks) {
-			return sum, nil
+			return ret(nil)
 		}
 		if err := ctx.Err(); err != nil {
-			return sum, err
+			return ret(err)
 		}
 		var reply chan stepResult
 		if l.cfg.Manual {
 			var err error
 			if reply, err = l.waitStep(ctx); err != nil {
-				return sum, err
+				return ret(err)
 			}
 		} else {
 			onMembers := func() {
@@ -706,39 +814,43 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				}
 			}
 			if _, err := l.gate(ctx, closed, func() { l.drainInbox(judge, nil) }, onMembers); err != nil {
-				return sum, err
+				return ret(err)
 			}
 		}
 		// Take in what arrived between ticks (departures first).
 		l.drain(judge, leave, join, nil)
 
-		// The tick's maps are reused: clear keeps their room for N agents.
-		clear(expected)
-		clear(got)
-		cur := &tickState{t: closed + 1, expected: expected, got: got}
+		// The tick's slices are reused: cleared, they keep their room.
+		clear(cur.expected)
+		clear(cur.gotOK)
+		clear(cur.got) // drop last tick's payloads
+		cur.t, cur.waiting = closed+1, 0
 		start := l.clock.Now()
 		deadline := start.Add(l.cfg.Deadline)
 		var turn AgentID
 		if turns != nil {
 			turn = turns.Turn(cur.t)
-			if turn != "" && !live[turn] {
+			if k, known := ss.index[turn]; turn != "" && (!known || !ss.live[k]) {
 				// Its turn passes with no action: it has left.
 				l.cfg.Events.Emit(EventActionMissing, cur.t, turn, map[string]any{"policy": l.cfg.Missing, "reason": "gone"})
 			}
 		}
-		for _, s := range l.cfg.Seats {
-			if !live[s.ID] || (turns != nil && s.ID != turn) {
+		nObserved := 0
+		for p, s := range seats {
+			k := ss.key[p]
+			if !ss.live[k] || (turns != nil && s.ID != turn) {
 				continue
 			}
 			obs, ok, err := l.cfg.World.Observe(s.ID, cur.t)
 			if err != nil {
-				return sum, fmt.Errorf("tick %d: observe %s: %w", cur.t, s.ID, err)
+				return ret(fmt.Errorf("tick %d: observe %s: %w", cur.t, s.ID, err))
 			}
 			if !ok {
 				continue
 			}
-			cur.expected[s.ID] = true
+			cur.expected[k] = true
 			cur.waiting++
+			nObserved++
 			// A failed send is logged by the host; the action will be missing.
 			_ = l.cfg.Agents.Send(s.ID, cur.t, deadline, obs)
 		}
@@ -764,51 +876,60 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 				break collect
 			case <-ctx.Done():
 				timer.Stop()
-				return sum, ctx.Err()
+				return ret(ctx.Err())
 			}
 		}
 		timer.Stop()
 
 		// Close the tick: fill what is missing by policy.
-		actions := make([]Action, 0, len(cur.expected))
-		applied := make([]AppliedAction, 0, len(cur.expected))
-		var answered, missing []AgentID // counted once the tick is applied
-		for _, s := range l.cfg.Seats {
-			id := s.ID
-			if !cur.expected[id] {
+		actions := make([]Action, 0, nObserved)
+		applied := spare[:0]
+		if cap(applied) < nObserved {
+			applied = make([]AppliedAction, 0, nObserved)
+		}
+		answered := make([]AgentID, 0, nObserved) // counted once the tick is applied
+		var missing []AgentID
+		for p, s := range seats {
+			id, k := s.ID, ss.key[p]
+			if !cur.expected[k] {
 				continue
 			}
-			a, ok := cur.got[id]
+			a, ok := cur.got[k], cur.gotOK[k]
 			rec := AppliedAction{Agent: id}
 			if ok {
 				answered = append(answered, id)
 			} else {
 				missing = append(missing, id)
-				bump(id, func(s *AgentStats) { s.Missing++ })
+				bump(k).Missing++
 				l.cfg.Events.Emit(EventActionMissing, cur.t, id, map[string]any{"policy": l.cfg.Missing})
 				if l.cfg.Missing == PolicyAbort {
-					return sum, fmt.Errorf("%w: agent %s sent no action for tick %d within %s", ErrAborted, id, cur.t, l.cfg.Deadline)
+					return ret(fmt.Errorf("%w: agent %s sent no action for tick %d within %s", ErrAborted, id, cur.t, l.cfg.Deadline))
 				}
 				a = Action{Agent: id, Tick: cur.t}
-				if prev, had := last[id]; had && l.cfg.Missing == PolicyRepeat {
-					a.Data = prev
+				if ss.has[k] && l.cfg.Missing == PolicyRepeat {
+					a.Data = ss.last[k]
 					rec.Filled = PolicyRepeat
 				} else {
 					a.Data = l.cfg.World.DefaultAction(id, cur.t)
 					rec.Filled = PolicyDefault
 				}
 			}
-			last[id] = a.Data
+			ss.last[k], ss.has[k] = a.Data, true
 			rec.Data = a.Data
 			actions = append(actions, a)
 			applied = append(applied, rec)
 		}
+		if len(answered) == 0 {
+			answered = nil
+		}
 		res, err := l.cfg.World.Step(cur.t, actions, TickRNG(l.cfg.Seed, cur.t))
 		if err != nil {
-			return sum, fmt.Errorf("tick %d: step: %w", cur.t, err)
+			return ret(fmt.Errorf("tick %d: step: %w", cur.t, err))
 		}
-		for _, id := range answered {
-			bump(id, func(s *AgentStats) { s.Actions++ })
+		for p := range seats {
+			if k := ss.key[p]; cur.gotOK[k] {
+				bump(k).Actions++
+			}
 		}
 		closed = cur.t
 		l.closed = closed
@@ -822,17 +943,19 @@ func (l *Loop) Run(ctx context.Context) (Summary, error) {
 			}
 			l.cfg.Events.Emit(kind, closed, e.Agent, e.Fields)
 		}
-		for _, s := range l.cfg.Seats {
-			if n := noisy[s.ID] - MaxRefusalEvents; n > 0 {
-				l.cfg.Events.Emit(EventActionRejected, closed, s.ID, map[string]any{"reason": RejectSuppressed, "count": n})
+		if len(noisy) > 0 {
+			for _, s := range seats {
+				if n := noisy[s.ID] - MaxRefusalEvents; n > 0 {
+					l.cfg.Events.Emit(EventActionRejected, closed, s.ID, map[string]any{"reason": RejectSuppressed, "count": n})
+				}
 			}
+			clear(noisy)
 		}
-		clear(noisy)
-		l.cfg.Events.Emit(EventTickClosed, closed, "", map[string]any{
-			"actions": applied,
-			"hash":    sum.Hash,
-			"wall_us": elapsed.Microseconds(),
-		})
+		tc.emit(l.cfg.Events, closed, applied, sum.Hash, elapsed.Microseconds(), 0)
+		if rawSink {
+			clear(applied) // encoded, not kept: reused next tick
+			spare = applied
+		}
 		rep := TickReport{Tick: closed, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing}
 		if l.cfg.OnTick != nil {
 			l.cfg.OnTick(rep)

@@ -50,6 +50,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		return base.Add(time.Duration(int64(t)-int64(baseTick)) * interval)
 	}
 
+	var tc tickClosed
 	noisy := map[AgentID]int{}
 	refused := func(kind string, id AgentID, data map[string]any) {
 		noisy[id]++
@@ -83,6 +84,9 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			refused(EventActionLate, a.Agent, map[string]any{"action_tick": a.Tick})
 			return
 		}
+		// Taken in now, before the world judges it: its arrival time does
+		// not include Validate's (nor whatever the clock does meanwhile).
+		at := l.clock.Now()
 		if err := cfg.World.Validate(a); err != nil {
 			bump(a.Agent, func(s *AgentStats) { s.Rejected++ })
 			refused(EventActionRejected, a.Agent, map[string]any{"action_tick": a.Tick, "reason": RejectInvalid, "detail": err.Error()})
@@ -91,7 +95,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 		if had {
 			bump(a.Agent, func(s *AgentStats) { s.Replaced++ })
 		}
-		slot[a.Agent] = pendingAction{a: a, at: l.clock.Now()}
+		slot[a.Agent] = pendingAction{a: a, at: at}
 	}
 	drainInbox := func() {
 		q := l.takeInbox()
@@ -215,11 +219,7 @@ func (l *Loop) runRealtime(ctx context.Context) (Summary, error) {
 			}
 		}
 		clear(noisy)
-		data := map[string]any{"actions": applied, "hash": sum.Hash, "wall_us": elapsed.Microseconds()}
-		if behind > 0 {
-			data["behind_us"] = behind.Microseconds()
-		}
-		cfg.Events.Emit(EventTickClosed, t, "", data)
+		tc.emit(cfg.Events, t, applied, sum.Hash, elapsed.Microseconds(), behind)
 		return TickReport{Tick: t, Elapsed: elapsed, Metrics: res.Metrics, Hash: sum.Hash, Answered: answered, Missing: missing, Behind: behind}, nil
 	}
 

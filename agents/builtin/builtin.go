@@ -123,6 +123,7 @@ func Main() {
 	if !ok {
 		return
 	}
+	stopServerStats()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	endProfile := startProfile()
 	err := runProgram(ctx, name, os.Stderr)

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +30,15 @@ func init() {
 	RegisterPool("ack-pool", ServePool(func(context.Context, string, sdk.Observation) (any, error) {
 		return ackAction, nil
 	}))
+	// stay-pool answers every member's observation with {"move":false}:
+	// trivial agents for the grid world's Schelling rules (everyone stays
+	// where they are), to measure the host on a grid world.
+	RegisterPool("stay-pool", ServePool(func(context.Context, string, sdk.Observation) (any, error) {
+		return stayAction, nil
+	}))
 }
+
+var stayAction = json.RawMessage(`{"move":false}`)
 
 // RegisterPool makes a pool program available under name. It panics on a
 // duplicate of any program.

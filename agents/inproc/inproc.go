@@ -49,6 +49,10 @@ type Config struct {
 	// Deliver hands an action to the loop (world.Loop.Deliver). It may block
 	// while the loop is busy.
 	Deliver func(world.Action)
+	// DeliverAll, if set, hands several actions at once (world.Loop.DeliverAll):
+	// a worker delivers what one batch of agents answered in one call, not
+	// one call per action. Deliver is then unused.
+	DeliverAll func([]world.Action)
 	// Workers is how many Act calls run at once (default GOMAXPROCS).
 	Workers int
 	// Grace is how long Close waits for Act calls to return (default 2s).
@@ -68,12 +72,26 @@ type Runtime struct {
 	cfg    Config
 	log    hclog.Logger
 	slots  map[world.AgentID]*slot
-	ready  chan *slot // each slot at most once
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	start  sync.Once
 	close  sync.Once
+
+	// Agents with an observation waiting for a worker, each at most once
+	// (slot.queued): workers take them in chunks, so a tick of thousands
+	// of agents costs a few lock round trips, not one channel operation
+	// per agent. wake (room for one) tells the workers there is work;
+	// after the first SendsDone (world.SendBatcher) only SendsDone wakes
+	// them, once per tick.
+	qmu     sync.Mutex
+	q       []*slot
+	wake    chan struct{}
+	batched atomic.Bool
+	// In batched mode Send stages the agents here (its own lock, which the
+	// workers never take) and SendsDone moves them to q at once.
+	smu    sync.Mutex
+	staged []*slot
 
 	// Every agent of a tick shares its deadline: one context (and one
 	// timer) per deadline, not per Act.
@@ -91,15 +109,16 @@ type slot struct {
 	agent Agent
 
 	mu      sync.Mutex
-	pending *Observation // latest observation not yet taken
-	queued  bool         // in the ready channel
+	pending Observation // latest observation not yet taken (if has)
+	has     bool
+	queued  bool // in the queue or being acted for
 
 	acts, errs, coalesced atomic.Uint64
 }
 
 // New prepares a runtime; it starts nothing.
 func New(cfg Config) (*Runtime, error) {
-	if cfg.Deliver == nil {
+	if cfg.Deliver == nil && cfg.DeliverAll == nil {
 		return nil, errors.New("inproc: no Deliver")
 	}
 	if cfg.Workers <= 0 {
@@ -111,8 +130,8 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	r := &Runtime{cfg: cfg, log: cfg.Logger, slots: make(map[world.AgentID]*slot, len(cfg.Agents)), ready: make(chan *slot, len(cfg.Agents)),
-		ctxs: map[time.Time]deadlineCtx{}}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, slots: make(map[world.AgentID]*slot, len(cfg.Agents)),
+		q: make([]*slot, 0, len(cfg.Agents)), wake: make(chan struct{}, 1), ctxs: map[time.Time]deadlineCtx{}}
 	for id, a := range cfg.Agents {
 		if a == nil {
 			return nil, fmt.Errorf("inproc: agent %s is nil", id)
@@ -147,20 +166,67 @@ func (r *Runtime) Has(id world.AgentID) bool {
 func (r *Runtime) Send(id world.AgentID, t world.Tick, deadline time.Time, obs json.RawMessage) error {
 	s, ok := r.slots[id]
 	if !ok {
-		return fmt.Errorf("inproc: no agent %s", id)
+		return fmt.Errorf("%w %s", ErrUnknownAgent, id)
 	}
-	o := &Observation{Agent: id, Tick: t, Deadline: deadline, Data: obs}
 	s.mu.Lock()
-	if s.pending != nil {
+	if s.has {
 		s.coalesced.Add(1)
 	}
-	s.pending = o
-	if !s.queued {
-		s.queued = true
-		r.ready <- s // never blocks: room for every slot, each in it at most once
-	}
+	s.pending, s.has = Observation{Agent: id, Tick: t, Deadline: deadline, Data: obs}, true
+	queue := !s.queued
+	s.queued = true
 	s.mu.Unlock()
+	if !queue {
+		return nil
+	}
+	if r.batched.Load() {
+		r.smu.Lock()
+		r.staged = append(r.staged, s)
+		r.smu.Unlock()
+		return nil
+	}
+	r.qmu.Lock()
+	r.q = append(r.q, s)
+	first := len(r.q) == 1
+	r.qmu.Unlock()
+	if first {
+		r.signal()
+	}
 	return nil
+}
+
+// SendsDone implements world.SendBatcher: the loop calls it after the
+// last Send of a tick, and it hands the workers all of them at once.
+// Once it was called, Send leaves that to it.
+func (r *Runtime) SendsDone(world.Tick) {
+	r.batched.Store(true)
+	r.smu.Lock()
+	staged := r.staged
+	r.staged = nil
+	r.smu.Unlock()
+	if len(staged) > 0 {
+		r.qmu.Lock()
+		if len(r.q) == 0 {
+			r.q, staged = staged, r.q[:0] // swap: the old queue's room is the next tick's staging
+		} else {
+			r.q = append(r.q, staged...)
+			staged = staged[:0]
+		}
+		r.qmu.Unlock()
+		r.smu.Lock()
+		if r.staged == nil {
+			r.staged = staged
+		}
+		r.smu.Unlock()
+	}
+	r.signal()
+}
+
+func (r *Runtime) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // told already
+	}
 }
 
 // Stats returns agent id's counters.
@@ -172,30 +238,86 @@ func (r *Runtime) Stats(id world.AgentID) Stats {
 	return Stats{Acts: s.acts.Load(), Errors: s.errs.Load(), Coalesced: s.coalesced.Load()}
 }
 
+// take returns the next chunk of queued agents (appended to buf), nil if
+// none. Chunks are small enough that every worker gets a share.
+func (r *Runtime) take(buf []*slot) []*slot {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	n := len(r.q)
+	if n == 0 {
+		return buf[:0]
+	}
+	k := min(n, max(1, min(256, n/(4*r.cfg.Workers))))
+	buf = append(buf[:0], r.q[n-k:]...)
+	clear(r.q[n-k:])
+	r.q = r.q[:n-k]
+	if n > k {
+		r.signal() // more for another worker
+	}
+	return buf
+}
+
 func (r *Runtime) work() {
 	defer r.wg.Done()
+	var chunk []*slot
+	var out []world.Action
+	var dl deadlineMemo
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case s := <-r.ready:
-			s.mu.Lock()
-			o := s.pending
-			s.pending = nil
-			s.mu.Unlock()
-			if o != nil {
-				r.act(s, o)
+		case <-r.wake:
+		}
+		for {
+			if chunk = r.take(chunk); len(chunk) == 0 {
+				break
+			}
+			out = out[:0]
+			for _, s := range chunk {
+				s.mu.Lock()
+				o, has := s.pending, s.has
+				s.pending, s.has = Observation{}, false
+				s.mu.Unlock()
+				if has {
+					if a, ok := r.act(s, &o, &dl); ok {
+						if r.cfg.DeliverAll != nil {
+							out = append(out, a)
+						} else {
+							r.cfg.Deliver(a)
+						}
+					}
+				}
+			}
+			if len(out) > 0 {
+				r.cfg.DeliverAll(out)
+				clear(out)
 			}
 			// Queued again only now, so no two workers act for one agent.
-			s.mu.Lock()
-			if s.pending != nil {
-				r.ready <- s
-			} else {
-				s.queued = false
+			for _, s := range chunk {
+				s.mu.Lock()
+				again := s.has
+				s.queued = again
+				s.mu.Unlock()
+				if again {
+					r.qmu.Lock()
+					r.q = append(r.q, s)
+					r.qmu.Unlock()
+					r.signal()
+				}
 			}
-			s.mu.Unlock()
+			clear(chunk)
+			if r.ctx.Err() != nil {
+				return
+			}
 		}
 	}
+}
+
+// deadlineMemo is a worker's last deadline context: a tick's agents share
+// one, so most Acts find it here without the runtime's lock.
+type deadlineMemo struct {
+	at  time.Time
+	ctx context.Context
 }
 
 // deadlineCtx returns the context ending at deadline (or with the runtime).
@@ -221,17 +343,21 @@ func (r *Runtime) deadlineCtx(deadline time.Time) context.Context {
 	return ctx
 }
 
-func (r *Runtime) act(s *slot, o *Observation) {
-	v, err := s.agent.Act(r.deadlineCtx(o.Deadline), *o)
+// act calls s's agent and returns its action (ok false for none).
+func (r *Runtime) act(s *slot, o *Observation, dl *deadlineMemo) (world.Action, bool) {
+	if dl.ctx == nil || !dl.at.Equal(o.Deadline) {
+		dl.at, dl.ctx = o.Deadline, r.deadlineCtx(o.Deadline)
+	}
+	v, err := s.agent.Act(dl.ctx, *o)
 	if err != nil {
 		if r.ctx.Err() == nil {
 			s.errs.Add(1)
 			r.log.Warn("in-process agent failed", "agent", s.id, "tick", o.Tick, "error", err)
 		}
-		return
+		return world.Action{}, false
 	}
 	if v == nil {
-		return
+		return world.Action{}, false
 	}
 	data, ok := v.(json.RawMessage)
 	if !ok {
@@ -239,13 +365,17 @@ func (r *Runtime) act(s *slot, o *Observation) {
 		if err != nil {
 			s.errs.Add(1)
 			r.log.Warn("in-process agent's action is not JSON", "agent", s.id, "tick", o.Tick, "error", err)
-			return
+			return world.Action{}, false
 		}
 		data = b
 	}
 	s.acts.Add(1)
-	r.cfg.Deliver(world.Action{Agent: s.id, Tick: o.Tick, Data: data})
+	return world.Action{Agent: s.id, Tick: o.Tick, Data: data}, true
 }
+
+// ErrUnknownAgent is returned by Send for an id that is not one of the
+// runtime's agents.
+var ErrUnknownAgent = errors.New("inproc: no agent")
 
 // ErrAbandoned is returned by Close when some Act calls did not return
 // within the grace period after their context ended.

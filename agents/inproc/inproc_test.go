@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,5 +141,51 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition never held")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// With SendsDone (world.SendBatcher) and DeliverAll, every agent of a
+// tick acts once and its action is delivered once, tick after tick.
+func TestBatchedTicksDeliverEveryAction(t *testing.T) {
+	leaktest.Goroutines(t)
+	const n, ticks = 1000, 5
+	agents := map[world.AgentID]inproc.Agent{}
+	for i := range n {
+		agents[world.AgentID(fmt.Sprintf("a%04d", i))] = inproc.Func(func(_ context.Context, o inproc.Observation) (any, error) {
+			return json.RawMessage(strconv.Itoa(int(o.Tick))), nil
+		})
+	}
+	got := make(chan []world.Action, n)
+	rt, err := inproc.New(inproc.Config{Agents: agents, Workers: 3,
+		DeliverAll: func(as []world.Action) { got <- slices.Clone(as) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Start()
+	defer rt.Close()
+	for tk := world.Tick(1); tk <= ticks; tk++ {
+		for id := range agents {
+			_ = rt.Send(id, tk, time.Now().Add(hangGuard), json.RawMessage(`0`))
+		}
+		rt.SendsDone(tk)
+		seen := map[world.AgentID]bool{}
+		for len(seen) < n {
+			select {
+			case as := <-got:
+				for _, a := range as {
+					if a.Tick != tk || string(a.Data) != strconv.Itoa(int(tk)) || seen[a.Agent] {
+						t.Fatalf("tick %d: delivered %+v (seen before: %v)", tk, a, seen[a.Agent])
+					}
+					seen[a.Agent] = true
+				}
+			case <-time.After(hangGuard):
+				t.Fatalf("tick %d: %d of %d actions delivered", tk, len(seen), n)
+			}
+		}
+	}
+	for id := range agents {
+		if st := rt.Stats(id); st.Acts != ticks || st.Coalesced != 0 {
+			t.Fatalf("%s: stats %+v", id, st)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/terrarium-sim/terrarium/agents"
 	"github.com/terrarium-sim/terrarium/bus"
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -69,8 +70,9 @@ type Agent struct {
 	shared             string
 	seed               uint64
 
-	nc  *nats.Conn
-	log hclog.Logger
+	nc         *nats.Conn
+	log        hclog.Logger
+	actSubject string // where actions go
 
 	obs  chan Observation
 	quit chan struct{} // closed by Close: handlers stop waiting on obs
@@ -114,6 +116,7 @@ func Connect(ctx context.Context, opts ...Option) (*Agent, error) {
 	a := &Agent{
 		id:         id,
 		run:        run,
+		actSubject: bus.AgentSubject(run, id, bus.KindAct),
 		workspace:  get(agents.EnvWorkspace),
 		shared:     get(agents.EnvShared),
 		log:        o.logger,
@@ -174,7 +177,7 @@ func (a *Agent) hello(ctx context.Context) error {
 // one client goroutine per subscription, so messages of a subscription are
 // handled in order.
 func (a *Agent) onMsg(m *nats.Msg) {
-	env, err := bus.Decode(m.Data, a.run)
+	env, err := bus.DecodeShared(m.Data, a.run) // the observation aliases the message
 	if err != nil {
 		a.finish(fmt.Errorf("agent %s: bad message on %s: %w", a.id, m.Subject, err))
 		return
@@ -226,7 +229,11 @@ func (a *Agent) publish(kind string, tick uint64, data json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	if err := a.nc.Publish(bus.AgentSubject(a.run, a.id, kind), b); err != nil {
+	subject := a.actSubject
+	if kind != bus.KindAct || subject == "" {
+		subject = bus.AgentSubject(a.run, a.id, kind)
+	}
+	if err := a.nc.Publish(subject, b); err != nil {
 		return fmt.Errorf("agent %s: publish %s: %w", a.id, kind, err)
 	}
 	return nil
@@ -264,9 +271,14 @@ func (a *Agent) Err() error {
 
 // Act sends the action for tick t. action is marshalled to JSON.
 func (a *Agent) Act(t world.Tick, action any) error {
-	data, err := json.Marshal(action)
-	if err != nil {
-		return fmt.Errorf("agent %s: act at tick %d: %w", a.id, t, err)
+	// A json.RawMessage already in the form Marshal gives it is sent as
+	// it is (the same bytes, without reflection).
+	data, ok := action.(json.RawMessage)
+	if !ok || !jsonenc.Canonical(data) {
+		var err error
+		if data, err = json.Marshal(action); err != nil {
+			return fmt.Errorf("agent %s: act at tick %d: %w", a.id, t, err)
+		}
 	}
 	return a.publish(bus.KindAct, uint64(t), data)
 }

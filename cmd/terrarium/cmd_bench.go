@@ -32,6 +32,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	agentUsers := fs.String("agent-users", "auto", "run agents as their own users on both sides: auto (when root), on, off")
 	quiet := fs.Bool("quiet", false, "no line per finished run on stderr")
 	only := fs.String("only", "", "run one side alone, terrarium or baseline (for profiling; no ratios)")
+	lockstepOnly := fs.Bool("lockstep-only", false, "run the lockstep cases only (no pool, lease or observer case)")
 	from := fs.String("from", "", "run nothing: read a report written by --json from FILE (to re-render it, e.g. with --write)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -46,7 +47,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "terrarium bench:", err)
 		return exitUsage
 	}
-	o := bench.Options{Logger: log, Short: *short, Runs: *runs, Ticks: *ticks, Dir: *dir, AgentUsers: *agentUsers, Only: *only}
+	o := bench.Options{Logger: log, Short: *short, Runs: *runs, Ticks: *ticks, Dir: *dir, AgentUsers: *agentUsers, Only: *only, LockstepOnly: *lockstepOnly}
 	if *sizes != "" {
 		for _, s := range strings.Split(*sizes, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -27,7 +27,8 @@
 // cell's grass has grown back; absent means grown). Occupancy is a map from
 // cell to the agents on it. Nothing allocates width x height, except
 // Schelling's exact pick of a random empty cell when fewer than 2% of the
-// cells are empty.
+// cells are empty, and Schelling's index of the cells (4 bytes a cell)
+// on a grid of at most 16 cells per agent.
 //
 // # Schelling (rules = "schelling")
 //

@@ -42,6 +42,7 @@ type World struct {
 	offs   [][2]int // the neighbourhood's offsets, in a fixed order
 	seats  []world.Seat
 	idx    map[world.AgentID]int
+	guess  int      // seat: the seat seat tries first
 	groups []string // sorted
 	ag     []agent
 	rules  ruleSet
@@ -50,12 +51,19 @@ type World struct {
 	// state
 	seeded bool
 	tick   int
-	occ    map[int][]int              // cell -> active agents on it, ascending; rebuilt every step
-	layers map[string]map[int]float64 // sparse cell properties; an absent cell is 0
-	stats  map[string]*Summary
-	first0 map[string]int     // first tick at which a watched metric was 0
-	firstN map[string]int     // first tick at which an alarm metric was not 0
-	init0  map[string]float64 // the state metrics before the first tick
+	occ    map[int][]int // cell -> active agents on it, ascending; rebuilt every step
+	// Schelling's like and other neighbours of every agent, as measured
+	// at the end of the last step (valid while alikeOK: rebuild clears
+	// it): the next tick's observations are of that same state.
+	alikeN  [][2]int32
+	alikeOK bool
+	cellAg  []int32                    // Schelling: cell -> its agent + 1 (0: empty), or nil (see rebuild)
+	hashBuf []byte                     // StateHash's encoding, reused
+	layers  map[string]map[int]float64 // sparse cell properties; an absent cell is 0
+	stats   map[string]*Summary
+	first0  map[string]int     // first tick at which a watched metric was 0
+	firstN  map[string]int     // first tick at which an alarm metric was not 0
+	init0   map[string]float64 // the state metrics before the first tick
 }
 
 type agent struct {
@@ -90,6 +98,13 @@ type ruleSet interface {
 	step(w *World, acts []any, rng *rand.Rand) (counters map[string]float64, events []world.Event)
 	// observed reports whether agent i acts this tick.
 	observed(w *World, i int) bool
+}
+
+// observationAppender is a rule set that encodes agent i's observation
+// itself, as json.Marshal encodes what observe returns (ok false: it
+// cannot tell, and Marshal does it).
+type observationAppender interface {
+	appendObservation(w *World, i int, b []byte) ([]byte, bool)
 }
 
 // New checks the config and the seats. The state is made by Seed.
@@ -241,15 +256,51 @@ func (w *World) checkMove(pos int, d [2]int) error {
 	return fmt.Errorf("move [%d,%d] is not one of the offered moves %v (or [0,0])", d[0], d[1], w.moves(pos))
 }
 
-// rebuild recomputes the occupancy of the cells from the agents.
+// rebuild recomputes the occupancy of the cells from the agents. The
+// map is reused; a cell's first agent is a slice of one backing array
+// (a cell with more gets its own on the second).
 func (w *World) rebuild() {
-	w.occ = make(map[int][]int, len(w.ag))
+	if w.occ == nil {
+		w.occ = make(map[int][]int, len(w.ag))
+	} else {
+		clear(w.occ)
+	}
+	one := make([]int, len(w.ag))
 	for i := range w.ag {
-		if w.ag[i].active {
-			w.occ[w.ag[i].pos] = append(w.occ[w.ag[i].pos], i)
+		if !w.ag[i].active {
+			continue
+		}
+		p := w.ag[i].pos
+		if on, ok := w.occ[p]; ok {
+			w.occ[p] = append(on, i)
+		} else {
+			one[i] = i
+			w.occ[p] = one[i : i+1 : i+1]
 		}
 	}
+	w.alikeOK = false
+	// Schelling (one agent per cell) on a grid not much larger than its
+	// crowd: a dense index of the cells, for counting neighbours without
+	// a map lookup per cell.
+	if _, ok := w.rules.(*schelling); ok && w.cells() <= denseCellsPerAgent*len(w.ag) {
+		if len(w.cellAg) != w.cells() {
+			w.cellAg = make([]int32, w.cells())
+		} else {
+			clear(w.cellAg)
+		}
+		for i := range w.ag {
+			if w.ag[i].active {
+				w.cellAg[w.ag[i].pos] = int32(i + 1)
+			}
+		}
+	} else {
+		w.cellAg = nil
+	}
 }
+
+// denseCellsPerAgent bounds the grids that get Schelling's dense index:
+// at most this many cells per agent.
+const denseCellsPerAgent = 16
 
 func (w *World) layer(name string) map[int]float64 {
 	l, ok := w.layers[name]
@@ -288,10 +339,17 @@ func (w *World) randomEmpty(rng *rand.Rand, free int) (int, bool) {
 }
 
 func (w *World) seat(id world.AgentID) (int, error) {
+	// The loop asks in id order, mostly the seats' order: try the seat
+	// after the last one asked for before the map.
+	if g := w.guess; g < len(w.seats) && w.seats[g].ID == id {
+		w.guess = g + 1
+		return g, nil
+	}
 	i, ok := w.idx[id]
 	if !ok {
 		return 0, fmt.Errorf("unknown agent %q", id)
 	}
+	w.guess = i + 1
 	return i, nil
 }
 
@@ -310,6 +368,11 @@ func (w *World) Observe(id world.AgentID, t world.Tick) (json.RawMessage, bool, 
 	}
 	if int(t) != w.tick+1 {
 		return nil, false, fmt.Errorf("observe %s at tick %d: the world is at tick %d", id, t, w.tick+1)
+	}
+	if a, ok := w.rules.(observationAppender); ok {
+		if b, ok := a.appendObservation(w, i, nil); ok {
+			return b, true, nil
+		}
 	}
 	b, err := json.Marshal(w.rules.observe(w, i))
 	if err != nil {

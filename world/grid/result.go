@@ -1,6 +1,7 @@
 package grid
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,7 +9,9 @@ import (
 	"maps"
 	"math"
 	"sort"
+	"strconv"
 
+	"github.com/terrarium-sim/terrarium/internal/jsonenc"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -131,13 +134,20 @@ type snapAgent struct {
 }
 
 func (w *World) snapshot() snapshot {
+	s := w.snapshotMeta()
+	s.Agents = make([]snapAgent, 0, len(w.ag))
+	for i, a := range w.ag {
+		s.Agents = append(s.Agents, snapAgent{ID: w.seats[i].ID, Active: a.active, Pos: a.pos, Energy: a.energy, Last: a.last})
+	}
+	return s
+}
+
+// snapshotMeta is snapshot without the agents.
+func (w *World) snapshotMeta() snapshot {
 	s := snapshot{V: snapshotVersion, Rules: w.c.Rules, Width: w.w, Height: w.h, Tick: w.tick,
 		Layers: map[string][][2]float64{}, Stats: map[string]Summary{}, First0: w.first0, Initial: w.init0}
 	if len(w.firstN) > 0 {
 		s.FirstN = w.firstN
-	}
-	for i, a := range w.ag {
-		s.Agents = append(s.Agents, snapAgent{ID: w.seats[i].ID, Active: a.active, Pos: a.pos, Energy: a.energy, Last: a.last})
 	}
 	for name, l := range w.layers {
 		cells := make([][2]float64, 0, len(l))
@@ -158,11 +168,65 @@ func (w *World) Snapshot() ([]byte, error) {
 	if err := w.ready(); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(w.snapshot())
+	b, err := w.appendSnapshot(make([]byte, 0, 256+64*len(w.ag)))
 	if err != nil {
 		return nil, fmt.Errorf("grid snapshot: %w", err)
 	}
 	return b, nil
+}
+
+// appendSnapshot appends json.Marshal(w.snapshot()), with the agents
+// (most of it at thousands of agents) encoded without reflection, from
+// the world's own slices; every tick's hash is taken over it.
+func (w *World) appendSnapshot(dst []byte) ([]byte, error) {
+	s := w.snapshotMeta()
+	rest, err := json.Marshal(s)
+	if err != nil {
+		return dst, err
+	}
+	// rest is {"v":...,"tick":N,"agents":null,"layers":...}: the agents go
+	// in place of the null.
+	const null = `"agents":null`
+	if i := bytes.Index(rest, []byte(null)); i >= 0 {
+		out := append(dst, rest[:i+len(`"agents":`)]...)
+		if out, ok := w.appendSnapAgents(out); ok {
+			return append(out, rest[i+len(null):]...), nil
+		}
+	}
+	b, err := json.Marshal(w.snapshot())
+	return append(dst, b...), err
+}
+
+// appendSnapAgents appends snapshot's agents as json.Marshal encodes
+// them; ok is false when one needs what it does not do (an id to escape,
+// a float with an exponent).
+func (w *World) appendSnapAgents(b []byte) ([]byte, bool) {
+	b = append(b, '[')
+	var ok bool
+	for i := range w.ag {
+		a := &w.ag[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		if b, ok = jsonenc.AppendString(b, string(w.seats[i].ID)); !ok {
+			return b, false
+		}
+		b = append(b, `,"active":`...)
+		b = strconv.AppendBool(b, a.active)
+		b = append(b, `,"pos":`...)
+		b = strconv.AppendInt(b, int64(a.pos), 10)
+		b = append(b, `,"energy":`...)
+		if b, ok = jsonenc.AppendFloat(b, a.energy); !ok {
+			return b, false
+		}
+		b = append(b, `,"last":[`...)
+		b = strconv.AppendInt(b, int64(a.last[0]), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(a.last[1]), 10)
+		b = append(b, "]}"...)
+	}
+	return append(b, ']'), true
 }
 
 // Restore replaces the state with a snapshot of a world built from the same
@@ -224,10 +288,11 @@ func (w *World) StateHash() string {
 	if !w.seeded {
 		return ""
 	}
-	b, err := json.Marshal(w.snapshot())
+	b, err := w.appendSnapshot(w.hashBuf[:0])
 	if err != nil {
 		return ""
 	}
+	w.hashBuf = b // reused: the bytes are only hashed
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
