@@ -51,7 +51,7 @@ func BenchmarkDashboard500(b *testing.B) {
 		if err := chromedp.Do(br.Ctx, chromedp.Navigate(in.URL)); err != nil {
 			b.Fatal(err)
 		}
-		var fps, renders, shown, trail []float64
+		var fps, renders, shown, trail, events []float64
 		sample := time.NewTicker(time.Second)
 	loop:
 		for {
@@ -60,11 +60,12 @@ func BenchmarkDashboard500(b *testing.B) {
 				break loop
 			case <-sample.C:
 				s, err := chromedp.Run(br.Ctx, chromedp.Evaluate[struct {
-					FPS      float64 `json:"fps"`
-					Renders  float64 `json:"renders"`
-					TickRate float64 `json:"tickRate"`
-					Tick     float64 `json:"tick"`
-				}](`window.terrarium.stats`))
+					FPS       float64 `json:"fps"`
+					Renders   float64 `json:"renders"`
+					TickRate  float64 `json:"tickRate"`
+					Tick      float64 `json:"tick"`
+					EventTick float64 `json:"eventTick"`
+				}](`({...window.terrarium.stats, eventTick: window.terrarium.snapshot ? window.terrarium.snapshot.event_tick : 0})`))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -75,6 +76,7 @@ func BenchmarkDashboard500(b *testing.B) {
 				renders = append(renders, s.Renders)
 				shown = append(shown, s.TickRate)
 				trail = append(trail, float64(hostTick.Load())-s.Tick)
+				events = append(events, float64(hostTick.Load())-s.EventTick)
 			}
 		}
 		sample.Stop()
@@ -92,8 +94,9 @@ func BenchmarkDashboard500(b *testing.B) {
 		b.ReportMetric(med(renders), "snapshots-drawn/s")
 		b.ReportMetric(med(shown), "page-ticks/s")
 		b.ReportMetric(slices.Max(trail), "max-ticks-behind")
+		b.ReportMetric(med(events), "events-ticks-behind")
 		b.ReportMetric(float64(res.Ticks)/float64(seconds), "host-ticks/s")
-		b.Logf("%d agents at %d Hz for %d ticks (%s): page fps median %.0f (min %.0f), snapshots drawn/s %.1f, ticks/s shown %.1f, at most %.0f ticks behind the host; console errors %q",
-			agents, rate, res.Ticks, res.Isolation, med(fps), slices.Min(fps), med(renders), med(shown), slices.Max(trail), br.Errors())
+		b.Logf("%d agents at %d Hz for %d ticks (%s): page fps median %.0f (min %.0f), snapshots drawn/s %.1f, ticks/s shown %.1f, at most %.0f ticks behind the host, its events a median %.0f ticks behind; console errors %q",
+			agents, rate, res.Ticks, res.Isolation, med(fps), slices.Min(fps), med(renders), med(shown), slices.Max(trail), med(events), br.Errors())
 	}
 }
