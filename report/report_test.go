@@ -121,3 +121,27 @@ func TestSweepReport(t *testing.T) {
 		t.Errorf("no sweep.csv: %v", err)
 	}
 }
+
+// A world whose figures are only its settings (the repeated game's
+// payoffs) still gets its metrics charted against the swept variable.
+func TestSweepReportChartsMetrics(t *testing.T) {
+	dir := t.TempDir()
+	csv := "payoff_t,seed,status,ticks,state_hash,cooperation_rate,mean_payoff,duration_ms,error,dir,world.payoffs.T,world.rounds\n" +
+		"4,1,finished,10,h1,0.6,2.5,5,,a,4,10\n" +
+		"4,2,finished,10,h2,0.7,2.6,5,,b,4,10\n" +
+		"5,1,finished,10,h3,0.4,2.2,5,,c,5,10\n" +
+		"5,2,finished,10,h4,0.5,2.3,5,,d,5,10\n"
+	if err := os.WriteFile(filepath.Join(dir, "sweep.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := report.LoadSweep(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Key, " "); got != "world.payoffs.T cooperation_rate mean_payoff" {
+		t.Errorf("key results %q, want the payoff and both metrics", got)
+	}
+	if got := strings.Join(s.Same, " "); got != "world.rounds" {
+		t.Errorf("same in every run %q, want world.rounds", got)
+	}
+}

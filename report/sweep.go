@@ -88,18 +88,17 @@ func LoadSweep(dir string) (*Sweep, error) {
 		}
 	}
 	s := &Sweep{Dir: dir, Vars: head[:col["seed"]]}
-	// Results: the world's figures; without any (a world that reports
-	// none), each metric's last value (the columns between state_hash and
-	// duration_ms).
+	// Results: the world's figures, then each metric's last value (the
+	// columns between state_hash and duration_ms): a world whose figures
+	// are only its settings (the repeated game's payoffs) still has its
+	// metrics charted.
 	var results []string
 	for _, h := range head[col["dir"]+1:] {
 		if figureColumn(h) {
 			results = append(results, h)
 		}
 	}
-	if len(results) == 0 {
-		results = head[col["state_hash"]+1 : col["duration_ms"]]
-	}
+	results = append(results, head[col["state_hash"]+1:col["duration_ms"]]...)
 	for i, r := range rows[1:] {
 		if len(r) != len(head) {
 			return nil, fmt.Errorf("report: %s:%d: %d fields, the header has %d", path, i+2, len(r), len(head))
