@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -400,5 +401,23 @@ func TestDashboardOfResumedRun(t *testing.T) {
 		if a.Actions+a.Missing != ticks {
 			t.Errorf("agent %s: %d actions + %d filled, want %d", a.ID, a.Actions, a.Missing, ticks)
 		}
+	}
+}
+
+// A dashboard address that is taken is refused by New, before the run
+// directory exists (so the same command works once the address is free).
+func TestDashboardAddressTakenRefusedEarly(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := filepath.Join(openTempDir(t), "run")
+	_, err = terrarium.New(terrarium.Config{Scenario: loadScenario(t, "scenarios/axelrod.hcl"), Logger: testLogger(t), Dir: dir, UI: taken.Addr().String()})
+	if err == nil || !strings.Contains(err.Error(), "dashboard") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("New with a taken dashboard address: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the run directory was made: %v", err)
 	}
 }

@@ -32,7 +32,7 @@ func (r *run) startDashboard() error {
 	if r.h.cfg.UI == "" {
 		return nil
 	}
-	d, err := dashboard.New(dashboard.Config{Addr: r.h.cfg.UI, Control: r, Logger: r.h.cfg.Logger})
+	d, err := dashboard.New(dashboard.Config{Listener: r.h.uiLn, Control: r, Logger: r.h.cfg.Logger})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -239,7 +240,8 @@ type Host struct {
 	res    *Result    // set before done is closed
 	err    error      //
 	events *eventFeed // nil unless Config.EventBuffer > 0
-	uiFeed *eventFeed // the dashboard's; nil unless Config.UI is set
+	uiFeed *eventFeed    // the dashboard's; nil unless Config.UI is set
+	uiLn   net.Listener // the dashboard's, from New until the run hands it over
 }
 
 // New checks cfg and prepares a host. It starts nothing.
@@ -297,6 +299,13 @@ func New(cfg Config) (*Host, error) {
 		h.events = newEventFeed(cfg.EventBuffer, h.log.Named("events"))
 	}
 	if cfg.UI != "" {
+		// Listen now: a taken address is a usage error before anything
+		// (the run directory) is made.
+		ln, err := dashboard.Listen(cfg.UI)
+		if err != nil {
+			return nil, fmt.Errorf("new host: %w", err)
+		}
+		h.uiLn = ln
 		h.uiFeed = newEventFeed(dashboardBuffer, h.log.Named("dashboard"))
 	}
 	return h, nil
@@ -356,6 +365,9 @@ func (h *Host) Close() error {
 		}
 	})
 	<-h.done
+	if h.uiLn != nil {
+		_ = h.uiLn.Close() // harmless once the dashboard closed it
+	}
 	h.runMu.Lock()
 	ran := h.r != nil // the events feed runs
 	h.runMu.Unlock()

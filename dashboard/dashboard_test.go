@@ -343,10 +343,15 @@ func TestStreamSendsStateThenEnd(t *testing.T) {
 	}
 }
 
-// Nobody watching: no view is asked for (drawing the world costs).
+// Nobody watching: no view is asked for (drawing the world costs); a
+// script polling /api/state counts as watching.
 func TestNoViewWithoutPages(t *testing.T) {
 	s := newServer(t, dashboard.Config{})
 	if s.WantsView() {
 		t.Error("WantsView with no page")
+	}
+	state(t, s)
+	if !s.WantsView() {
+		t.Error("WantsView false right after a GET /api/state")
 	}
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// Addr is where it listens (HOST:PORT; port 0 picks one). Default
 	// 127.0.0.1:0.
 	Addr string
+	// Listener, if set, is used instead of listening on Addr (a caller
+	// that checks the address early, before it makes anything else).
+	Listener net.Listener
 	// Token is the control token; default a random one (128 bits).
 	Token string
 	// Control, if set, serves pause, step and resume.
@@ -94,6 +97,7 @@ type Server struct {
 	m        *model
 	version  uint64    // bumped by every change
 	lastView time.Time // when Frame last took a view
+	lastPoll time.Time // when /api/state was last asked for
 	clients  map[chan []byte]struct{}
 
 	wake      chan struct{}
@@ -102,7 +106,19 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
-// New listens on cfg.Addr and starts serving.
+// Listen listens on addr for a dashboard (New's Config.Listener).
+func Listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w (choose another HOST:PORT; port 0 picks a free one)", err)
+	}
+	return ln, nil
+}
+
+// New listens on cfg.Addr (or takes cfg.Listener) and starts serving.
 func New(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -123,9 +139,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		cfg.Token = hex.EncodeToString(b[:])
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: %w (choose another address with --ui HOST:PORT)", err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = Listen(cfg.Addr); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.Named("dashboard"), ln: ln,
@@ -134,8 +153,11 @@ func New(cfg Config) (*Server, error) {
 		wake:    make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	host := ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		cfg.Logger.Named("dashboard").Warn("the dashboard listens beyond loopback: whoever reaches it can watch the run (its controls still need the token); it is plain HTTP", "addr", host)
+		if tcp.IP.IsUnspecified() {
+			host = net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+		}
 	}
 	s.url = "http://" + host + "/"
 	static, _ := fs.Sub(assets, "assets")
@@ -194,13 +216,18 @@ func (s *Server) SetStatus(status string) {
 	s.poke()
 }
 
-// WantsView reports whether a page is watching and the last view is
+// pollWatch is how long a GET /api/state counts as someone watching: a
+// script that polls the state gets the world's picture too.
+const pollWatch = 5 * time.Second
+
+// WantsView reports whether a page (or a poller) is watching and the last view is
 // older than a snapshot interval: the run then puts a view in its next
 // Frame (drawing the world costs, so it is not drawn for nobody).
 func (s *Server) WantsView() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.clients) > 0 && time.Since(s.lastView) >= s.interval()
+	watched := len(s.clients) > 0 || time.Since(s.lastPoll) < pollWatch
+	return watched && time.Since(s.lastView) >= s.interval()
 }
 
 // Frame takes in a tick's metrics and, if f.View is set, the world's
@@ -293,6 +320,9 @@ func (s *Server) current() ([]byte, error) {
 }
 
 func (s *Server) serveState(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	s.lastPoll = time.Now()
+	s.mu.Unlock()
 	b, err := s.current()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
