@@ -283,6 +283,10 @@ func New(cfg Config) (*Host, error) {
 	if cfg.AgentUIDBase == 0 {
 		cfg.AgentUIDBase = DefaultAgentUIDBase
 	}
+	if b := uint64(cfg.AgentUIDBase); b < minAgentUID || b+uidBlockSize > 1<<31 {
+		return nil, fmt.Errorf("new host: agent uid base %d: want %d to %d (agents' users are never system users; blocks of %d are aligned, a base inside one is rounded up)",
+			b, minAgentUID, uint64(1<<31)-uidBlockSize, uidBlockSize)
+	}
 	switch cfg.AgentUsers {
 	case "", AgentUsersAuto, AgentUsersOn, AgentUsersOff:
 	default:

@@ -726,3 +726,18 @@ agent "b" {
 }
 
 var _ = syscall.SIGINT
+
+// An agent uid base that cannot give agents users of their own is refused
+// up front (it used to fall back to running agents as root).
+func TestAgentUIDBaseChecked(t *testing.T) {
+	sc := loadScenario(t, "scenarios/axelrod.hcl")
+	for _, base := range []uint32{5, 999, 4294967290, 1<<31 - 100} {
+		_, err := terrarium.New(terrarium.Config{Scenario: sc, Dir: filepath.Join(openTempDir(t), "run"), AgentUIDBase: base})
+		if err == nil || !strings.Contains(err.Error(), "agent uid base") {
+			t.Errorf("base %d: %v, want a refusal", base, err)
+		}
+	}
+	if _, err := terrarium.New(terrarium.Config{Scenario: sc, Dir: filepath.Join(openTempDir(t), "run"), AgentUIDBase: 200000}); err != nil {
+		t.Errorf("base 200000: %v", err)
+	}
+}

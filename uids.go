@@ -32,6 +32,10 @@ func uidLockDir() string {
 	return os.TempDir()
 }
 
+// minAgentUID is the lowest agent uid base: below it are the system's
+// users (Debian's first ordinary user is 1000).
+const minAgentUID = 1000
+
 // reserveUIDs takes the first free block at or after first for n agents.
 // Processes still running under a free block's UIDs are leftovers of a run
 // that died without cleaning up (its host was killed): they are killed

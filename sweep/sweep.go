@@ -94,6 +94,7 @@ type Summary struct {
 // ParseSeeds parses "1..5", "1,3,9" or a mix ("1..3,10").
 func ParseSeeds(s string) ([]uint64, error) {
 	var out []uint64
+	seen := map[uint64]bool{}
 	for _, part := range strings.Split(s, ",") {
 		a, b, isRange := strings.Cut(strings.TrimSpace(part), "..")
 		lo, err := strconv.ParseUint(a, 10, 64)
@@ -110,6 +111,10 @@ func ParseSeeds(s string) ([]uint64, error) {
 			return nil, fmt.Errorf("--seeds %q: more than 100000 seeds", s)
 		}
 		for n := lo; n <= hi; n++ {
+			if seen[n] {
+				return nil, fmt.Errorf("--seeds %q: seed %d is given twice", s, n)
+			}
+			seen[n] = true
 			out = append(out, n)
 		}
 	}

@@ -179,7 +179,7 @@ func TestParseSeeds(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, []uint64{1, 2, 3, 10}) {
 		t.Errorf("1..3,10: %v %v", got, err)
 	}
-	for _, bad := range []string{"", "a", "3..1", "1..b"} {
+	for _, bad := range []string{"", "a", "3..1", "1..b", "1,1", "1..3,2"} {
 		if _, err := sweep.ParseSeeds(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

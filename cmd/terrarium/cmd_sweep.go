@@ -27,7 +27,23 @@ func (s *sweepVars) Set(v string) error {
 	if !ok || name == "" || vals == "" {
 		return fmt.Errorf("want name=v1,v2,..., like --var rounds=50,100")
 	}
-	*s = append(*s, sweep.Var{Name: name, Values: strings.Split(vals, ",")})
+	for _, o := range *s {
+		if o.Name == name {
+			return fmt.Errorf("%s is given twice: give all its values in one --var %s=v1,v2,...", name, name)
+		}
+	}
+	values := strings.Split(vals, ",")
+	seen := map[string]bool{}
+	for _, x := range values {
+		switch {
+		case x == "":
+			return fmt.Errorf("%s=%s has an empty value (two commas, or one at an end)", name, vals)
+		case seen[x]:
+			return fmt.Errorf("%s=%s names the value %q twice", name, vals, x)
+		}
+		seen[x] = true
+	}
+	*s = append(*s, sweep.Var{Name: name, Values: values})
 	return nil
 }
 
@@ -54,6 +70,10 @@ func cmdSweep(args []string, stdout, stderr io.Writer) int {
 	log, err := lf.logger(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "terrarium sweep:", err)
+		return exitUsage
+	}
+	if *parallel < 1 {
+		fmt.Fprintf(stderr, "terrarium sweep: --parallel %d: want 1 or more runs at a time\n", *parallel)
 		return exitUsage
 	}
 	var seeds []uint64

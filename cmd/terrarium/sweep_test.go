@@ -58,6 +58,11 @@ func TestSweepCLI(t *testing.T) {
 		{[]string{"--var", "nope=1,2", "sw.hcl"}, `declares no variable "nope"`},
 		{[]string{"--var", "strategy", "sw.hcl"}, "want name=v1,v2"},
 		{[]string{"--seeds", "1"}, "give exactly one scenario file"},
+		{[]string{"--var", "strategy=pavlov,,grudger", "sw.hcl"}, "empty value"},
+		{[]string{"--var", "strategy=pavlov,pavlov", "sw.hcl"}, `names the value "pavlov" twice`},
+		{[]string{"--var", "strategy=pavlov", "--var", "strategy=grudger", "sw.hcl"}, "strategy is given twice"},
+		{[]string{"--seeds", "1,1", "sw.hcl"}, "seed 1 is given twice"},
+		{[]string{"--parallel", "0", "sw.hcl"}, "--parallel 0"},
 	} {
 		code, _, stderr := sweepCLI(t, dir, c.args...)
 		if code != exitUsage || !strings.Contains(stderr, c.want) {
