@@ -236,11 +236,11 @@ type Host struct {
 	closeOnce sync.Once
 	live      atomic.Pointer[run] // the run, while its event stream is up
 
-	r      *run       // set by Start
-	res    *Result    // set before done is closed
-	err    error      //
-	events *eventFeed // nil unless Config.EventBuffer > 0
-	uiFeed *eventFeed    // the dashboard's; nil unless Config.UI is set
+	r      *run         // set by Start
+	res    *Result      // set before done is closed
+	err    error        //
+	events *eventFeed   // nil unless Config.EventBuffer > 0
+	uiFeed *eventFeed   // the dashboard's; nil unless Config.UI is set
 	uiLn   net.Listener // the dashboard's, from New until the run hands it over
 }
 
