@@ -483,6 +483,27 @@ func (d *decoder) uniqueIDs(blocks []*hcl.Block, agents []Agent, known []bool) b
 				a.Name, a.Count, id, agents[j].Name, agents[j].Count, at(blocks[j].DefRange))
 		}
 	}
+	// Every agent process is an OS process (and, as root, a user of the
+	// run's block of 10,000): a crowd beyond that is a pool's work.
+	total, procs, last := 0, 0, -1
+	for i, a := range agents {
+		if !known[i] {
+			continue
+		}
+		total += a.Count
+		if a.Runtime != RuntimePool && a.Runtime != RuntimeInProc {
+			procs += a.Count
+		}
+		last = i
+	}
+	if procs > MaxAgentCount {
+		ok = false
+		d.errorf(blocks[last].DefRange, "Too many agent processes",
+			"the agent blocks make %d agent processes, at most %d can run (one OS process each); use runtime = \"pool\" for crowds.", procs, MaxAgentCount)
+	} else if total > MaxTotalAgents {
+		ok = false
+		d.errorf(blocks[last].DefRange, "Too many agents", "the agent blocks make %d agents, at most %d.", total, MaxTotalAgents)
+	}
 	return ok
 }
 

@@ -193,6 +193,15 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
+// A path that is not a scenario file, such as /dev/zero, is refused
+// without reading it all.
+func TestLoadRefusesHugeFile(t *testing.T) {
+	s, diags := scenarios.Load("/dev/zero")
+	if s != nil || len(diags) != 1 || !strings.Contains(diags[0].Detail, "is over 4 MiB") {
+		t.Fatalf("Load(/dev/zero) = %v, %v", s, diags)
+	}
+}
+
 // knownKinds and knownPrograms render the registries as messages list them.
 // Other packages register kinds and programs too, so the tests do not fix
 // the lists; they check that test_kind and test_prog are in them.
@@ -256,6 +265,8 @@ func TestParseChecks(t *testing.T) {
 			[]wantDiag{{1, `Missing name for scenario`}}},
 		{"agent without label", lines(okScenario, okWorld, `agent { command = "./a" }`),
 			[]wantDiag{{3, `Missing name for agent`}}},
+		{"too many agent processes", lines(okScenario, okWorld, `agent "a" {`, `  command = "./a"`, `  count = 6000`, `}`, `agent "b" {`, `  command = "./a"`, `  count = 6000`, `}`),
+			[]wantDiag{{7, `Too many agent processes; the agent blocks make 12000 agent processes, at most 10000 can run (one OS process each); use runtime = "pool" for crowds.`}}},
 		{"no world block", lines(okScenario, okAgent),
 			[]wantDiag{{1, `Missing world block; A scenario file needs one world block naming a registered world kind (` + knownKinds() + `)`}}},
 		{"two world blocks", lines(okScenario, okWorld, okWorld, okAgent),

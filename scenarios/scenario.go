@@ -74,6 +74,10 @@ const (
 // MaxAgentCount is the largest count one agent block may ask for.
 const MaxAgentCount = 10000
 
+// MaxTotalAgents is the most agents one scenario may make, all blocks
+// together (at most MaxAgentCount of them processes of their own).
+const MaxTotalAgents = 100000
+
 // Scenario is a loaded, validated scenario file.
 type Scenario struct {
 	// Path is the file it was loaded from; Source its bytes as read.

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,7 +47,7 @@ var variableSchema = &hcl.BodySchema{
 
 // LoadWith is Load with options (variables, and where commands are found).
 func LoadWith(path string, o LoadOptions) (*Scenario, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path, MaxFileSize)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -228,4 +229,25 @@ func parseVarValue(text string, def cty.Value) (cty.Value, error) {
 		}
 	}
 	return cty.StringVal(text), nil
+}
+
+// MaxFileSize is the largest scenario file Load reads (a scenario is a
+// page of settings; a path such as /dev/zero must not eat the memory).
+const MaxFileSize = 4 << 20
+
+// readBounded reads path, refusing a file over max bytes.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is over %d MiB: not a scenario file", path, max>>20)
+	}
+	return b, nil
 }
