@@ -144,10 +144,11 @@ func (r *run) startWorkspace() error {
 	return nil
 }
 
-// logEnforcement says which enforcement mode the run uses. When the
-// scenario left it to "auto", the choice is a warning, so that it shows at
-// the default log level: a user who expected agents to be kept from
-// writing (permissions) learns they are only caught afterwards (detect).
+// logEnforcement says which enforcement mode the run uses (run.started
+// and result.json say it too). When the scenario left it to "auto" and
+// auto fell back to detect, that is a warning, so that it shows at the
+// default log level: a user who expected agents to be kept from writing
+// learns they are only caught afterwards.
 func (r *run) logEnforcement(mode, private string) {
 	var what string
 	switch mode {
@@ -158,6 +159,12 @@ func (r *run) logEnforcement(mode, private string) {
 	}
 	if r.h.sc.Workspace.Enforcement == scenarios.EnforcementPermissions || r.h.sc.Workspace.Enforcement == scenarios.EnforcementDetect {
 		r.log.Info("workspace: enforcement "+what, "private", private)
+		return
+	}
+	// The strongest mode is what a user expects: said at info level (and
+	// in run.started and result.json); the weaker one is a warning.
+	if mode == workspace.Permissions {
+		r.log.Info("workspace: enforcement auto picked "+what, "private", private)
 		return
 	}
 	r.log.Warn("workspace: enforcement auto picked "+what, "private", private)
