@@ -124,7 +124,7 @@ func parse(src []byte, filename, dir string, o LoadOptions) (*Scenario, hcl.Diag
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
 	}
-	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH"), skipPrograms: o.SkipPrograms}
+	d := &decoder{filename: filename, dir: dir, pathEnv: os.Getenv("PATH"), skipPrograms: o.SkipPrograms, unset: map[string]bool{}}
 	var vars []Variable
 	if root, ok := file.Body.(*hclsyntax.Body); ok {
 		vars = d.variables(root, o.Vars)
@@ -152,6 +152,9 @@ type decoder struct {
 	diags    hcl.Diagnostics
 	// skipPrograms: do not look up agents' programs (LoadOptions.SkipPrograms).
 	skipPrograms bool
+	// unset holds the variables declared without a usable value (a refused
+	// --var, no default): uses of them are not reported again.
+	unset map[string]bool
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, detail string, args ...any) {

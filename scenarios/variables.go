@@ -118,13 +118,15 @@ func (d *decoder) variables(root *hclsyntax.Body, overrides map[string]string) [
 		if text, ok := overrides[name]; ok {
 			pv, err := parseVarValue(text, def)
 			if err != nil {
-				d.errorf(r, "Invalid value for variable", "--var %s=%s: %v.", name, text, err)
+				d.errorf(r, "Invalid value for variable", "--var %s=%s (from the command line): %v.", name, text, err)
+				d.unset[name] = true
 				continue
 			}
 			v.Value, v.Set = pv, true
 		}
 		if v.Value == cty.NilVal {
 			d.errorf(r, "Variable has no value", "variable %q has no default: give one (default = ...) or set it with --var %s=VALUE.", name, name)
+			d.unset[name] = true
 			continue
 		}
 		vals[name] = v.Value
@@ -173,7 +175,9 @@ func (d *decoder) substitute(body *hclsyntax.Body, ctx *hcl.EvalContext) {
 				ok = false
 				continue
 			}
-			if ta, isAttr := t[1].(hcl.TraverseAttr); isAttr && !vals.Type().HasAttribute(ta.Name) {
+			if ta, isAttr := t[1].(hcl.TraverseAttr); isAttr && d.unset[ta.Name] {
+				ok = false // declared, but its value was refused above: said once
+			} else if isAttr && !vals.Type().HasAttribute(ta.Name) {
 				d.errorf(t.SourceRange(), "Undeclared variable", "var.%s: the scenario declares no variable %q; add a block variable %q { default = ... } at the top level.", ta.Name, ta.Name, ta.Name)
 				ok = false
 			}

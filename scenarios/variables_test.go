@@ -78,9 +78,10 @@ func TestVariableErrors(t *testing.T) {
 		want []string // in the report, each with its line
 	}{
 		{"unknown --var", map[string]string{"roundz": "3"}, varScenario, []string{`declares no variable "roundz"`}},
-		{"not a number", map[string]string{"rounds": "many"}, varScenario, []string{"vars.hcl:1", "want a number"}},
+		{"not a number", map[string]string{"rounds": "many"}, varScenario, []string{"vars.hcl:1", "want a number", "from the command line"}},
 		{"bad value for the world", map[string]string{"rounds": "0"}, varScenario, []string{"vars.hcl:12", "rounds"}},
 		{"no default", nil, "variable \"x\" {}\n" + varScenario, []string{"vars.hcl:1", "no default"}},
+		{"no default, used", nil, "variable \"x\" {}\n" + strings.Replace(varScenario, "var.opening", "var.x", 1), []string{"vars.hcl:1", "no default"}},
 		{"undeclared", nil, strings.Replace(varScenario, "var.opening", "var.openin", 1), []string{"vars.hcl:13", `Undeclared variable`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,6 +98,11 @@ func TestVariableErrors(t *testing.T) {
 				if !strings.Contains(b.String(), w) {
 					t.Errorf("report lacks %q:\n%s", w, b.String())
 				}
+			}
+			// A refused --var or a missing default is said once: its uses
+			// are not reported again as undeclared.
+			if strings.Contains(b.String(), "Undeclared variable") && c.name != "undeclared" {
+				t.Errorf("a declared variable reported as undeclared:\n%s", b.String())
 			}
 		})
 	}
