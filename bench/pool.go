@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -79,71 +77,26 @@ func runPoolCase(ctx context.Context, o Options, rep *Report, seq *int) error {
 	}
 	pools := (n + size - 1) / size
 	pay := poolPayloadSizes(n, size)
-	var ts, bs []side
-	for i := 0; i < o.Runs; i++ {
-		order := []bool{true, false}
-		if i%2 == 1 {
-			order = []bool{false, true}
+	what := fmt.Sprintf("pool N=%d (%d processes)", n, pools)
+	ts, bs, err := alternate(ctx, o, seq, what, func(ctx context.Context, dir string, terr bool) ([]float64, error) {
+		var s side
+		var err error
+		if terr {
+			s, err = runTerrariumSource(ctx, o, dir, n, ticks, poolScenarioSource(n, size, ticks))
+		} else {
+			s, err = runBaselineSized(ctx, o, dir, pools, ticks, pay)
 		}
-		for _, terr := range order {
-			if (o.Only == "terrarium" && !terr) || (o.Only == "baseline" && terr) {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			*seq++
-			dir := filepath.Join(o.Dir, strconv.Itoa(*seq))
-			var (
-				s   side
-				err error
-			)
-			name := "baseline"
-			if terr {
-				name = "terrarium"
-				s, err = runTerrariumSource(ctx, o, dir, n, ticks, poolScenarioSource(n, size, ticks))
-			} else {
-				s, err = runBaselineSized(ctx, o, dir, pools, ticks, pay)
-			}
-			if err != nil {
-				return fmt.Errorf("bench: pool case, %s, %d agents in %d pools, run %d: %w", name, n, pools, i+1, err)
-			}
-			if terr {
-				ts = append(ts, s)
-			} else {
-				bs = append(bs, s)
-			}
-			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "%-9s pool N=%-5d (%d processes) run %d/%d: %8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs\n",
-					name, n, pools, i+1, o.Runs, s.ticksPerSec, s.p50us, s.p99us)
-			}
-			_ = os.RemoveAll(dir)
-		}
+		return []float64{s.ticksPerSec, s.p50us, s.p99us}, err
+	})
+	if err != nil {
+		return err
 	}
-	pick := func(ss []side, f func(side) float64) Stats {
-		xs := make([]float64, len(ss))
-		for i, s := range ss {
-			xs[i] = f(s)
-		}
-		return stats(xs)
+	c := addCase(rep, fmt.Sprintf("pool ticks/s (%d per process)", size), "ticks/s", n, true, ts, bs, 0)
+	if !o.Short && len(ts) > 0 {
+		met := c.Terrarium.Median >= 50
+		c.Target, c.Met = ">= 50 ticks/s", &met
 	}
-	add := func(name, unit string, higher bool, f func(side) float64, target string, ok func(*Case) bool) {
-		c := Case{Name: name, Agents: n, Unit: unit, HigherIsBetter: higher, Terrarium: pick(ts, f), Baseline: pick(bs, f), Target: target}
-		if c.Baseline.Median > 0 {
-			c.Ratio = c.Terrarium.Median / c.Baseline.Median
-		}
-		if ok != nil && len(ts) > 0 {
-			met := ok(&c)
-			c.Met = &met
-		}
-		rep.Cases = append(rep.Cases, c)
-	}
-	target, met := "", (func(*Case) bool)(nil)
-	if !o.Short {
-		target, met = ">= 50 ticks/s", func(c *Case) bool { return c.Terrarium.Median >= 50 }
-	}
-	add(fmt.Sprintf("pool ticks/s (%d per process)", size), "ticks/s", true, func(s side) float64 { return s.ticksPerSec }, target, met)
-	add(fmt.Sprintf("pool tick p50 (%d per process)", size), "µs", false, func(s side) float64 { return s.p50us }, "", nil)
-	add(fmt.Sprintf("pool tick p99 (%d per process)", size), "µs", false, func(s side) float64 { return s.p99us }, "", nil)
+	addCase(rep, fmt.Sprintf("pool tick p50 (%d per process)", size), "µs", n, false, ts, bs, 1)
+	addCase(rep, fmt.Sprintf("pool tick p99 (%d per process)", size), "µs", n, false, ts, bs, 2)
 	return nil
 }

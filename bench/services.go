@@ -126,8 +126,9 @@ func roundAll(xs []float64) []float64 {
 	return out
 }
 
-// addCase adds a case from per-run figures (figure k of each run).
-func addCase(rep *Report, name, unit string, n int, higher bool, ts, bs [][]float64, k int) {
+// addCase adds a case from per-run figures (figure k of each run) and
+// returns it, for a target to be set (before the next case is added).
+func addCase(rep *Report, name, unit string, n int, higher bool, ts, bs [][]float64, k int) *Case {
 	pick := func(runs [][]float64) Stats {
 		xs := make([]float64, len(runs))
 		for i, r := range runs {
@@ -140,6 +141,7 @@ func addCase(rep *Report, name, unit string, n int, higher bool, ts, bs [][]floa
 		c.Ratio = c.Terrarium.Median / c.Baseline.Median
 	}
 	rep.Cases = append(rep.Cases, c)
+	return &rep.Cases[len(rep.Cases)-1]
 }
 
 // runServiceCases runs the lease and observer cases and adds them to rep.
