@@ -14,7 +14,9 @@ import (
 // palette colours the agent groups of a grid.
 var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
 
-var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+// pageHead starts both pages (a run's and a sweep's): the title and the
+// styles they share; each adds its own rules in extraCSS.
+const pageHead = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -22,15 +24,18 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: .5em 0; font-size: .9em; }
-td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: .5em 0; }
+td, th { border: 1px solid #ddd; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
 pre { background: #f8f8f8; padding: 1em; overflow-x: auto; font-size: .85em; }
-.charts, .grids { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; } figcaption { font-size: .85em; color: #555; }
 .bad { color: #b00; font-weight: bold; }
+{{template "extraCSS"}}
 </style>
-</head>
+</head>`
+
+var page = template.Must(template.Must(template.New("report").Parse(`{{define "extraCSS"}}table { font-size: .9em; } td, th { padding: 2px 8px; }
+.charts, .grids { display: flex; flex-wrap: wrap; gap: 1em; }{{end}}`)).Parse(pageHead + `
 <body>
 <h1>{{.Title}}</h1>
 {{.Summary}}

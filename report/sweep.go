@@ -154,23 +154,8 @@ func LoadSweep(dir string) (*Sweep, error) {
 	return s, nil
 }
 
-var sweepPage = template.Must(template.New("sweep").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{.Title}}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1100px; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: .5em 0; font-size: .85em; }
-td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; }
-pre { background: #f8f8f8; padding: 1em; overflow-x: auto; font-size: .85em; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; } figcaption { font-size: .85em; color: #555; }
-.bad { color: #b00; font-weight: bold; }
-</style>
-</head>
+var sweepPage = template.Must(template.Must(template.New("sweep").Parse(`{{define "extraCSS"}}table { font-size: .85em; } td, th { padding: 2px 6px; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em; }{{end}}`)).Parse(pageHead + `
 <body>
 <h1>{{.Title}}</h1>
 <h2>Parameters</h2>
