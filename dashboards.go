@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/dashboard"
@@ -72,21 +71,8 @@ func (r *run) dashboardHistory() {
 		r.log.Debug("dashboard: no earlier metrics", "error", err)
 		return
 	}
-	byTick := map[world.Tick]map[string]float64{}
-	var ticks []world.Tick
-	for _, s := range series {
-		for i, t := range s.Ticks {
-			tk := world.Tick(t)
-			if byTick[tk] == nil {
-				byTick[tk] = map[string]float64{}
-				ticks = append(ticks, tk)
-			}
-			byTick[tk][s.Name] = s.Values[i]
-		}
-	}
-	slices.Sort(ticks)
-	for _, t := range ticks {
-		r.dash.Frame(dashboard.Frame{Tick: t, Metrics: byTick[t]})
+	for _, row := range report.ByTick(series) {
+		r.dash.Frame(dashboard.Frame{Tick: world.Tick(row.Tick), Metrics: row.Values})
 	}
 }
 

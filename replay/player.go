@@ -66,14 +66,8 @@ func NewPlayer(dir string, rate float64) (*Player, error) {
 	if err != nil {
 		return nil, fmt.Errorf("play %s: %w", dir, err)
 	}
-	for _, s := range series {
-		for i, t := range s.Ticks {
-			tk := world.Tick(t)
-			if p.metrics[tk] == nil {
-				p.metrics[tk] = map[string]float64{}
-			}
-			p.metrics[tk][s.Name] = s.Values[i]
-		}
+	for _, r := range report.ByTick(series) {
+		p.metrics[world.Tick(r.Tick)] = r.Values
 	}
 	info, w, err := openWorld(dir, lg.Records, nil)
 	if err != nil {

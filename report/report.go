@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/terrarium-sim/terrarium/events"
@@ -83,6 +85,31 @@ func Load(dir string) (*Run, error) {
 		r.Grids = append(r.Grids, g)
 	}
 	return r, nil
+}
+
+// Row is metrics.csv's values at one tick, by metric.
+type Row struct {
+	Tick   float64
+	Values map[string]float64
+}
+
+// ByTick turns series (ReadMetrics) back into rows, in tick order.
+func ByTick(series []Series) []Row {
+	byTick := map[float64]map[string]float64{}
+	for _, s := range series {
+		for i, t := range s.Ticks {
+			if byTick[t] == nil {
+				byTick[t] = map[string]float64{}
+			}
+			byTick[t][s.Name] = s.Values[i]
+		}
+	}
+	rows := make([]Row, 0, len(byTick))
+	for t, v := range byTick {
+		rows = append(rows, Row{Tick: t, Values: v})
+	}
+	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.Tick, b.Tick) })
+	return rows
 }
 
 // ReadMetrics reads a run's metrics.csv: one series per column after

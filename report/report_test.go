@@ -145,3 +145,18 @@ func TestSweepReportChartsMetrics(t *testing.T) {
 		t.Errorf("same in every run %q, want world.rounds", got)
 	}
 }
+
+// ByTick turns the series back into metrics.csv's rows, in tick order;
+// a metric with no value at a tick is absent from that row.
+func TestByTick(t *testing.T) {
+	rows := report.ByTick([]report.Series{
+		{Name: "a", Ticks: []float64{2, 0, 1}, Values: []float64{20, 0, 10}},
+		{Name: "b", Ticks: []float64{1}, Values: []float64{-1}},
+	})
+	if len(rows) != 3 || rows[0].Tick != 0 || rows[1].Tick != 1 || rows[2].Tick != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if rows[1].Values["a"] != 10 || rows[1].Values["b"] != -1 || len(rows[2].Values) != 1 || rows[2].Values["a"] != 20 {
+		t.Errorf("rows %+v", rows)
+	}
+}
