@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/terrarium-sim/terrarium/dashboard"
@@ -39,10 +38,8 @@ type Player struct {
 	// stops before it.
 	Bad string
 
-	mu      sync.Mutex
-	paused  bool
-	credits int
-	wake    chan struct{}
+	lastTick int // index in recs of the last tick.closed (-1: none)
+	pause    *world.Gate
 }
 
 // NewPlayer reads the run in dir for playing at rate ticks a second
@@ -55,7 +52,12 @@ func NewPlayer(dir string, rate float64) (*Player, error) {
 	if len(lg.Records) == 0 {
 		return nil, fmt.Errorf("play %s: events.jsonl has no events", dir)
 	}
-	p := &Player{recs: lg.Records, metrics: map[world.Tick]map[string]float64{}, wake: make(chan struct{}, 1)}
+	p := &Player{recs: lg.Records, metrics: map[world.Tick]map[string]float64{}, pause: world.NewGate(), lastTick: -1}
+	for i, r := range lg.Records {
+		if r.Kind == world.EventTickClosed {
+			p.lastTick = i
+		}
+	}
 	if lg.Bad != nil {
 		p.Bad = lg.Bad.Error()
 	}
@@ -111,7 +113,7 @@ func (p *Player) Play(ctx context.Context, s Sink) error {
 			if err := p.step(r); err != nil {
 				p.NoWorld = err.Error()
 				p.w = nil
-			} else if last := !hasTickAfter(p.recs[i+1:]); last || s.WantsView() {
+			} else if i == p.lastTick || s.WantsView() {
 				v, _ := world.ViewOf(p.w)
 				f.View = &v
 			}
@@ -119,15 +121,6 @@ func (p *Player) Play(ctx context.Context, s Sink) error {
 		s.Frame(f)
 	}
 	return nil
-}
-
-func hasTickAfter(recs []events.Record) bool {
-	for _, r := range recs {
-		if r.Kind == world.EventTickClosed {
-			return true
-		}
-	}
-	return false
 }
 
 // step re-applies one tick.closed's actions to the world.
@@ -146,13 +139,8 @@ func (p *Player) step(r events.Record) error {
 func (p *Player) gate(ctx context.Context, s Sink) error {
 	waited := false
 	for {
-		p.mu.Lock()
-		paused, credit := p.paused, p.credits > 0
-		if paused && credit {
-			p.credits--
-		}
-		p.mu.Unlock()
-		if !paused || credit {
+		pass, paused := p.pause.Pass()
+		if pass {
 			if waited && !paused {
 				s.SetStatus("playing")
 			}
@@ -163,7 +151,7 @@ func (p *Player) gate(ctx context.Context, s Sink) error {
 			s.SetStatus("paused")
 		}
 		select {
-		case <-p.wake:
+		case <-p.pause.Changed():
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -172,26 +160,17 @@ func (p *Player) gate(ctx context.Context, s Sink) error {
 
 // Control pauses, resumes or steps the playback (dashboard.Controller).
 func (p *Player) Control(action string) error {
-	p.mu.Lock()
 	switch action {
 	case dashboard.ActionPause:
-		p.paused = true
+		p.pause.Pause()
 	case dashboard.ActionResume:
-		p.paused, p.credits = false, 0
+		p.pause.Resume()
 	case dashboard.ActionStep:
-		if !p.paused {
-			p.mu.Unlock()
+		if !p.pause.Step() {
 			return errors.New("step: the playback is not paused (pause it first)")
 		}
-		p.credits++
 	default:
-		p.mu.Unlock()
 		return fmt.Errorf("unknown action %q", action)
-	}
-	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
 	}
 	return nil
 }

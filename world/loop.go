@@ -228,13 +228,8 @@ type Loop struct {
 	clock    Clock
 	steps    chan chan stepResult // Step's requests (Manual)
 
-	// The pause gate (Pause, Resume, StepPaused): while paused the loop
-	// waits between ticks, running one tick per credit; gateCh tells it
-	// that something changed.
-	gateMu  sync.Mutex
-	paused  bool
-	credits int
-	gateCh  chan struct{}
+	// The pause gate (Pause, Resume, StepPaused), checked between ticks.
+	pause *Gate
 
 	// Owned by Run's goroutine; State reads them from OnTick. seats is
 	// the lockstep loop's; last and sum the realtime loop's.
@@ -326,7 +321,7 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		stopped: make(chan struct{}),
 		clock:   clock,
 		steps:   make(chan chan stepResult),
-		gateCh:  make(chan struct{}, 1),
+		pause:   NewGate(),
 	}, nil
 }
 
@@ -335,41 +330,23 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 // paused. In realtime the rate starts afresh on Resume (no catch-up for
 // the time paused). It returns ErrManual on a Manual loop. Pause, Resume
 // and StepPaused may be called from any goroutine, at any time.
-func (l *Loop) Pause() error { return l.setGate(func() { l.paused = true }) }
+func (l *Loop) Pause() error { return l.setGate(l.pause.Pause) }
 
 // Resume lets a paused loop go on.
-func (l *Loop) Resume() error {
-	return l.setGate(func() { l.paused, l.credits = false, 0 })
-}
+func (l *Loop) Resume() error { return l.setGate(l.pause.Resume) }
 
 // StepPaused lets a paused loop run one more tick (each call one tick),
 // then wait again; on a loop that is not paused it does nothing.
-func (l *Loop) StepPaused() error {
-	return l.setGate(func() {
-		if l.paused {
-			l.credits++
-		}
-	})
-}
+func (l *Loop) StepPaused() error { return l.setGate(func() { l.pause.Step() }) }
 
 // Paused reports whether Pause was called without a Resume since.
-func (l *Loop) Paused() bool {
-	l.gateMu.Lock()
-	defer l.gateMu.Unlock()
-	return l.paused
-}
+func (l *Loop) Paused() bool { return l.pause.Paused() }
 
 func (l *Loop) setGate(f func()) error {
 	if l.cfg.Manual {
 		return ErrManual
 	}
-	l.gateMu.Lock()
 	f()
-	l.gateMu.Unlock()
-	select {
-	case l.gateCh <- struct{}{}:
-	default:
-	}
 	return nil
 }
 
@@ -382,13 +359,8 @@ func (l *Loop) setGate(f func()) error {
 func (l *Loop) gate(ctx context.Context, closed Tick, onActions, onMembers func()) (waited bool, err error) {
 	var since time.Time
 	for {
-		l.gateMu.Lock()
-		paused, credit := l.paused, l.credits > 0
-		if paused && credit {
-			l.credits--
-		}
-		l.gateMu.Unlock()
-		if !paused || credit {
+		pass, paused := l.pause.Pass()
+		if pass {
 			if waited && !paused {
 				l.cfg.Events.Emit(EventRunUnpaused, closed, "", map[string]any{"paused_ms": l.clock.Now().Sub(since).Milliseconds()})
 			}
@@ -399,7 +371,7 @@ func (l *Loop) gate(ctx context.Context, closed Tick, onActions, onMembers func(
 			l.cfg.Events.Emit(EventRunPaused, closed, "", map[string]any{})
 		}
 		select {
-		case <-l.gateCh:
+		case <-l.pause.Changed():
 		case <-l.inReady:
 			onActions()
 		case <-l.memCh:
