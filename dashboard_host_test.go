@@ -1,11 +1,8 @@
 package terrarium_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,74 +16,10 @@ import (
 
 	"github.com/terrarium-sim/terrarium"
 	"github.com/terrarium-sim/terrarium/dashboard"
+	"github.com/terrarium-sim/terrarium/dashboard/dashboardtest"
 	"github.com/terrarium-sim/terrarium/internal/browsertest"
 	"github.com/terrarium-sim/terrarium/world"
 )
-
-// control posts a dashboard control action with token.
-func control(t testing.TB, in dashboard.Info, token, action string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, in.URL+"api/control", strings.NewReader(`{"action":"`+action+`"}`))
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	req.Header.Set(dashboard.TokenHeader, token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
-}
-
-// dashState reads the dashboard's current snapshot.
-func dashState(t testing.TB, in dashboard.Info) dashboard.Snapshot {
-	t.Helper()
-	res, err := http.Get(in.URL + "api/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var s dashboard.Snapshot
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// streamLast reads the dashboard's stream until it ends and returns the
-// last snapshot before the end.
-func streamLast(t *testing.T, in dashboard.Info) <-chan dashboard.Snapshot {
-	out := make(chan dashboard.Snapshot, 1)
-	res, err := http.Get(in.URL + "api/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer res.Body.Close()
-		var last dashboard.Snapshot
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "state":
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &last)
-			case strings.HasPrefix(line, "data: ") && event == "end":
-				out <- last
-				return
-			}
-		}
-		out <- dashboard.Snapshot{Status: "stream cut before its end"}
-	}()
-	return out
-}
 
 // A live run's dashboard shows every agent, the world's tables and the
 // metrics; it pauses the run before its first tick, steps it one tick at
@@ -101,7 +34,7 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 		c.UI = "127.0.0.1:0"
 		c.Dashboard = func(in dashboard.Info) {
 			// Called before any agent starts: pausing now holds tick 1.
-			pauseCode, _ = control(t, in, in.Token, dashboard.ActionPause)
+			pauseCode, _ = dashboardtest.Control(t, in.URL, in.Token, dashboard.ActionPause)
 			if fi, err := os.Stat(filepath.Join(c.Dir, terrarium.DashboardFile)); err == nil {
 				fileMode = fi.Mode().Perm()
 			}
@@ -116,7 +49,7 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 	if fileMode != 0o600 {
 		t.Errorf("%s mode %v, want 0600 (it holds the control token)", terrarium.DashboardFile, fileMode)
 	}
-	last := streamLast(t, in)
+	st := dashboardtest.OpenStream(t, in.URL)
 	agents := len(sc.Seats())
 	ready := func(s dashboard.Snapshot) bool {
 		n := 0
@@ -129,24 +62,24 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 	}
 	var s dashboard.Snapshot
 	eventually(t, "every agent ready, paused at tick 0", func() bool {
-		s = dashState(t, in)
+		s = dashboardtest.State(t, in.URL)
 		return s.Status == "paused" && ready(s)
 	})
 	if s.Tick != 0 || s.AgentsTotal != agents || len(s.Agents) != agents || s.Scenario != "axelrod" || s.World != "repeated_game" {
 		t.Fatalf("paused run: tick %d, %d/%d agents, scenario %q world %q", s.Tick, len(s.Agents), s.AgentsTotal, s.Scenario, s.World)
 	}
 	// Refused without the right token, and nothing moves.
-	if code, body := control(t, in, "not-the-token", dashboard.ActionStep); code != http.StatusForbidden {
+	if code, body := dashboardtest.Control(t, in.URL, "not-the-token", dashboard.ActionStep); code != http.StatusForbidden {
 		t.Errorf("step with a wrong token: %d %s", code, body)
 	}
 	for want := world.Tick(1); want <= 2; want++ {
-		if code, body := control(t, in, in.Token, dashboard.ActionStep); code != http.StatusOK {
+		if code, body := dashboardtest.Control(t, in.URL, in.Token, dashboard.ActionStep); code != http.StatusOK {
 			t.Fatalf("step: %d %s", code, body)
 		}
 		// Paused again once the loop waits after the tick (run.paused at
 		// that tick): only then is the next step a step of its own.
 		eventually(t, fmt.Sprintf("tick %d, paused again", want), func() bool {
-			s = dashState(t, in)
+			s = dashboardtest.State(t, in.URL)
 			return s.Tick == want && s.Status == "paused" && slices.ContainsFunc(s.Recent, func(l string) bool {
 				return strings.Contains(l, fmt.Sprintf(" t%d run.paused", want))
 			})
@@ -158,17 +91,17 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 		}
 	}
 	eventually(t, "the world's tables", func() bool {
-		s = dashState(t, in)
+		s = dashboardtest.State(t, in.URL)
 		return s.ViewTick >= 1 && strings.Contains(string(s.View), "matches after round")
 	})
 	if len(s.Series.Names) != 2 || len(s.Series.Ticks) != 2 {
 		t.Errorf("metrics: %v over %v", s.Series.Names, s.Series.Ticks)
 	}
-	if code, body := control(t, in, in.Token, dashboard.ActionResume); code != http.StatusOK {
+	if code, body := dashboardtest.Control(t, in.URL, in.Token, dashboard.ActionResume); code != http.StatusOK {
 		t.Fatalf("resume: %d %s", code, body)
 	}
 	recs := lr.wait(t)
-	end := <-last
+	end, _ := st.Wait(t)
 	if end.Status != terrarium.StatusFinished || end.Tick != world.Tick(sc.Ticks) || end.Seq != lr.res.Events.Count {
 		t.Errorf("last snapshot: status %q tick %d seq %d; the run: %d ticks, %d events", end.Status, end.Tick, end.Seq, sc.Ticks, lr.res.Events.Count)
 	}
@@ -235,7 +168,7 @@ agent "defector" {
 	if !ok {
 		t.Fatal("no dashboard")
 	}
-	if code, body := control(t, in, in.Token, dashboard.ActionPause); code != http.StatusConflict || !strings.Contains(body, "Step calls") {
+	if code, body := dashboardtest.Control(t, in.URL, in.Token, dashboard.ActionPause); code != http.StatusConflict || !strings.Contains(body, "Step calls") {
 		t.Errorf("pause of a manual host: %d %s", code, body)
 	}
 	for i := 0; i < 3; i++ {
@@ -297,7 +230,7 @@ func TestDashboardInChromium(t *testing.T) {
 	lr := startRun(t, sc, func(c *terrarium.Config) {
 		c.UI = "127.0.0.1:0"
 		c.Dashboard = func(in dashboard.Info) {
-			control(t, in, in.Token, dashboard.ActionPause)
+			dashboardtest.Control(t, in.URL, in.Token, dashboard.ActionPause)
 			infoCh <- in
 		}
 	})
@@ -385,12 +318,12 @@ func TestDashboardOfResumedRun(t *testing.T) {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	last := streamLast(t, <-infoCh)
+	st := dashboardtest.OpenStream(t, (<-infoCh).URL)
 	res, err := h.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := <-last
+	s, _ := st.Wait(t)
 	if s.Scenario == "" || s.Tick != ticks || s.Status != terrarium.StatusFinished || s.Seq != res.Events.Count {
 		t.Errorf("resumed after tick %d: scenario %q tick %d status %q seq %d (events %d)", rep.Tick, s.Scenario, s.Tick, s.Status, s.Seq, res.Events.Count)
 	}

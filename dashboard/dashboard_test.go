@@ -1,8 +1,6 @@
 package dashboard_test
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium/dashboard"
+	"github.com/terrarium-sim/terrarium/dashboard/dashboardtest"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/world"
@@ -61,20 +60,6 @@ func newServer(t *testing.T, cfg dashboard.Config) *dashboard.Server {
 	return s
 }
 
-func state(t *testing.T, s *dashboard.Server) dashboard.Snapshot {
-	t.Helper()
-	res, err := http.Get(s.Info().URL + "api/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var snap dashboard.Snapshot
-	if err := json.NewDecoder(res.Body).Decode(&snap); err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
 // The model follows the run's events: roster, last actions, leases,
 // violations, status, recent lines.
 func TestSnapshotFollowsEvents(t *testing.T) {
@@ -95,7 +80,7 @@ func TestSnapshotFollowsEvents(t *testing.T) {
 	} {
 		s.Apply(r)
 	}
-	got := state(t, s)
+	got := dashboardtest.State(t, s.Info().URL)
 	if got.Run != "r1" || got.Scenario != "sc" || got.World != "grid" || got.Ticks != 10 || got.Seed != 7 || got.Tick != 1 || got.WallUS != 900 {
 		t.Errorf("header: %+v", got)
 	}
@@ -128,7 +113,7 @@ func TestSnapshotFollowsEvents(t *testing.T) {
 	}
 	s.Apply(rec(13, "run.unpaused", 1, "", `{"paused_ms":5}`))
 	s.Apply(rec(14, "run.finished", 1, "", `{"status":"interrupted","ticks":1}`))
-	if got := state(t, s); got.Status != "interrupted" {
+	if got := dashboardtest.State(t, s.Info().URL); got.Status != "interrupted" {
 		t.Errorf("status after run.finished: %q", got.Status)
 	}
 }
@@ -145,7 +130,7 @@ func TestSeriesThinsAndKeepsTheNewest(t *testing.T) {
 		}
 		s.Frame(f)
 	}
-	got := state(t, s).Series
+	got := dashboardtest.State(t, s.Info().URL).Series
 	if len(got.Ticks) > 1000 || len(got.Ticks) < 500 {
 		t.Fatalf("%d points, want 500-1000", len(got.Ticks))
 	}
@@ -163,28 +148,10 @@ func TestSeriesThinsAndKeepsTheNewest(t *testing.T) {
 	if strings.Join(got.Names, ",") != "x,y" {
 		t.Errorf("names %v", got.Names)
 	}
-	snap := state(t, s)
+	snap := dashboardtest.State(t, s.Info().URL)
 	if snap.ViewTick != 4000 || string(snap.View) != `{"lines":["hello"]}` {
 		t.Errorf("view at %d: %s", snap.ViewTick, snap.View)
 	}
-}
-
-func post(t *testing.T, s *dashboard.Server, token, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.Info().URL+"api/control", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set(dashboard.TokenHeader, token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
 }
 
 // The controls need the token in a header of a POST; anything else is
@@ -210,7 +177,7 @@ func TestControlNeedsTheToken(t *testing.T) {
 		{tok, `{"action":"step"}`, 200, `"ok":true`},
 		{tok, `{"action":"resume"}`, 200, `"ok":true`},
 	} {
-		code, body := post(t, s, tc.token, tc.body)
+		code, body := dashboardtest.Post(t, s.Info().URL, tc.token, tc.body)
 		if code != tc.code || !strings.Contains(body, tc.says) {
 			t.Errorf("token %q body %s: %d %s, want %d with %q", tc.token, tc.body, code, body, tc.code, tc.says)
 		}
@@ -233,12 +200,12 @@ func TestControlNeedsTheToken(t *testing.T) {
 	}
 	// The controller's refusal reaches the page.
 	c.err = errors.New("the run has ended")
-	if code, body := post(t, s, tok, `{"action":"pause"}`); code != 409 || !strings.Contains(body, "the run has ended") {
+	if code, body := dashboardtest.Post(t, s.Info().URL, tok, `{"action":"pause"}`); code != 409 || !strings.Contains(body, "the run has ended") {
 		t.Errorf("refused control: %d %s", code, body)
 	}
 	// Without a controller: 409, never a silent success.
 	s2 := newServer(t, dashboard.Config{})
-	if code, body := post(t, s2, s2.Info().Token, `{"action":"pause"}`); code != 409 || !strings.Contains(body, dashboard.ErrNoControl.Error()) {
+	if code, body := dashboardtest.Post(t, s2.Info().URL, s2.Info().Token, `{"action":"pause"}`); code != 409 || !strings.Contains(body, dashboard.ErrNoControl.Error()) {
 		t.Errorf("no controller: %d %s", code, body)
 	}
 }
@@ -266,55 +233,13 @@ func TestServesThePage(t *testing.T) {
 	}
 }
 
-// sse reads server-sent events from the stream: each "state" message's
-// snapshot, then "end".
-func sse(t *testing.T, ctx context.Context, url string, out chan<- dashboard.Snapshot) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"api/stream", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		close(out)
-		return
-	}
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Errorf("content type %q", ct)
-	}
-	go func() {
-		defer close(out)
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "state":
-				var s dashboard.Snapshot
-				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &s); err != nil {
-					t.Errorf("bad snapshot: %v", err)
-					return
-				}
-				out <- s
-			case strings.HasPrefix(line, "data: ") && event == "end":
-				return
-			}
-		}
-	}()
-}
-
 // A page gets the current state at once, then the changes, at most Rate
 // times a second; Close sends the last state, then the end.
 func TestStreamSendsStateThenEnd(t *testing.T) {
 	s := newServer(t, dashboard.Config{Rate: 50})
 	s.Apply(rec(1, "run.started", 0, "", `{"scenario":"sc","ticks":3}`))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan dashboard.Snapshot, 64)
-	sse(t, ctx, s.Info().URL, got)
-	first := <-got
+	st := dashboardtest.OpenStream(t, s.Info().URL)
+	first := st.First(t)
 	if first.Seq != 1 || first.Scenario != "sc" {
 		t.Fatalf("first snapshot %+v", first)
 	}
@@ -329,12 +254,7 @@ func TestStreamSendsStateThenEnd(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var last dashboard.Snapshot
-	n := 1
-	for snap := range got {
-		last = snap
-		n++
-	}
+	last, n := st.Wait(t)
 	if last.Seq != 5 || last.Status != "finished" || last.Tick != 3 || last.ViewTick != 3 || len(last.Series.Ticks) != 3 {
 		t.Errorf("last snapshot before the end: seq %d status %q tick %d view %d points %d", last.Seq, last.Status, last.Tick, last.ViewTick, len(last.Series.Ticks))
 	}
@@ -350,7 +270,7 @@ func TestNoViewWithoutPages(t *testing.T) {
 	if s.WantsView() {
 		t.Error("WantsView with no page")
 	}
-	state(t, s)
+	dashboardtest.State(t, s.Info().URL)
 	if !s.WantsView() {
 		t.Error("WantsView false right after a GET /api/state")
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/terrarium-sim/terrarium/dashboard"
+	"github.com/terrarium-sim/terrarium/dashboard/dashboardtest"
 	"github.com/terrarium-sim/terrarium/events"
 	"github.com/terrarium-sim/terrarium/replay"
 	"github.com/terrarium-sim/terrarium/world"
@@ -79,15 +78,7 @@ func TestUIPlaysARunBack(t *testing.T) {
 	var s dashboard.Snapshot
 	deadline := time.Now().Add(time.Minute)
 	for {
-		res, err := http.Get(url + "api/state")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err := json.Unmarshal(b, &s); err != nil {
-			t.Fatal(err)
-		}
+		s = dashboardtest.State(t, url)
 		if s.Status == "finished" || time.Now().After(deadline) {
 			break
 		}
