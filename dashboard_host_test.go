@@ -299,11 +299,7 @@ func TestDashboardInChromium(t *testing.T) {
 func TestDashboardOfResumedRun(t *testing.T) {
 	const ticks = 60
 	whole, _ := runWithSeed(t, tournamentWithRandom(ticks, 20), 3)
-	dir := copyRun(t, whole.Dir)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Remove(filepath.Join(dir, "result.json"))
-	lines := eventLines(t, dir)
-	writeLines(t, dir, lines[:lineOf(t, lines, 50)]) // killed at tick 50
+	dir := killedCopy(t, whole, 50)
 
 	infoCh := make(chan dashboard.Info, 1)
 	h, rep, err := terrarium.Resume(dir, terrarium.Config{Logger: testLogger(t), Env: raceEnv,

@@ -123,6 +123,19 @@ func TestSameSeedSameRun(t *testing.T) {
 }
 
 // copyRun copies a run directory so that a test can damage the copy.
+// killedCopy is a copy of the finished run whole cut as its host left it
+// when killed right after tick at closed: no result.json, events.jsonl up
+// to that tick (the checkpoints and the rest as they were).
+func killedCopy(t *testing.T, whole *terrarium.Result, at world.Tick) string {
+	t.Helper()
+	dir := copyRun(t, whole.Dir)
+	os.Chmod(filepath.Dir(dir), 0o755) // agents as their own users reach it
+	os.Remove(filepath.Join(dir, "result.json"))
+	lines := eventLines(t, dir)
+	writeLines(t, dir, lines[:lineOf(t, lines, at)])
+	return dir
+}
+
 func copyRun(t *testing.T, dir string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "copy")
@@ -610,11 +623,7 @@ func TestResumeRefusesLiveAndFinishedRuns(t *testing.T) {
 // replayed to the last tick closed) and says so.
 func TestResumeWithoutCheckpoint(t *testing.T) {
 	whole, _ := runWithSeed(t, tournamentWithRandom(20, 0), 4)
-	dir := copyRun(t, whole.Dir)
-	os.Remove(filepath.Join(dir, "result.json"))
-	lines := eventLines(t, dir)
-	writeLines(t, dir, lines[:lineOf(t, lines, 12)])
-	os.Chmod(filepath.Dir(dir), 0o755)
+	dir := killedCopy(t, whole, 12)
 	res, rep := resume(t, dir)
 	if rep.Tick != 12 || rep.Checkpoint == "" || !strings.Contains(strings.Join(rep.Notes, "\n"), "rebuilt one at tick 12 by replaying events.jsonl") {
 		t.Errorf("report %+v", rep)

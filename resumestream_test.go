@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -63,11 +61,7 @@ func (w *watchOut) records(t *testing.T) []events.Record {
 func TestResumedRunStreamShowsOneTimeline(t *testing.T) {
 	const ticks = 60
 	whole, _ := runWithSeed(t, tournamentWithRandom(ticks, 20), 3)
-	dir := copyRun(t, whole.Dir)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Remove(filepath.Join(dir, "result.json"))
-	lines := eventLines(t, dir)
-	writeLines(t, dir, lines[:lineOf(t, lines, 50)]) // killed at tick 50
+	dir := killedCopy(t, whole, 50)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
