@@ -134,6 +134,39 @@ func spawnSizes(short bool) []int {
 }
 
 // side is one run's figures.
+// A side's figures in the order side.figures gives them.
+const (
+	figTicks = iota
+	figP50
+	figP99
+	figHostCPU
+	figAgentCPU
+	figReady
+	figRSS
+	figFDs
+)
+
+// figures lists s's figures (indexed by the fig constants), for
+// alternate and addCase.
+func (s side) figures() []float64 {
+	return []float64{s.ticksPerSec, s.p50us, s.p99us, s.hostCPUus, s.agentCPUus, s.readyMS, s.rssKiB, s.fds}
+}
+
+// showSide is the lockstep cases' progress line for one run.
+func showSide(f []float64) string {
+	return fmt.Sprintf("%8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs  cpu/trip host %5.1f agents %5.1f µs  ready %6.0f ms  %6.1f KiB/agent  %4.1f fds/agent",
+		f[figTicks], f[figP50], f[figP99], f[figHostCPU], f[figAgentCPU], f[figReady], f[figRSS], f[figFDs])
+}
+
+// target sets c's target and whether it was met (none without
+// Terrarium's runs, as with --only baseline).
+func target(c *Case, text string, met bool) {
+	c.Target = text
+	if len(c.Terrarium.Runs) > 0 {
+		c.Met = &met
+	}
+}
+
 type side struct {
 	ticksPerSec, p50us, p99us float64
 	readyMS                   float64 // first spawn to last ready
@@ -215,7 +248,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if ticks <= 0 {
 			ticks = defaultTicks(n, o.Short)
 		}
-		var ts, bs []side
 		if !o.Short && o.Only == "" {
 			// One untimed baseline run first: the first run at a size pays
 			// for warming the kernel (the agents' users, the file system)
@@ -230,85 +262,38 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				fmt.Fprintf(o.Progress, "warm-up   N=%-5d done (not counted)\n", n)
 			}
 		}
-		for i := 0; i < o.Runs; i++ {
-			order := []bool{true, false} // terrarium first
-			if i%2 == 1 {
-				order = []bool{false, true}
+		what := fmt.Sprintf("N=%-5d", n)
+		ts, bs, err := alternate(ctx, o, &seq, what, showSide, func(ctx context.Context, dir string, terr bool) ([]float64, error) {
+			var s side
+			var err error
+			if terr {
+				s, err = runTerrarium(ctx, o, dir, n, ticks)
+			} else {
+				s, err = runBaseline(ctx, o, dir, n, ticks)
 			}
-			for _, terr := range order {
-				if (o.Only == "terrarium" && !terr) || (o.Only == "baseline" && terr) {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				seq++
-				dir := filepath.Join(o.Dir, strconv.Itoa(seq))
-				var (
-					s   side
-					err error
-				)
-				name := "baseline"
-				if terr {
-					name = "terrarium"
-					s, err = runTerrarium(ctx, o, dir, n, ticks)
-				} else {
-					s, err = runBaseline(ctx, o, dir, n, ticks)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("bench: %s, %d agents, run %d: %w", name, n, i+1, err)
-				}
-				if terr {
-					ts = append(ts, s)
-				} else {
-					bs = append(bs, s)
-				}
-				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "%-9s N=%-5d run %d/%d: %8.1f ticks/s  p50 %7.0f µs  p99 %7.0f µs  cpu/trip host %5.1f agents %5.1f µs  ready %6.0f ms  %6.1f KiB/agent  %4.1f fds/agent\n",
-						name, n, i+1, o.Runs, s.ticksPerSec, s.p50us, s.p99us, s.hostCPUus, s.agentCPUus, s.readyMS, s.rssKiB, s.fds)
-				}
-				_ = os.RemoveAll(dir)
-			}
+			return s.figures(), err
+		})
+		if err != nil {
+			return nil, err
 		}
-		pick := func(ss []side, f func(side) float64) Stats {
-			xs := make([]float64, len(ss))
-			for i, s := range ss {
-				xs[i] = f(s)
-			}
-			return stats(xs)
-		}
-		add := func(name, unit string, higher bool, f func(side) float64, target string, ok func(c *Case) bool) {
-			c := Case{Name: name, Agents: n, Unit: unit, HigherIsBetter: higher, Terrarium: pick(ts, f), Baseline: pick(bs, f), Target: target}
-			if c.Baseline.Median > 0 {
-				c.Ratio = c.Terrarium.Median / c.Baseline.Median
-			}
-			if ok != nil {
-				met := ok(&c)
-				c.Met = &met
-			}
-			rep.Cases = append(rep.Cases, c)
-		}
-		var tickTarget func(*Case) bool
-		tickTargetText := ""
+		c := addCase(rep, "lockstep ticks/s", "ticks/s", n, true, ts, bs, figTicks)
 		if n >= 100 {
-			tickTargetText = "ratio >= 0.8"
-			tickTarget = func(c *Case) bool { return c.Ratio >= 0.8 }
+			target(c, "ratio >= 0.8", c.Ratio >= 0.8)
 		}
-		add("lockstep ticks/s", "ticks/s", true, func(s side) float64 { return s.ticksPerSec }, tickTargetText, tickTarget)
-		add("lockstep tick p50", "µs", false, func(s side) float64 { return s.p50us }, "", nil)
-		add("lockstep tick p99", "µs", false, func(s side) float64 { return s.p99us }, "", nil)
-		add("host CPU per round trip", "µs", false, func(s side) float64 { return s.hostCPUus }, "", nil)
-		add("agent CPU per round trip", "µs", false, func(s side) float64 { return s.agentCPUus }, "", nil)
+		addCase(rep, "lockstep tick p50", "µs", n, false, ts, bs, figP50)
+		addCase(rep, "lockstep tick p99", "µs", n, false, ts, bs, figP99)
+		addCase(rep, "host CPU per round trip", "µs", n, false, ts, bs, figHostCPU)
+		addCase(rep, "agent CPU per round trip", "µs", n, false, ts, bs, figAgentCPU)
 		if slices.Contains(spawns, n) {
-			var st, mt func(*Case) bool
-			stText, mtText := "", ""
+			c := addCase(rep, "spawn to ready", "ms", n, false, ts, bs, figReady)
 			if n >= 1000 {
-				stText, st = "ratio <= 1.25", func(c *Case) bool { return c.Ratio <= 1.25 }
-				mtText, mt = "<= 150 KiB/agent", func(c *Case) bool { return c.Terrarium.Median <= 150 }
+				target(c, "ratio <= 1.25", c.Ratio <= 1.25)
 			}
-			add("spawn to ready", "ms", false, func(s side) float64 { return s.readyMS }, stText, st)
-			add("host RSS per agent", "KiB", false, func(s side) float64 { return s.rssKiB }, mtText, mt)
-			add("host fds per agent", "fds", false, func(s side) float64 { return s.fds }, "", nil)
+			c = addCase(rep, "host RSS per agent", "KiB", n, false, ts, bs, figRSS)
+			if n >= 1000 {
+				target(c, "<= 150 KiB/agent", c.Terrarium.Median <= 150)
+			}
+			addCase(rep, "host fds per agent", "fds", n, false, ts, bs, figFDs)
 		}
 	}
 	if !o.LockstepOnly {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -80,8 +81,12 @@ func leasePayloads(run, id string) [4]int {
 }
 
 // alternate runs f for both sides o.Runs times, alternating which goes
-// first, and collects their figures.
-func alternate(ctx context.Context, o Options, seq *int, what string, f func(ctx context.Context, dir string, terr bool) ([]float64, error)) (ts, bs [][]float64, err error) {
+// first, and collects their figures. show, if set, renders a run's
+// figures for the progress line (default: the rounded list).
+func alternate(ctx context.Context, o Options, seq *int, what string, show func([]float64) string, f func(ctx context.Context, dir string, terr bool) ([]float64, error)) (ts, bs [][]float64, err error) {
+	if show == nil {
+		show = func(xs []float64) string { return fmt.Sprint(roundAll(xs)) }
+	}
 	for i := 0; i < o.Runs; i++ {
 		order := []bool{true, false}
 		if i%2 == 1 {
@@ -102,7 +107,7 @@ func alternate(ctx context.Context, o Options, seq *int, what string, f func(ctx
 			}
 			xs, err := f(ctx, dir, terr)
 			if err != nil {
-				return nil, nil, fmt.Errorf("bench: %s, %s, run %d: %w", what, name, i+1, err)
+				return nil, nil, fmt.Errorf("bench: %s, %s, run %d: %w", strings.TrimSpace(what), name, i+1, err)
 			}
 			if terr {
 				ts = append(ts, xs)
@@ -110,7 +115,7 @@ func alternate(ctx context.Context, o Options, seq *int, what string, f func(ctx
 				bs = append(bs, xs)
 			}
 			if o.Progress != nil {
-				fmt.Fprintf(o.Progress, "%-9s %s run %d/%d: %v\n", name, what, i+1, o.Runs, roundAll(xs))
+				fmt.Fprintf(o.Progress, "%-9s %s run %d/%d: %s\n", name, what, i+1, o.Runs, show(xs))
 			}
 			_ = os.RemoveAll(dir)
 		}
@@ -147,7 +152,7 @@ func addCase(rep *Report, name, unit string, n int, higher bool, ts, bs [][]floa
 // runServiceCases runs the lease and observer cases and adds them to rep.
 func runServiceCases(ctx context.Context, o Options, rep *Report, seq *int) error {
 	ops := leaseOps(o.Short)
-	ts, bs, err := alternate(ctx, o, seq, "lease round trip", func(ctx context.Context, dir string, terr bool) ([]float64, error) {
+	ts, bs, err := alternate(ctx, o, seq, "lease round trip", nil, func(ctx context.Context, dir string, terr bool) ([]float64, error) {
 		var ds []float64
 		var err error
 		if terr {
@@ -176,7 +181,7 @@ func runServiceCases(ctx context.Context, o Options, rep *Report, seq *int) erro
 		ticks = o.Ticks
 	}
 	var sizes []int // the Terrarium side's event sizes, for the baseline
-	ts, bs, err = alternate(ctx, o, seq, "events to an observer", func(ctx context.Context, dir string, terr bool) ([]float64, error) {
+	ts, bs, err = alternate(ctx, o, seq, "events to an observer", nil, func(ctx context.Context, dir string, terr bool) ([]float64, error) {
 		if terr {
 			rate, sz, err := observeTerrarium(ctx, o, dir, n, ticks)
 			if err == nil && sizes == nil {
