@@ -18,6 +18,7 @@ import (
 	"github.com/terrarium-sim/terrarium/dashboard"
 	"github.com/terrarium-sim/terrarium/dashboard/dashboardtest"
 	"github.com/terrarium-sim/terrarium/internal/browsertest"
+	"github.com/terrarium-sim/terrarium/internal/leaktest"
 	"github.com/terrarium-sim/terrarium/world"
 )
 
@@ -134,6 +135,7 @@ func TestDashboardControlsALiveRun(t *testing.T) {
 // A manually stepped host cannot be paused from the dashboard: the game's
 // loop paces it, and the page is told so.
 func TestDashboardRefusesManualHost(t *testing.T) {
+	leaktest.Goroutines(t)
 	sc := writeScenario(t, `
 scenario "manual" {
   ticks           = 3
@@ -297,6 +299,7 @@ func TestDashboardInChromium(t *testing.T) {
 // before the resume (from the refilled stream) and the metrics kept in
 // metrics.csv, then the resumed ticks.
 func TestDashboardOfResumedRun(t *testing.T) {
+	leaktest.Goroutines(t)
 	const ticks = 60
 	whole, _ := runWithSeed(t, tournamentWithRandom(ticks, 20), 3)
 	dir := killedCopy(t, whole, 50)
